@@ -1,0 +1,2 @@
+# etc/local.mk - configs, presets, example manifests and systemd units.
+EXTRA_DIST += etc systemd

@@ -1,0 +1,21 @@
+# lib/local.mk - libllmd.a: internal code shared by every program.
+noinst_LIBRARIES += lib/libllmd.a
+lib_libllmd_a_SOURCES = \
+	lib/log.c lib/log.h \
+	lib/err.c lib/err.h \
+	lib/buf.c lib/buf.h \
+	lib/util.c lib/util.h \
+	lib/exepath.c lib/exepath.h \
+	lib/cli.c lib/cli.h
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-lib
+TESTS += tests/unit/test-lib
+tests_unit_test_lib_SOURCES = \
+	tests/unit/test-log.c \
+	tests/unit/test-err.c \
+	tests/unit/test-buf.c \
+	tests/unit/test-exepath.c
+tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_lib_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
+endif

@@ -1,0 +1,49 @@
+/*
+ * router/main.c - llmd-router entry point: the gateway and endpoint picker in front of llmd-engine pools.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/cli.h"
+#include "lib/log.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: llmd-router [OPTIONS]\n\nthe gateway and endpoint picker in front of llmd-engine pools.\n\n"
+	    "Options:\n"
+	    "  -h, --help       show this help and exit\n"
+	    "  -V, --version    show the version and exit\n"
+	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	log_init("llmd-router", LOG_LVL_INFO);
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			cli_print_version("llmd-router");
+			return 0;
+		default:
+			fprintf(stderr, "Try 'llmd-router --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	fprintf(stderr, "llmd-router: not available in this build yet\n");
+	return EXIT_USAGE;
+}

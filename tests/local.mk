@@ -1,0 +1,3 @@
+# tests/local.mk - integration tests (shell drivers under tests/integration).
+TESTS += tests/integration/programs.sh
+EXTRA_DIST += tests/integration tests/unit/README
