@@ -1,6 +1,16 @@
 # engine/local.mk - llmd-engine, the inference engine.
-bin_PROGRAMS += llmd-engine
-llmd_engine_SOURCES = \
-	engine/main.c engine/commands.h \
+# Engine code lives in engine/libengine.a (so unit tests link it); each part
+# of the engine appends its sources from its own fragment below.
+noinst_LIBRARIES += engine/libengine.a
+engine_libengine_a_SOURCES = engine/commands.h engine/tensor.h engine/kernels.h \
 	engine/cmd-stubs.c
-llmd_engine_LDADD = $(LLMD_LIBS)
+engine_libengine_a_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS)
+ENGINE_LIBS = engine/libengine.a $(PCRE2_LIBS) $(LLMD_LIBS)
+
+bin_PROGRAMS += llmd-engine
+llmd_engine_SOURCES = engine/main.c
+llmd_engine_LDADD = $(ENGINE_LIBS)
+
+include engine/model.mk
+include engine/kernels.mk
+include engine/tokenizer.mk

@@ -1,0 +1,45 @@
+/*
+ * engine/kernels.h - CPU compute kernels of the engine: weight matmuls that
+ * read BF16/F16/F32 weights directly (SIMD path picked at run time), and the
+ * persistent thread pool they run on. Activations are always f32.
+ *
+ * Owned by engine/kernels-*.c and engine/threadpool.c.
+ */
+#ifndef LLMD_ENGINE_KERNELS_H
+#define LLMD_ENGINE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/tensor.h"
+
+struct threadpool;
+
+/* Persistent pool of n workers (n <= 0: number of online CPUs). */
+struct threadpool *threadpool_create(int n);
+void threadpool_destroy(struct threadpool *tp);
+int threadpool_size(const struct threadpool *tp);
+/* Runs fn(arg, i, n) for i in [0, n) across the pool and waits; tp may be NULL (serial). */
+void threadpool_run(struct threadpool *tp, void (*fn)(void *arg, int i, int n), void *arg, int n);
+
+/*
+ * out (n_tok, d) = x (n_tok, k) @ W^T where W is (d, k) row-major in its file
+ * dtype (W->shape = {d, k}). Rows of W are split across the pool. n_tok == 1
+ * is the decode matrix-vector case; n_tok > 1 reuses each loaded W tile for
+ * several tokens (prompt batch).
+ */
+void matmul_wt(struct threadpool *tp, float *out, const float *x, const struct tensor *W,
+    int n_tok);
+/* Same, with out (n_tok, d) += ... (used for residual-fused projections). */
+void matmul_wt_acc(struct threadpool *tp, float *out, const float *x, const struct tensor *W,
+    int n_tok);
+
+/* Dot product of f32 x (k) with one row of W (dtype) - the inner kernel. */
+float dot_row(const float *x, const void *row, enum dtype dt, int64_t k);
+/* Converts one row of W into f32 (for embedding lookup). */
+void row_to_f32(float *out, const void *row, enum dtype dt, int64_t k);
+
+/* Name of the SIMD path chosen at run time ("avx512bf16", "avx2-f16c", "scalar"). */
+const char *kernels_isa(void);
+
+#endif

@@ -1,0 +1,1 @@
+# engine/kernels.mk - engine kernels sources and tests (appends to engine_libengine_a_SOURCES).
