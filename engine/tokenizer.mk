@@ -1,1 +1,7 @@
 # engine/tokenizer.mk - engine tokenizer sources and tests (appends to engine_libengine_a_SOURCES).
+
+# The default tokenizer (Qwen3, Apache-2.0; see etc/tokenizers/qwen3/NOTICE),
+# found at run time through exepath_find_data("tokenizers/qwen3/...").
+tokenizersqwen3dir = $(pkgdatadir)/tokenizers/qwen3
+dist_tokenizersqwen3_DATA = etc/tokenizers/qwen3/tokenizer.json \
+	etc/tokenizers/qwen3/tokenizer_config.json etc/tokenizers/qwen3/NOTICE
