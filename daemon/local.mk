@@ -12,3 +12,4 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c daemon/store.c daemon/st
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_store_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS)
 endif
+include daemon/logic.mk
