@@ -16,6 +16,10 @@
 #include "lib/util.h"
 
 const struct kernels_ops *const kernels_all_ops[] = {
+#if defined(__x86_64__) && defined(__GNUC__)
+	&kernels_avx512_ops,
+	&kernels_avx2_ops,
+#endif
 	&kernels_scalar_ops,
 	NULL,
 };

@@ -1,0 +1,85 @@
+/*
+ * engine/kernels-avx2.c - the AVX2 + FMA + F16C path of the CPU kernels (8
+ * f32 lanes, scalar tails). BF16 weights are widened with a shift, F16 with
+ * vcvtph2ps, and multiplied in f32. Compiled with target attributes only.
+ */
+#include "config.h"
+
+#include <stdint.h>
+
+#include "engine/kernels-impl.h"
+#include "engine/tensor.h"
+#include "lib/util.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define SIMD_TARGET __attribute__((target("avx2,fma,f16c")))
+#define SIMD_FN(name) avx2_##name
+#define SIMD_W 8
+#define SIMD_MASKED_TAIL 0
+typedef __m256 vec;
+
+static inline SIMD_TARGET vec
+v_zero(void)
+{
+	return _mm256_setzero_ps();
+}
+
+static inline SIMD_TARGET vec
+v_fma(vec a, vec b, vec c)
+{
+	return _mm256_fmadd_ps(a, b, c);
+}
+
+static inline SIMD_TARGET float
+v_hsum(vec v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+static inline SIMD_TARGET vec
+v_loadx(const float *p)
+{
+	return _mm256_loadu_ps(p);
+}
+
+static inline SIMD_TARGET void
+v_storeu(float *p, vec v)
+{
+	_mm256_storeu_ps(p, v);
+}
+
+static inline __attribute__((always_inline)) SIMD_TARGET vec
+v_loadw(const void *row, int64_t i, enum dtype dt)
+{
+	if (dt == DT_BF16) {
+		__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)row + i));
+		return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+	}
+	if (dt == DT_F16)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+	return _mm256_loadu_ps((const float *)row + i);
+}
+
+#include "engine/kernels-simd.h"
+
+static int
+avx2_supported(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	    __builtin_cpu_supports("f16c");
+}
+
+const struct kernels_ops kernels_avx2_ops = {
+	.name = "avx2-f16c",
+	.supported = avx2_supported,
+	.dot = avx2_dot,
+	.to_f32 = avx2_to_f32,
+	.tile = avx2_tile,
+};
+#endif

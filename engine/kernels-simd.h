@@ -1,0 +1,217 @@
+/*
+ * engine/kernels-simd.h - the SIMD matmul kernels, written once and
+ * instantiated per instruction set by engine/kernels-avx512.c and
+ * engine/kernels-avx2.c, which define before including this file:
+ *
+ *   SIMD_FN(name)       function name with the path's prefix
+ *   SIMD_TARGET         __attribute__((target(...))) of the path
+ *   SIMD_W              lanes of vec (f32)
+ *   vec                 the f32 vector type
+ *   v_zero() v_fma(a, b, c) v_hsum(v)
+ *   v_loadx(p)          SIMD_W f32 activations
+ *   v_loadw(row, i, dt) SIMD_W weights of dtype dt from element i, as f32
+ *   SIMD_MASKED_TAIL    1 if v_loadx_n / v_loadw_n (first n < SIMD_W lanes,
+ *                       rest zero) exist; else the tail is scalar
+ *
+ * Weights are widened to f32 exactly (BF16 is a shift, F16 is vcvtph2ps) and
+ * multiplied with the f32 activations in f32: results match the scalar path
+ * up to summation order. A micro-kernel computes an R x T block of out (R
+ * weight rows, T tokens) over the whole of k, so each weight vector loaded is
+ * used T times and each activation vector R times.
+ */
+#ifndef SIMD_FN
+#error "engine/kernels-simd.h is included by a kernels-<isa>.c file only"
+#endif
+
+#define SIMD_AI static inline __attribute__((always_inline)) SIMD_TARGET
+
+/* Scalar weight element (for the tails of paths without masked loads). */
+SIMD_AI float
+SIMD_FN(elem)(const void *row, enum dtype dt, int64_t i)
+{
+	if (dt == DT_BF16)
+		return bf16_to_f32(((const uint16_t *)row)[i]);
+	if (dt == DT_F16)
+		return f16_to_f32(((const uint16_t *)row)[i]);
+	return ((const float *)row)[i];
+}
+
+/*
+ * out[t * ldo + r + i] (+)= x[t] . W[r + i] for i < R, t < T.
+ * R, T and dt are constants at each call site, so this unrolls fully.
+ */
+SIMD_AI void
+SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W, size_t rowb,
+    enum dtype dt, int64_t r, int R, int T, int acc)
+{
+	vec a[8][4];
+	const void *w[8];
+	const float *xs[4];
+
+	for (int i = 0; i < R; i++) {
+		w[i] = W + (size_t)(r + i) * rowb;
+		for (int t = 0; t < T; t++)
+			a[i][t] = v_zero();
+	}
+	for (int t = 0; t < T; t++)
+		xs[t] = x + (size_t)t * (size_t)k;
+
+	int64_t j = 0;
+	for (; j + SIMD_W <= k; j += SIMD_W) {
+		vec xv[4];
+		for (int t = 0; t < T; t++)
+			xv[t] = v_loadx(xs[t] + j);
+		for (int i = 0; i < R; i++) {
+			vec wv = v_loadw(w[i], j, dt);
+			for (int t = 0; t < T; t++)
+				a[i][t] = v_fma(wv, xv[t], a[i][t]);
+		}
+	}
+#if SIMD_MASKED_TAIL
+	if (j < k) {
+		int n = (int)(k - j);
+		vec xv[4];
+		for (int t = 0; t < T; t++)
+			xv[t] = v_loadx_n(xs[t] + j, n);
+		for (int i = 0; i < R; i++) {
+			vec wv = v_loadw_n(w[i], j, dt, n);
+			for (int t = 0; t < T; t++)
+				a[i][t] = v_fma(wv, xv[t], a[i][t]);
+		}
+	}
+#endif
+	for (int i = 0; i < R; i++) {
+		for (int t = 0; t < T; t++) {
+			float s = v_hsum(a[i][t]);
+#if !SIMD_MASKED_TAIL
+			for (int64_t jj = j; jj < k; jj++)
+				s += xs[t][jj] * SIMD_FN(elem)(w[i], dt, jj);
+#endif
+			float *o = out + (size_t)t * (size_t)ldo + r + i;
+			*o = acc ? *o + s : s;
+		}
+	}
+}
+
+/* Rows [r0, r1) for tokens [0, n_tok) with dtype dt a constant. */
+SIMD_AI void
+SIMD_FN(tile_dt)(float *out, int64_t ldo, const float *x, const void *W, enum dtype dt, int64_t k,
+    int64_t r0, int64_t r1, int n_tok, int acc)
+{
+	const char *Wb = W;
+	size_t rowb = (size_t)k * dtype_size(dt);
+
+	if (n_tok == 1) {
+		/* decode: eight independent rows in flight */
+		int64_t r = r0;
+		for (; r + 8 <= r1; r += 8)
+			SIMD_FN(block)(out, ldo, x, k, Wb, rowb, dt, r, 8, 1, acc);
+		for (; r < r1; r++)
+			SIMD_FN(block)(out, ldo, x, k, Wb, rowb, dt, r, 1, 1, acc);
+		return;
+	}
+	/*
+	 * prompt batch: a 16-row slab of W stays in L1/L2 while every group of
+	 * 4 tokens passes over it in 4 x 4 blocks
+	 */
+	for (int64_t rs = r0; rs < r1; rs += 16) {
+		int64_t re = MIN(rs + 16, r1);
+		for (int t = 0; t < n_tok; t += 4) {
+			int T = MIN(4, n_tok - t);
+			const float *xt = x + (size_t)t * (size_t)k;
+			float *ot = out + (size_t)t * (size_t)ldo;
+			int64_t r = rs;
+			for (; r + 4 <= re; r += 4) {
+				switch (T) {
+				case 4:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 4, acc);
+					break;
+				case 3:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 3, acc);
+					break;
+				case 2:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 2, acc);
+					break;
+				default:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 1, acc);
+					break;
+				}
+			}
+			for (; r < re; r++) {
+				switch (T) {
+				case 4:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 4, acc);
+					break;
+				case 3:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 3, acc);
+					break;
+				case 2:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 2, acc);
+					break;
+				default:
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 1, acc);
+					break;
+				}
+			}
+		}
+	}
+}
+
+static SIMD_TARGET void
+SIMD_FN(tile)(float *out, int64_t ldo, const float *x, const void *W, enum dtype dt, int64_t k,
+    int64_t r0, int64_t r1, int n_tok, int acc)
+{
+	switch (dt) {
+	case DT_BF16:
+		SIMD_FN(tile_dt)(out, ldo, x, W, DT_BF16, k, r0, r1, n_tok, acc);
+		break;
+	case DT_F16:
+		SIMD_FN(tile_dt)(out, ldo, x, W, DT_F16, k, r0, r1, n_tok, acc);
+		break;
+	case DT_F32:
+		SIMD_FN(tile_dt)(out, ldo, x, W, DT_F32, k, r0, r1, n_tok, acc);
+		break;
+	}
+}
+
+static SIMD_TARGET float
+SIMD_FN(dot)(const float *x, const void *row, enum dtype dt, int64_t k)
+{
+	float s = 0;
+
+	switch (dt) {
+	case DT_BF16:
+		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_BF16, 0, 1, 1, 0);
+		break;
+	case DT_F16:
+		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_F16, 0, 1, 1, 0);
+		break;
+	case DT_F32:
+		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_F32, 0, 1, 1, 0);
+		break;
+	}
+	return s;
+}
+
+static SIMD_TARGET void
+SIMD_FN(to_f32)(float *out, const void *row, enum dtype dt, int64_t k)
+{
+	int64_t j = 0;
+
+	switch (dt) {
+	case DT_BF16:
+		for (; j + SIMD_W <= k; j += SIMD_W)
+			v_storeu(out + j, v_loadw(row, j, DT_BF16));
+		break;
+	case DT_F16:
+		for (; j + SIMD_W <= k; j += SIMD_W)
+			v_storeu(out + j, v_loadw(row, j, DT_F16));
+		break;
+	case DT_F32:
+		break;
+	}
+	for (; j < k; j++)
+		out[j] = SIMD_FN(elem)(row, dt, j);
+}
+
+#undef SIMD_AI
