@@ -6,7 +6,8 @@ lib_libllmd_a_SOURCES = \
 	lib/buf.c lib/buf.h \
 	lib/util.c lib/util.h \
 	lib/exepath.c lib/exepath.h \
-	lib/cli.c lib/cli.h
+	lib/cli.c lib/cli.h \
+	lib/metrics.c lib/metrics.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-lib
@@ -15,7 +16,8 @@ tests_unit_test_lib_SOURCES = \
 	tests/unit/test-log.c \
 	tests/unit/test-err.c \
 	tests/unit/test-buf.c \
-	tests/unit/test-exepath.c
+	tests/unit/test-exepath.c \
+	tests/unit/test-metrics.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_lib_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
