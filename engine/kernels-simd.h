@@ -23,6 +23,10 @@
 #error "engine/kernels-simd.h is included by a kernels-<isa>.c file only"
 #endif
 
+#ifndef SIMD_PF_HINT
+#define SIMD_PF_HINT 3
+#endif
+
 #define SIMD_AI static inline __attribute__((always_inline)) SIMD_TARGET
 
 /* Scalar weight element (for the tails of paths without masked loads). */
@@ -39,30 +43,42 @@ SIMD_FN(elem)(const void *row, enum dtype dt, int64_t i)
 /*
  * out[t * ldo + r + i] (+)= x[t] . W[r + i] for i < R, t < T.
  * R, T and dt are constants at each call site, so this unrolls fully.
+ * pf > 0: prefetch the weights pf bytes ahead of each row being read (the
+ * same place in the next block of rows): decode reads short rows that the
+ * hardware prefetcher alone does not run far enough ahead on.
  */
 SIMD_AI void
 SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W, size_t rowb,
-    enum dtype dt, int64_t r, int R, int T, int acc)
+    enum dtype dt, int64_t r, int R, int T, int acc, size_t pf)
 {
 	vec a[8][4];
 	const void *w[8];
 	const float *xs[4];
 
+	_Pragma("GCC unroll 8")
 	for (int i = 0; i < R; i++) {
 		w[i] = W + (size_t)(r + i) * rowb;
+		_Pragma("GCC unroll 8")
 		for (int t = 0; t < T; t++)
 			a[i][t] = v_zero();
 	}
+	_Pragma("GCC unroll 8")
 	for (int t = 0; t < T; t++)
 		xs[t] = x + (size_t)t * (size_t)k;
 
 	int64_t j = 0;
+	size_t esz = dtype_size(dt);
 	for (; j + SIMD_W <= k; j += SIMD_W) {
 		vec xv[4];
+		_Pragma("GCC unroll 8")
 		for (int t = 0; t < T; t++)
 			xv[t] = v_loadx(xs[t] + j);
+		_Pragma("GCC unroll 8")
 		for (int i = 0; i < R; i++) {
+			if (pf != 0)
+				__builtin_prefetch((const char *)w[i] + (size_t)j * esz + pf, 0, SIMD_PF_HINT);
 			vec wv = v_loadw(w[i], j, dt);
+			_Pragma("GCC unroll 8")
 			for (int t = 0; t < T; t++)
 				a[i][t] = v_fma(wv, xv[t], a[i][t]);
 		}
@@ -71,16 +87,21 @@ SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W
 	if (j < k) {
 		int n = (int)(k - j);
 		vec xv[4];
+		_Pragma("GCC unroll 8")
 		for (int t = 0; t < T; t++)
 			xv[t] = v_loadx_n(xs[t] + j, n);
+		_Pragma("GCC unroll 8")
 		for (int i = 0; i < R; i++) {
 			vec wv = v_loadw_n(w[i], j, dt, n);
+			_Pragma("GCC unroll 8")
 			for (int t = 0; t < T; t++)
 				a[i][t] = v_fma(wv, xv[t], a[i][t]);
 		}
 	}
 #endif
+	_Pragma("GCC unroll 8")
 	for (int i = 0; i < R; i++) {
+		_Pragma("GCC unroll 8")
 		for (int t = 0; t < T; t++) {
 			float s = v_hsum(a[i][t]);
 #if !SIMD_MASKED_TAIL
@@ -105,9 +126,9 @@ SIMD_FN(tile_dt)(float *out, int64_t ldo, const float *x, const void *W, enum dt
 		/* decode: eight independent rows in flight */
 		int64_t r = r0;
 		for (; r + 8 <= r1; r += 8)
-			SIMD_FN(block)(out, ldo, x, k, Wb, rowb, dt, r, 8, 1, acc);
+			SIMD_FN(block)(out, ldo, x, k, Wb, rowb, dt, r, 8, 1, acc, 8 * rowb);
 		for (; r < r1; r++)
-			SIMD_FN(block)(out, ldo, x, k, Wb, rowb, dt, r, 1, 1, acc);
+			SIMD_FN(block)(out, ldo, x, k, Wb, rowb, dt, r, 1, 1, acc, 0);
 		return;
 	}
 	/*
@@ -124,32 +145,32 @@ SIMD_FN(tile_dt)(float *out, int64_t ldo, const float *x, const void *W, enum dt
 			for (; r + 4 <= re; r += 4) {
 				switch (T) {
 				case 4:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 4, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 4, acc, 0);
 					break;
 				case 3:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 3, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 3, acc, 0);
 					break;
 				case 2:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 2, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 2, acc, 0);
 					break;
 				default:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 1, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 1, acc, 0);
 					break;
 				}
 			}
 			for (; r < re; r++) {
 				switch (T) {
 				case 4:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 4, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 4, acc, 0);
 					break;
 				case 3:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 3, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 3, acc, 0);
 					break;
 				case 2:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 2, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 2, acc, 0);
 					break;
 				default:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 1, acc);
+					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 1, acc, 0);
 					break;
 				}
 			}
@@ -181,13 +202,13 @@ SIMD_FN(dot)(const float *x, const void *row, enum dtype dt, int64_t k)
 
 	switch (dt) {
 	case DT_BF16:
-		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_BF16, 0, 1, 1, 0);
+		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_BF16, 0, 1, 1, 0, 0);
 		break;
 	case DT_F16:
-		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_F16, 0, 1, 1, 0);
+		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_F16, 0, 1, 1, 0, 0);
 		break;
 	case DT_F32:
-		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_F32, 0, 1, 1, 0);
+		SIMD_FN(block)(&s, 1, x, k, row, 0, DT_F32, 0, 1, 1, 0, 0);
 		break;
 	}
 	return s;

@@ -39,7 +39,11 @@ float dot_row(const float *x, const void *row, enum dtype dt, int64_t k);
 /* Converts one row of W into f32 (for embedding lookup). */
 void row_to_f32(float *out, const void *row, enum dtype dt, int64_t k);
 
-/* Name of the SIMD path chosen at run time ("avx512bf16", "avx2-f16c", "scalar"). */
+/*
+ * Name of the SIMD path chosen at run time: "avx512" (AVX-512F/BW/VL),
+ * "avx2-f16c" (AVX2+FMA+F16C) or "scalar"; LLMD_KERNELS_ISA=name forces one.
+ * All widen weights to f32 exactly and accumulate in f32.
+ */
 const char *kernels_isa(void);
 
 #endif
