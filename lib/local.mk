@@ -7,7 +7,9 @@ lib_libllmd_a_SOURCES = \
 	lib/util.c lib/util.h \
 	lib/exepath.c lib/exepath.h \
 	lib/cli.c lib/cli.h \
-	lib/metrics.c lib/metrics.h
+	lib/metrics.c lib/metrics.h \
+	lib/json.c lib/json.h \
+	lib/yaml.c lib/yaml.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-lib
@@ -17,7 +19,9 @@ tests_unit_test_lib_SOURCES = \
 	tests/unit/test-err.c \
 	tests/unit/test-buf.c \
 	tests/unit/test-exepath.c \
-	tests/unit/test-metrics.c
+	tests/unit/test-metrics.c \
+	tests/unit/test-json.c \
+	tests/unit/test-yaml.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_lib_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
