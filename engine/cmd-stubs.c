@@ -17,8 +17,5 @@
 		return 2;                                                      \
 	}
 
-STUB(cmd_tokenize, "tokenize")
-STUB(cmd_detokenize, "detokenize")
 STUB(cmd_generate, "generate")
-STUB(cmd_make_model, "make-model")
 STUB(cmd_serve, "serve")

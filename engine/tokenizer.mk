@@ -5,3 +5,8 @@
 tokenizersqwen3dir = $(pkgdatadir)/tokenizers/qwen3
 dist_tokenizersqwen3_DATA = etc/tokenizers/qwen3/tokenizer.json \
 	etc/tokenizers/qwen3/tokenizer_config.json etc/tokenizers/qwen3/NOTICE
+
+engine_libengine_a_SOURCES += engine/tokenizer.h engine/tokenizer-internal.h \
+	engine/tokenizer-load.c engine/tokenizer-map.c engine/tokenizer-utf8.c \
+	engine/tokenizer-bpe.c engine/tokenizer-encode.c engine/tokenizer-decode.c \
+	engine/cmd-tokenize.c
