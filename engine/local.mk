@@ -14,3 +14,4 @@ llmd_engine_LDADD = $(ENGINE_LIBS)
 include engine/model.mk
 include engine/kernels.mk
 include engine/tokenizer.mk
+include engine/serve.mk
