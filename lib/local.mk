@@ -9,7 +9,8 @@ lib_libllmd_a_SOURCES = \
 	lib/cli.c lib/cli.h \
 	lib/metrics.c lib/metrics.h \
 	lib/json.c lib/json.h \
-	lib/yaml.c lib/yaml.h
+	lib/yaml.c lib/yaml.h \
+	lib/workpool.c lib/workpool.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-lib
@@ -21,7 +22,8 @@ tests_unit_test_lib_SOURCES = \
 	tests/unit/test-exepath.c \
 	tests/unit/test-metrics.c \
 	tests/unit/test-json.c \
-	tests/unit/test-yaml.c
+	tests/unit/test-yaml.c \
+	tests/unit/test-workpool.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_lib_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
