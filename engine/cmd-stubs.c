@@ -17,5 +17,4 @@
 		return 2;                                                      \
 	}
 
-STUB(cmd_generate, "generate")
 STUB(cmd_serve, "serve")

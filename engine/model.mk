@@ -1,1 +1,12 @@
 # engine/model.mk - engine model sources and tests (appends to engine_libengine_a_SOURCES).
+# Model loading (safetensors, config), the paged KV cache, the forward pass and
+# its CPU backend, the generation loop and the generate/make-model commands.
+engine_libengine_a_SOURCES += \
+	engine/safetensors.c engine/safetensors.h \
+	engine/model-config.c engine/model-config.h \
+	engine/model.c engine/model.h \
+	engine/kvcache.c engine/kvcache.h \
+	engine/forward.c engine/forward.h \
+	engine/backend.c engine/backend-cpu.c \
+	engine/generate.c engine/generate.h \
+	engine/cmd-generate.c engine/cmd-make-model.c

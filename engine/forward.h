@@ -1,0 +1,125 @@
+/*
+ * engine/forward.h - the transformer forward pass over a batch of tokens
+ * from several sequences and a paged KV cache, and the backend vtable it
+ * runs on.
+ *
+ * forward.c is one readable, backend-neutral path (embedding, per layer:
+ * RMSNorm, q/k/v projections (+ Qwen2 biases, Qwen3 q/k norms), RoPE, KV
+ * store, causal GQA attention, output projection, SwiGLU MLP; final norm and
+ * LM head). Every op goes through struct backend_ops; the CPU backend is
+ * engine/backend-cpu.c, a CUDA backend implements the same ops. Activation
+ * pointers passed to ops are backend memory (from ops->alloc).
+ */
+#ifndef LLMD_ENGINE_FORWARD_H
+#define LLMD_ENGINE_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/kvcache.h"
+#include "engine/model.h"
+#include "engine/tensor.h"
+#include "lib/err.h"
+
+/*
+ * A batch: n_tok tokens, each of one sequence. A sequence's tokens appear in
+ * increasing position order, and every earlier position of that sequence is
+ * already in the cache or earlier in this batch; its block table covers all
+ * positions in the batch. Attention of a token at position p is causal over
+ * positions 0..p of its sequence.
+ */
+struct batch_seq {
+	const int32_t *block_table;     /* (n_blocks) block ids in position order */
+	int n_blocks;
+};
+
+struct batch {
+	int n_tok;
+	const int32_t *token;           /* (n_tok) token ids */
+	const int32_t *pos;             /* (n_tok) position within its sequence */
+	const int32_t *seq;             /* (n_tok) index into seqs */
+	const uint8_t *want_logits;     /* (n_tok) 1: produce logits; NULL: last token only */
+	int n_seq;
+	const struct batch_seq *seqs;   /* (n_seq) */
+};
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	void (*destroy)(struct backend *be);
+	void *(*alloc)(struct backend *be, size_t bytes);      /* zeroed; NULL on OOM */
+	void (*free)(struct backend *be, void *p);
+	void (*to_host)(struct backend *be, void *dst, const void *src, size_t bytes);
+
+	/* x (n, D) = rows tokens[i] of emb (V, D) */
+	void (*embed)(struct backend *be, float *x, const struct tensor *emb, const int32_t *tokens,
+	    int n);
+	/* out (n, dim) = x (n, dim) / rms(x row) * w (dim); out may be x */
+	void (*rmsnorm)(struct backend *be, float *out, const float *x, const float *w, int n,
+	    int dim, float eps);
+	/* out (n, d) (+)= x (n, k) @ W (d, k)^T; accumulate adds into out */
+	void (*matmul)(struct backend *be, float *out, const float *x, const struct tensor *W,
+	    int n, int accumulate);
+	/* x (n, d) += b (d) per row */
+	void (*add_bias)(struct backend *be, float *x, const float *b, int n, int d);
+	/* x (n, n_heads, hd): rotate-half RoPE at pos[i] with inv_freq (hd/2) */
+	void (*rope)(struct backend *be, float *x, const int32_t *pos, int n, int n_heads, int hd,
+	    const float *inv_freq);
+	/* stores k, v (n, KV*HD) of layer l at the batch's (seq, pos) slots */
+	void (*kv_store)(struct backend *be, struct kv_cache *kv, int l, const float *k,
+	    const float *v, const struct batch *b);
+	/* out (n, H*HD) = causal softmax(q K^T / sqrt(HD)) V over each token's sequence,
+	 * q head h reading kv head h / (H / KV) */
+	void (*attention)(struct backend *be, float *out, const float *q, struct kv_cache *kv,
+	    int l, const struct batch *b, int n_heads, int n_kv_heads, int hd);
+	/* g (n) = silu(g) * u */
+	void (*swiglu)(struct backend *be, float *g, const float *u, size_t n);
+	/* out (m, dim) = rows idx[0..m) of x (n, dim) */
+	void (*gather_rows)(struct backend *be, float *out, const float *x, const int *idx, int m,
+	    int dim);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	int n_threads;
+};
+
+/* device: "auto", "cpu" or "cuda". "cuda" where this build or machine has no
+ * CUDA is an error, not a fallback. */
+int backend_create(const char *device, int n_threads, struct backend **out, struct llmd_err *e);
+struct backend *backend_cpu_create(int n_threads);
+void backend_destroy(struct backend *be);
+
+/* Scratch for batches of up to max_tok tokens on one model and backend. */
+struct forward {
+	const struct model *m;
+	struct backend *be;
+	int max_tok;
+	float *x;       /* (max_tok, D) residual stream */
+	float *xn;      /* (max_tok, D) normed */
+	float *q;       /* (max_tok, H*HD) */
+	float *k;       /* (max_tok, KV*HD) */
+	float *v;       /* (max_tok, KV*HD) */
+	float *att;     /* (max_tok, H*HD) */
+	float *gate;    /* (max_tok, F) */
+	float *up;      /* (max_tok, F) */
+	float *logits;  /* (FORWARD_LOGIT_ROWS, V) */
+};
+
+#define FORWARD_LOGIT_ROWS 8
+
+int forward_init(struct forward *fw, const struct model *m, struct backend *be, int max_tok,
+    struct llmd_err *e);
+void forward_free(struct forward *fw);
+
+/*
+ * Runs batch b (n_tok <= max_tok), writing its K/V into kv, and fills
+ * logits_out (n_out, V) with the logits of the tokens that want them, in
+ * batch order. Returns the number of logit rows, or -EINVAL (with e) for a
+ * batch that breaks the rules above.
+ */
+int forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
+    float *logits_out, struct llmd_err *e);
+
+#endif
