@@ -225,17 +225,6 @@ logsumexp(const float *l, int32_t vocab, float m)
 	return (double)m + log(sum);
 }
 
-/* Descending by value, then ascending id. */
-static int
-cand_cmp(const void *a, const void *b)
-{
-	const struct cand *x = a, *y = b;
-
-	if (x->v != y->v)
-		return x->v > y->v ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
-}
-
 /* The k-th largest value of c[0..n) (1-based k <= n); reorders c. */
 static float
 kth_largest(struct cand *c, int32_t n, int32_t k)
@@ -296,47 +285,80 @@ apply_top_k(struct sampler *s, float *l, int32_t vocab)
 			l[i] = -INFINITY;
 }
 
+/* Ascending id (ties in value are kept lowest id first). */
+static int
+cand_id_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
 /*
- * Keeps the smallest set of most likely tokens whose mass reaches top_p: a
- * token stays when the mass of the tokens before it (descending) is < top_p.
- * Only tokens above a probability floor are sorted: if their mass already
- * reaches top_p, every token below the floor is out.
+ * Keeps the smallest set of most likely tokens whose mass reaches top_p: in
+ * descending order (ties by ascending id) a token stays when the mass of the
+ * tokens before it is < top_p. Found with a weighted quickselect (expected
+ * linear time: the nucleus of a flat 150k-token distribution is large).
  */
 static void
 apply_top_p(struct sampler *s, float *l, int32_t vocab, float m)
 {
 	double lse = logsumexp(l, vocab, m);
 	double top_p = s->p.top_p;
+	struct cand *c = s->cand;
 	int32_t n = 0;
 
-	for (double floor_lp = -8.0;; floor_lp *= 2) {
-		double mass = 0;
-		n = 0;
-		bool last = floor_lp < -1000.0;
-		for (int32_t i = 0; i < vocab; i++) {
-			if (!(l[i] > -INFINITY))
-				continue;
-			double lp = (double)l[i] - lse;
-			if (lp >= floor_lp || last) {
-				s->cand[n++] = (struct cand){ l[i], i };
-				mass += exp(lp);
+	for (int32_t i = 0; i < vocab; i++)
+		if (l[i] > -INFINITY)
+			c[n++] = (struct cand){ l[i], i };
+	/* c[0, lo) sorts before the range, c[hi, n) after; before holds their mass */
+	int32_t lo = 0, hi = n;
+	double before = 0;
+	float cut_v = -INFINITY;        /* keep l > cut_v, and l == cut_v with id <= cut_id */
+	int32_t cut_id = INT32_MAX;
+	uint64_t pick = 0x9e3779b97f4a7c15ull;
+	while (lo < hi) {
+		pick = pick * 6364136223846793005ull + 1442695040888963407ull;
+		float pivot = c[lo + (int32_t)((pick >> 33) % (uint64_t)(hi - lo))].v;
+		/* three-way partition: [lo, gt) > pivot, [gt, lt) == pivot, [lt, hi) < pivot */
+		int32_t gt = lo, i = lo, lt = hi;
+		double mg = 0, me = 0;
+		while (i < lt) {
+			struct cand t = c[i];
+			if (t.v > pivot) {
+				c[i] = c[gt];
+				c[gt++] = t;
+				i++;
+				mg += exp((double)t.v - lse);
+			} else if (t.v < pivot) {
+				c[i] = c[--lt];
+				c[lt] = t;
+			} else {
+				i++;
+				me += exp((double)t.v - lse);
 			}
 		}
-		if (mass >= top_p || last)
+		if (before + mg >= top_p && gt > lo) {
+			hi = gt;                /* the cut is among the greater ones */
+		} else if (before + mg + me >= top_p || lt == hi) {
+			/* the cut is among the ties (or nothing lies below them) */
+			qsort(c + gt, (size_t)(lt - gt), sizeof(*c), cand_id_cmp);
+			double acc = before + mg;
+			int32_t j = gt;
+			while (j < lt - 1 && acc + exp((double)c[j].v - lse) < top_p) {
+				acc += exp((double)c[j].v - lse);
+				j++;
+			}
+			cut_v = pivot;
+			cut_id = c[j].id;
 			break;
+		} else {
+			before += mg + me;
+			lo = lt;
+		}
 	}
-	qsort(s->cand, (size_t)n, sizeof(*s->cand), cand_cmp);
-	double above = 0;
-	int32_t keep = 0;
-	while (keep < n && (keep == 0 || above < top_p)) {
-		above += exp((double)s->cand[keep].v - lse);
-		keep++;
-	}
-	/* drop what sorts after the last kept token (lower, or equal with a higher id) */
-	float last_v = s->cand[keep - 1].v;
-	int32_t last_id = s->cand[keep - 1].id;
 	for (int32_t i = 0; i < vocab; i++) {
-		if (l[i] < last_v || (l[i] == last_v && i > last_id))
+		if (l[i] < cut_v || (l[i] == cut_v && i > cut_id))
 			l[i] = -INFINITY;
 	}
 }

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,4 +365,53 @@ Test(sampler, params_check)
 	sampler_params_default(&p);
 	p.presence_penalty = 2.5f;
 	cr_assert_eq(sampler_params_check(&p, NULL), -EINVAL);
+}
+
+static int
+desc_cmp(const void *a, const void *b)
+{
+	const float *x = *(const float *const *)a, *y = *(const float *const *)b;
+
+	if (*x != *y)
+		return *x > *y ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+/* top_p against a sort-based reference, with many tied logits. */
+Test(sampler, top_p_matches_sorted_reference)
+{
+	struct sampler_params p;
+	float base[300], l[300];
+	const float *order[300];
+
+	for (int it = 0; it < 200; it++) {
+		int n = 1 + it % 300;
+		srand((unsigned)it);
+		for (int i = 0; i < n; i++)
+			base[i] = (float)(rand() % 7) * 0.5f;
+		sampler_params_default(&p);
+		p.top_p = 0.05f + 0.9f * (float)(rand() % 100) / 100.0f;
+		p.seed = (uint64_t)it;
+		p.has_seed = true;
+		memcpy(l, base, (size_t)n * sizeof(float));
+		struct sampler *s = sampler_create(&p);
+		int32_t t = sampler_sample(s, l, n, NULL, 0, 0, NULL);
+		sampler_destroy(s);
+
+		double z = 0;
+		for (int i = 0; i < n; i++) {
+			z += exp((double)base[i]);
+			order[i] = &base[i];
+		}
+		qsort(order, (size_t)n, sizeof(order[0]), desc_cmp);
+		double above = 0;
+		for (int r = 0; r < n; r++) {
+			int id = (int)(order[r] - base);
+			bool keep = above < p.top_p;
+			cr_assert_eq(!isinf(l[id]), keep, "it %d n %d top_p %g: token %d (rank %d) %s", it,
+			    n, p.top_p, id, r, keep ? "dropped" : "kept");
+			above += exp((double)base[id]) / z;
+		}
+		cr_assert(!isinf(l[t]), "sampled a filtered token");
+	}
 }
