@@ -1,9 +1,14 @@
 # daemon/local.mk - llmd: store, REST API, watch, reconciler loop.
 bin_PROGRAMS += llmd
 llmd_SOURCES = daemon/main.c \
-	daemon/store.c daemon/store.h
+	daemon/store.c daemon/store.h \
+	daemon/api.c daemon/api.h daemon/api-internal.h \
+	daemon/api-verbs.c daemon/api-reply.c daemon/api-body.c \
+	daemon/api-resources.c daemon/api-selector.c \
+	daemon/watch.c daemon/watch.h \
+	daemon/reconciler.c daemon/reconciler.h
 llmd_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
-llmd_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS)
+llmd_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(SQLITE_LIBS)
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-store
@@ -12,4 +17,7 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c daemon/store.c daemon/st
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_store_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS)
 endif
+
+TESTS += tests/integration/daemon-api.sh
+EXTRA_DIST += tests/integration/daemon-api.sh
 include daemon/logic.mk

@@ -560,7 +560,7 @@ store_events_since(struct store *s, int64_t since, const char *resource,
 		evs[i].ev.ns = evs[i].ns;
 		evs[i].ev.name = evs[i].name;
 		evs[i].ev.object = evs[i].obj;
-		if (rc == 0 && fn(&evs[i].ev, arg) != 0)
+		if (rc == 0 && fn != NULL && fn(&evs[i].ev, arg) != 0)
 			rc = 1;
 		free(evs[i].resource);
 		free(evs[i].ns);

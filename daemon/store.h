@@ -97,7 +97,7 @@ typedef int (*store_event_fn)(const struct store_event *ev, void *arg);
 /*
  * Calls fn for every logged event with rv > since of `resource` (NULL: all)
  * in namespace ns (NULL: all), in order. -ERANGE when events after `since`
- * were already compacted away (410 Gone). fn returning non-zero stops.
+ * were already compacted away (410 Gone). fn returning non-zero stops; fn NULL only checks the range.
  */
 int store_events_since(struct store *s, int64_t since, const char *resource,
     const char *ns, store_event_fn fn, void *arg, struct llmd_err *e);
