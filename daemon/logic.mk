@@ -5,4 +5,12 @@
 noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
 	daemon/reconcile.h \
-	daemon/reconcile-stubs.c
+	daemon/reconcile.c \
+	daemon/validate.c daemon/validate.h \
+	daemon/merge.c daemon/merge.h \
+	daemon/template.c daemon/template.h \
+	daemon/naming.c daemon/naming.h \
+	daemon/derive.c daemon/derive.h \
+	daemon/placement.c daemon/placement.h \
+	daemon/conditions.c daemon/conditions.h
+

@@ -1,0 +1,453 @@
+/*
+ * daemon/conditions.c - status conditions of an LLMInferenceService computed
+ * from its desired children (llmisvc_derive) and the observed ones (with
+ * their status), plus status.url / addresses / observedGeneration.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/conditions.h"
+#include "daemon/naming.h"
+#include "daemon/reconcile.h"
+#include "lib/buf.h"
+#include "lib/util.h"
+
+static const cJSON *
+get(const cJSON *o, const char *k)
+{
+	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+}
+
+static const char *
+sval(const cJSON *o, const char *k)
+{
+	const cJSON *v = get(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+const cJSON *
+cond_find(const cJSON *conds, const char *type)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, conds) {
+		if (str_eq(sval(c, "type"), type))
+			return c;
+	}
+	return NULL;
+}
+
+int
+cond_is_true(const cJSON *conds, const char *type)
+{
+	return str_eq(sval(cond_find(conds, type), "status"), "True");
+}
+
+int
+cond_is_false(const cJSON *conds, const char *type)
+{
+	return str_eq(sval(cond_find(conds, type), "status"), "False");
+}
+
+void
+cond_set(cJSON *conds, const cJSON *prev, const char *type, const char *status,
+    const char *reason, const char *message, const char *now)
+{
+	const cJSON *old = cond_find(prev, type);
+	const char *ltt = now;
+	cJSON *c = cJSON_CreateObject(), *it;
+	int is_top = strcmp(type, COND_READY) == 0 || strcmp(type, COND_WORKLOADS) == 0 ||
+	    strcmp(type, COND_ROUTER) == 0;
+
+	if (old && str_eq(sval(old, "status"), status) && sval(old, "lastTransitionTime"))
+		ltt = sval(old, "lastTransitionTime");
+	cJSON_AddStringToObject(c, "type", type);
+	cJSON_AddStringToObject(c, "status", status);
+	if (!is_top)
+		cJSON_AddStringToObject(c, "severity", "Info");
+	cJSON_AddStringToObject(c, "lastTransitionTime", ltt ? ltt : "");
+	if (reason && reason[0])
+		cJSON_AddStringToObject(c, "reason", reason);
+	if (message && message[0])
+		cJSON_AddStringToObject(c, "message", message);
+	cJSON_ArrayForEach(it, conds) {
+		if (str_eq(sval(it, "type"), type)) {
+			cJSON_ReplaceItemViaPointer(conds, it, c);
+			return;
+		}
+	}
+	cJSON_AddItemToArray(conds, c);
+}
+
+static const cJSON *
+find_obj(const cJSON *arr, const char *kind, const char *name)
+{
+	const cJSON *o;
+
+	cJSON_ArrayForEach(o, arr) {
+		if (str_eq(sval(o, "kind"), kind) && str_eq(sval(get(o, "metadata"), "name"), name))
+			return o;
+	}
+	return NULL;
+}
+
+static int
+pod_ready(const cJSON *pod)
+{
+	const cJSON *st = get(pod, "status"), *conds = get(st, "conditions");
+
+	if (cond_find(conds, "Ready"))
+		return cond_is_true(conds, "Ready");
+	return str_eq(sval(st, "phase"), "Running");
+}
+
+static const char *
+owner_name(const cJSON *pod)
+{
+	return sval(cJSON_GetArrayItem(get(get(pod, "metadata"), "ownerReferences"), 0), "name");
+}
+
+int
+cond_workload_ready(const cJSON *observed, const cJSON *workload, char *reason, size_t rl,
+    char *message, size_t ml)
+{
+	const char *kind = sval(workload, "kind"), *name = sval(get(workload, "metadata"), "name");
+	const cJSON *obs = find_obj(observed, kind, name), *av, *p;
+	const cJSON *spec = get(workload, "spec");
+	int expected, ready = 0, unsched = 0;
+	const char *why = NULL;
+
+	av = cond_find(get(get(obs, "status"), "conditions"), "Available");
+	if (av) {
+		snprintf(reason, rl, "%s", sval(av, "reason") ? sval(av, "reason") : "");
+		snprintf(message, ml, "%s", sval(av, "message") ? sval(av, "message") : "");
+		return str_eq(sval(av, "status"), "True");
+	}
+	{
+		const cJSON *rp = get(spec, "replicas");
+
+		expected = cJSON_IsNumber(rp) ? rp->valueint : 1;
+	}
+	if (str_eq(kind, "LeaderWorkerSet")) {
+		const cJSON *sz = get(get(spec, "leaderWorkerTemplate"), "size");
+
+		expected *= cJSON_IsNumber(sz) ? sz->valueint : 1;
+	}
+	cJSON_ArrayForEach(p, observed) {
+		const cJSON *ps;
+
+		if (!str_eq(sval(p, "kind"), "Pod") || !str_eq(owner_name(p), name))
+			continue;
+		if (pod_ready(p)) {
+			ready++;
+			continue;
+		}
+		ps = cond_find(get(get(p, "status"), "conditions"), "PodScheduled");
+		if (ps && str_eq(sval(ps, "status"), "False")) {
+			unsched++;
+			if (!why)
+				why = sval(ps, "message");
+		}
+	}
+	if (ready >= expected) {
+		snprintf(reason, rl, "MinimumReplicasAvailable");
+		snprintf(message, ml, "%s %s has %d/%d pods ready", kind, name, ready, expected);
+		return 1;
+	}
+	if (unsched) {
+		snprintf(reason, rl, "Unschedulable");
+		snprintf(message, ml, "%s %s: %d/%d pods ready, %d unschedulable: %s", kind, name,
+		    ready, expected, unsched, why ? why : "");
+	} else {
+		snprintf(reason, rl, "%s", obs ? "MinimumReplicasUnavailable" : "Progressing");
+		snprintf(message, ml, "%s %s: %d/%d pods ready", kind, name, ready, expected);
+	}
+	return 0;
+}
+
+struct sctx {
+	cJSON *conds;
+	const cJSON *prev;
+	const char *now;
+};
+
+static void
+mark(struct sctx *s, const char *type, int ok, const char *reason, const char *msg)
+{
+	cond_set(s->conds, s->prev, type, ok ? "True" : "False", ok ? NULL : reason,
+	    ok ? NULL : msg, s->now);
+}
+
+/* Of types[], the first one that is False, or NULL. */
+static const cJSON *
+first_false(const cJSON *conds, const char *const *types, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cond_is_false(conds, types[i]))
+			return cond_find(conds, types[i]);
+	return NULL;
+}
+
+static void
+workload_conditions(struct sctx *s, const cJSON *desired, const cJSON *observed)
+{
+	const cJSON *o;
+
+	cJSON_ArrayForEach(o, desired) {
+		const char *kind = sval(o, "kind"), *comp;
+		const cJSON *labels = get(get(o, "metadata"), "labels");
+		char reason[128], msg[400];
+		int ok, prefill;
+
+		if (!str_eq(kind, "Deployment") && !str_eq(kind, "LeaderWorkerSet"))
+			continue;
+		comp = sval(labels, LBL_COMPONENT);
+		if (str_eq(comp, COMP_SCHEDULER)) {
+			ok = cond_workload_ready(observed, o, reason, sizeof(reason), msg, sizeof(msg));
+			mark(s, COND_SCHEDULER_WORKLOAD, ok, reason, msg);
+			continue;
+		}
+		prefill = comp && strstr(comp, "prefill") != NULL;
+		ok = cond_workload_ready(observed, o, reason, sizeof(reason), msg, sizeof(msg));
+		mark(s, prefill ? COND_PREFILL_WORKLOAD : COND_MAIN_WORKLOAD, ok, reason, msg);
+		if (str_eq(kind, "LeaderWorkerSet")) {
+			/* workers: the pods with worker-index > 0 */
+			const char *name = sval(get(o, "metadata"), "name");
+			const cJSON *p;
+			int want = 0, have = 0;
+
+			cJSON_ArrayForEach(p, desired) {
+				const char *wi = sval(get(get(p, "metadata"), "labels"),
+				    "leaderworkerset.sigs.k8s.io/worker-index");
+				const cJSON *op;
+
+				if (!str_eq(sval(p, "kind"), "Pod") || !str_eq(owner_name(p), name) ||
+				    !wi || strcmp(wi, "0") == 0)
+					continue;
+				want++;
+				op = find_obj(observed, "Pod", sval(get(p, "metadata"), "name"));
+				if (op && pod_ready(op))
+					have++;
+			}
+			snprintf(msg, sizeof(msg), "%s %s: %d/%d worker pods ready", kind, name, have,
+			    want);
+			mark(s, prefill ? COND_PREFILL_WORKER_WORKLOAD : COND_WORKER_WORKLOAD,
+			    have >= want, "WorkersNotReady", msg);
+		}
+	}
+}
+
+/* A route/pool whose status names a parent with Accepted=False is rejected. */
+static const char *
+rejected(const cJSON *o, const char *parents_key)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p, get(get(o, "status"), parents_key)) {
+		const cJSON *a = cond_find(get(p, "conditions"), "Accepted");
+
+		if (a && str_eq(sval(a, "status"), "False"))
+			return sval(a, "message") ? sval(a, "message") : "not accepted";
+	}
+	return NULL;
+}
+
+static void
+router_conditions(struct sctx *s, const cJSON *name, const cJSON *ns, const cJSON *spec,
+    const cJSON *desired, const cJSON *observed)
+{
+	const cJSON *router = get(spec, "router"), *r, *o;
+	const cJSON *grefs = get(get(router, "gateway"), "refs");
+	const cJSON *rrefs = get(get(get(router, "route"), "http"), "refs");
+	const cJSON *poolref = get(get(get(router, "scheduler"), "pool"), "ref");
+	struct buf missing = BUF_INIT, bad = BUF_INIT;
+
+	/* Gateways */
+	if (cJSON_IsArray(grefs) && grefs->child) {
+		cJSON_ArrayForEach(r, grefs) {
+			const char *gns = sval(r, "namespace");
+			const cJSON *gw = NULL;
+
+			if (!gns || !gns[0])
+				gns = ns->valuestring;
+			cJSON_ArrayForEach(o, observed) {
+				if (str_eq(sval(o, "kind"), "Gateway") &&
+				    str_eq(sval(get(o, "metadata"), "name"), sval(r, "name")) &&
+				    str_eq(sval(get(o, "metadata"), "namespace") ?
+				    sval(get(o, "metadata"), "namespace") : ns->valuestring, gns))
+					gw = o;
+			}
+			if (!gw)
+				buf_addf(&missing, "%sGateway %s/%s does not exist", missing.len ? "; " : "",
+				    gns, sval(r, "name"));
+			else if (cond_is_false(get(get(gw, "status"), "conditions"), "Programmed"))
+				buf_addf(&bad, "%sGateway %s/%s is not programmed", bad.len ? "; " : "", gns,
+				    sval(r, "name"));
+		}
+		if (missing.len)
+			mark(s, COND_GATEWAYS, 0, "RefsInvalid", missing.buf);
+		else
+			mark(s, COND_GATEWAYS, !bad.len, "GatewaysNotReady", bad.buf);
+	}
+	buf_reset(&missing);
+	buf_reset(&bad);
+	/* HTTPRoutes: BYO refs must exist; the managed one must be observed and accepted */
+	if (cJSON_IsArray(rrefs) && rrefs->child) {
+		cJSON_ArrayForEach(r, rrefs) {
+			if (!find_obj(observed, "HTTPRoute", sval(r, "name")))
+				buf_addf(&missing, "%sHTTPRoute %s/%s does not exist",
+				    missing.len ? "; " : "", ns->valuestring, sval(r, "name"));
+		}
+		mark(s, COND_HTTPROUTES, !missing.len, "RefsInvalid", missing.buf);
+	} else if (router) {
+		cJSON_ArrayForEach(o, desired) {
+			const char *rn = sval(get(o, "metadata"), "name");
+			const cJSON *obs;
+			const char *why;
+
+			if (!str_eq(sval(o, "kind"), "HTTPRoute"))
+				continue;
+			obs = find_obj(observed, "HTTPRoute", rn);
+			if (!obs)
+				buf_addf(&bad, "HTTPRoute %s/%s is not created yet", ns->valuestring, rn);
+			else if ((why = rejected(obs, "parents")))
+				buf_addf(&bad, "HTTPRoute %s/%s: %s", ns->valuestring, rn, why);
+		}
+		mark(s, COND_HTTPROUTES, !bad.len, "HTTPRoutesNotReady", bad.buf);
+	}
+	buf_reset(&bad);
+	/* InferencePool */
+	if (cJSON_IsObject(poolref) && sval(poolref, "name")) {
+		if (!find_obj(observed, "InferencePool", sval(poolref, "name")))
+			buf_addf(&bad, "InferencePool %s/%s does not exist", ns->valuestring,
+			    sval(poolref, "name"));
+		mark(s, COND_INFERENCE_POOL, !bad.len, "InferencePoolFetchError", bad.buf);
+	} else {
+		int any = 0;
+
+		cJSON_ArrayForEach(o, desired) {
+			const char *pn = sval(get(o, "metadata"), "name");
+			const cJSON *obs;
+			const char *why;
+
+			if (!str_eq(sval(o, "kind"), "InferencePool"))
+				continue;
+			any = 1;
+			obs = find_obj(observed, "InferencePool", pn);
+			if (!obs)
+				buf_addf(&bad, "InferencePool %s/%s is not created yet", ns->valuestring, pn);
+			else if ((why = rejected(obs, "parent")))
+				buf_addf(&bad, "InferencePool %s/%s: %s", ns->valuestring, pn, why);
+		}
+		if (any)
+			mark(s, COND_INFERENCE_POOL, !bad.len, "InferencePoolNotReady", bad.buf);
+	}
+	buf_release(&missing);
+	buf_release(&bad);
+	(void)name;
+}
+
+static void
+set_url(cJSON *status, const cJSON *md, const cJSON *spec, const struct reconcile_env *env)
+{
+	const cJSON *router = get(spec, "router");
+	const cJSON *hspec = get(get(get(router, "route"), "http"), "spec");
+	const cJSON *m0 = cJSON_GetArrayItem(get(cJSON_GetArrayItem(get(hspec, "rules"), 0),
+	    "matches"), 0);
+	const char *path = sval(get(m0, "path"), "value");
+	const char *addr = env && env->gateway_address ? env->gateway_address : "localhost";
+	struct buf u = BUF_INIT;
+	cJSON *addrs, *a;
+
+	if (!cJSON_IsObject(hspec))
+		return;
+	buf_addf(&u, "http://%s", addr);
+	if (path && path[0] == '/')
+		buf_adds(&u, path);
+	else
+		buf_addf(&u, "/%s/%s", sval(md, "namespace") ? sval(md, "namespace") : "default",
+		    sval(md, "name"));
+	while (u.len > 8 && u.buf[u.len - 1] == '/')
+		buf_setlen(&u, u.len - 1);
+	cJSON_AddStringToObject(status, "url", u.buf);
+	addrs = cJSON_AddArrayToObject(status, "addresses");
+	a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "url", u.buf);
+	cJSON_AddItemToArray(addrs, a);
+	buf_release(&u);
+}
+
+int
+llmisvc_status(const cJSON *svc, const cJSON *merged, const struct llmd_err *combine_err,
+    const cJSON *observed, const struct reconcile_env *env, const char *now,
+    cJSON **status)
+{
+	static const char *const wl_types[] = { COND_MAIN_WORKLOAD, COND_WORKER_WORKLOAD,
+		COND_PREFILL_WORKLOAD, COND_PREFILL_WORKER_WORKLOAD };
+	static const char *const rt_types[] = { COND_GATEWAYS, COND_HTTPROUTES,
+		COND_INFERENCE_POOL, COND_SCHEDULER_WORKLOAD };
+	const cJSON *md = get(svc, "metadata"), *prev = get(get(svc, "status"), "conditions");
+	const cJSON *gen = get(md, "generation"), *f, *c;
+	cJSON *st = cJSON_CreateObject(), *conds, *desired = NULL;
+	struct sctx s;
+	struct llmd_err de = LLMD_ERR_INIT;
+
+	*status = NULL;
+	if (!cJSON_IsObject(md) || !cJSON_IsString(get(md, "name"))) {
+		cJSON_Delete(st);
+		return -EINVAL;
+	}
+	if (cJSON_IsNumber(gen))
+		cJSON_AddNumberToObject(st, "observedGeneration", gen->valuedouble);
+	conds = cJSON_AddArrayToObject(st, "conditions");
+	/* conditions are never removed: start from the previous set */
+	cJSON_ArrayForEach(c, prev)
+		cJSON_AddItemToArray(conds, cJSON_Duplicate(c, 1));
+	s = (struct sctx){ conds, prev, now };
+
+	if (!merged) {
+		const char *msg = combine_err ? combine_err->msg : "failed to combine presets";
+
+		mark(&s, COND_PRESETS_COMBINED, 0, "CombineBaseError", msg);
+		mark(&s, COND_WORKLOADS, 0, "CombineBaseError", msg);
+		mark(&s, COND_READY, 0, "CombineBaseError", msg);
+		*status = st;
+		return 0;
+	}
+	mark(&s, COND_PRESETS_COMBINED, 1, NULL, NULL);
+	if (llmisvc_derive(merged, env, &desired, &de) < 0) {
+		mark(&s, COND_MAIN_WORKLOAD, 0, "ReconcileWorkloadError", de.msg);
+	} else {
+		workload_conditions(&s, desired, observed);
+		router_conditions(&s, get(get(merged, "metadata"), "name"),
+		    get(get(merged, "metadata"), "namespace"), get(merged, "spec"), desired, observed);
+	}
+	f = first_false(conds, wl_types, ARRAY_SIZE(wl_types));
+	cond_set(conds, prev, COND_WORKLOADS, f ? "False" : "True", f ? sval(f, "reason") : NULL,
+	    f ? sval(f, "message") : NULL, now);
+	f = first_false(conds, rt_types, ARRAY_SIZE(rt_types));
+	cond_set(conds, prev, COND_ROUTER, f ? "False" : "True", f ? sval(f, "reason") : NULL,
+	    f ? sval(f, "message") : NULL, now);
+	{
+		static const char *const top[] = { COND_WORKLOADS, COND_ROUTER };
+
+		f = first_false(conds, top, ARRAY_SIZE(top));
+		cond_set(conds, prev, COND_READY, f ? "False" : "True", f ? sval(f, "reason") : NULL,
+		    f ? sval(f, "message") : NULL, now);
+	}
+	set_url(st, get(merged, "metadata"), get(merged, "spec"), env);
+	cJSON_Delete(desired);
+	*status = st;
+	return 0;
+}
