@@ -17,7 +17,7 @@ backend_create(const char *device, int n_threads, struct backend **out, struct l
 	}
 	if (strcmp(device, "cuda") == 0) {
 #ifdef HAVE_CUDA
-		return err_set(e, -ENOTSUP, "--device", "the CUDA backend is not implemented yet");
+		return err_set(e, -ENOTSUP, "--device", "cuda: the CUDA backend is not implemented yet");
 #else
 		return err_set(e, -ENOTSUP, "--device",
 		    "cuda: this llmd-engine was built without CUDA (configure --with-cuda)");

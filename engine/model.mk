@@ -10,3 +10,15 @@ engine_libengine_a_SOURCES += \
 	engine/backend.c engine/backend-cpu.c \
 	engine/generate.c engine/generate.h \
 	engine/cmd-generate.c engine/cmd-make-model.c
+
+TESTS += tests/integration/engine-forward.sh tests/integration/engine-badfiles.sh
+EXTRA_DIST += tests/ref/forward_ref.py tests/ref/reshard.py \
+	tests/integration/engine-forward.sh tests/integration/engine-badfiles.sh
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-model
+TESTS += tests/unit/test-model
+tests_unit_test_model_SOURCES = tests/unit/test-model-files.c tests/unit/test-model-forward.c
+tests_unit_test_model_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_model_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
+endif
