@@ -10,7 +10,9 @@ lib_libllmd_a_SOURCES = \
 	lib/metrics.c lib/metrics.h \
 	lib/json.c lib/json.h \
 	lib/yaml.c lib/yaml.h \
-	lib/workpool.c lib/workpool.h
+	lib/workpool.c lib/workpool.h \
+	lib/http_server.c lib/http_server.h \
+	lib/http_client.c lib/http_client.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-lib
@@ -23,7 +25,8 @@ tests_unit_test_lib_SOURCES = \
 	tests/unit/test-metrics.c \
 	tests/unit/test-json.c \
 	tests/unit/test-yaml.c \
-	tests/unit/test-workpool.c
+	tests/unit/test-workpool.c \
+	tests/unit/test-http.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_lib_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
