@@ -32,6 +32,10 @@ expect() {
 		return
 	fi
 	bad=0
+	if grep -qE 'Sanitizer|runtime error' "$tmp/err"; then
+		echo "FAIL: $name: sanitizer report: $(head -5 "$tmp/err")"
+		bad=1
+	fi
 	printf '%s' "$pats" | while IFS= read -r p; do
 		[ -z "$p" ] && continue
 		grep -qF -- "$p" "$tmp/err" || { echo "FAIL: $name: stderr lacks '$p': $(cat "$tmp/err")"; exit 1; }
