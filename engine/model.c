@@ -31,7 +31,7 @@ bind(struct model *m, const char *dir, const char *name, int64_t d0, int64_t d1,
 	char field[512];
 
 	if (en == NULL) {
-		snprintf(field, sizeof(field), "%s/model.safetensors", dir);
+		snprintf(field, sizeof(field), "%s/model.safetensors.index.json", dir);
 		if (m->st.n_files == 1)
 			snprintf(field, sizeof(field), "%s", m->st.files[0].path);
 		return err_set(e, -ENOENT, field, "tensor %s: missing", name);

@@ -80,6 +80,30 @@ mk "$tmp/mistral" --arch mistral --vocab 2048 --seed 15 --dtype f32 --kv-heads 1
 mk "$tmp/qwen3-tok" --arch qwen3 --layers 1 --seed 16 --tie &&
 	check qwen3-text "$tmp/qwen3-tok" --prompt "The quick brown fox jumps over the lazy dog"
 
+# a stop string ends the streamed text right before it (--print-ids text is the
+# decode of the output ids; the stop string is taken from its middle)
+if [ -s "$tmp/qwen3-text.out" ]; then
+	tail -n 1 "$tmp/qwen3-text.out" >"$tmp/qwen3-text.json"
+	stop=$("$py" -c 'import json,sys; t=json.load(open(sys.argv[1]))["text"]; print(t[len(t)//2:len(t)//2+3])' "$tmp/qwen3-text.json")
+	"$eng" generate --model "$tmp/qwen3-tok" --max-tokens 32 --temperature 0 \
+	    --prompt "The quick brown fox jumps over the lazy dog" --stop "$stop" \
+	    >"$tmp/stop.out" 2>"$tmp/stop.err"
+	if "$py" -c '
+import json, sys
+out = open(sys.argv[1], encoding="utf-8").read()
+text = json.load(open(sys.argv[2]))["text"]
+stop = sys.argv[3]
+want = text[:text.find(stop)] + "\n"
+if out != want or "finish: stop" not in open(sys.argv[4]).read():
+    print("got %r, want %r" % (out, want))
+    sys.exit(1)
+' "$tmp/stop.out" "$tmp/qwen3-text.json" "$stop" "$tmp/stop.err"; then
+		ok
+	else
+		ko "stop string '$stop': $(cat "$tmp/stop.err")"
+	fi
+fi
+
 # a sharded checkpoint gives the same tokens and logits as the single file
 if [ -d "$tmp/llama" ]; then
 	mkdir -p "$tmp/sharded"
