@@ -37,6 +37,8 @@ struct blockmgr {
 	uint32_t n_cached;
 	uint32_t n_cached_free;
 	uint64_t queries, hits, evictions;
+	blockmgr_event_fn event_fn;
+	void *event_arg;
 };
 
 /* ---- keys ---- */
@@ -183,6 +185,31 @@ static void map_remove(struct blockmgr *bm, int32_t id)
 	bm->n_cached--;
 	if (b->in_free)
 		bm->n_cached_free--;
+}
+
+/* ---- events ---- */
+
+void blockmgr_set_event_cb(struct blockmgr *bm, blockmgr_event_fn fn, void *arg)
+{
+	bm->event_fn = fn;
+	bm->event_arg = arg;
+}
+
+static void emit(struct blockmgr *bm, enum blockmgr_event_kind kind, int32_t id,
+    const struct blockmgr_key *parent)
+{
+	struct blockmgr_event ev = { .kind = kind, .block = id };
+
+	if (!bm->event_fn)
+		return;
+	if (kind != BLOCKMGR_EV_CLEARED)
+		ev.key = &bm->blk[id].key;
+	if (kind == BLOCKMGR_EV_STORED) {
+		ev.parent = parent;
+		ev.tokens = &bm->tokens[(size_t)id * bm->block_size];
+		ev.n_tokens = bm->block_size;
+	}
+	bm->event_fn(bm->event_arg, &ev);
 }
 
 /* ---- pool ---- */
@@ -407,6 +434,7 @@ int blockmgr_allocate(struct blockmgr *bm, struct blockmgr_seq *seq, uint32_t n_
 		int32_t id = bm->fq_head;
 		fq_remove(bm, id);
 		if (bm->blk[id].cached) {
+			emit(bm, BLOCKMGR_EV_REMOVED, id, NULL);
 			map_remove(bm, id);
 			bm->evictions++;
 		}
@@ -436,6 +464,7 @@ void blockmgr_commit_full_blocks(struct blockmgr *bm, struct blockmgr_seq *seq,
 		if (map_lookup(bm, &seq->keys[i], bt) >= 0)
 			continue;   /* computed twice concurrently: keep one entry */
 		map_insert(bm, id, &seq->keys[i], bt);
+		emit(bm, BLOCKMGR_EV_STORED, id, i == 0 ? NULL : &seq->keys[i - 1]);
 	}
 	seq->n_hashed = full;
 }
@@ -488,5 +517,6 @@ int blockmgr_reset_prefix_cache(struct blockmgr *bm)
 	for (uint32_t i = 0; i < bm->n_blocks; i++)
 		if (bm->blk[i].cached)
 			map_remove(bm, (int32_t)i);
+	emit(bm, BLOCKMGR_EV_CLEARED, -1, NULL);
 	return 0;
 }

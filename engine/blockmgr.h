@@ -135,6 +135,30 @@ int blockmgr_refcount(const struct blockmgr *bm, int32_t block);
 /* Whether block holds a registered prefix key. */
 bool blockmgr_is_cached(const struct blockmgr *bm, int32_t block);
 
+/*
+ * Prefix-cache events, for publishing to a cache-aware router (vLLM's KV
+ * events: BlockStored, BlockRemoved, AllBlocksCleared). Called synchronously
+ * from the manager's calls; the callback must not call back into it.
+ */
+enum blockmgr_event_kind {
+	BLOCKMGR_EV_STORED,     /* a full block was registered */
+	BLOCKMGR_EV_REMOVED,    /* a cached block was evicted for new content */
+	BLOCKMGR_EV_CLEARED,    /* blockmgr_reset_prefix_cache() */
+};
+
+struct blockmgr_event {
+	enum blockmgr_event_kind kind;
+	int32_t block;                      /* STORED, REMOVED */
+	const struct blockmgr_key *key;     /* STORED, REMOVED */
+	const struct blockmgr_key *parent;  /* STORED; NULL for a sequence's first block */
+	const int32_t *tokens;              /* STORED: (n_tokens) the block's ids */
+	uint32_t n_tokens;
+};
+
+typedef void (*blockmgr_event_fn)(void *arg, const struct blockmgr_event *ev);
+/* fn NULL turns events off. */
+void blockmgr_set_event_cb(struct blockmgr *bm, blockmgr_event_fn fn, void *arg);
+
 /* Forgets every cached prefix; -EBUSY while any block is in use (as vLLM). */
 int blockmgr_reset_prefix_cache(struct blockmgr *bm);
 

@@ -356,3 +356,66 @@ Test(blockmgr, caching_disabled_never_hits)
 	cr_assert_eq(st.prefix_queries, 0);
 	blockmgr_destroy(bm);
 }
+
+struct evlog {
+	int stored, removed, cleared;
+	int32_t last_stored, last_removed;
+	bool first_had_no_parent;
+	bool parent_chained;
+	struct blockmgr_key prev_key;
+	int32_t first_token;
+};
+
+static void on_event(void *arg, const struct blockmgr_event *ev)
+{
+	struct evlog *l = arg;
+
+	switch (ev->kind) {
+	case BLOCKMGR_EV_STORED:
+		if (l->stored == 0) {
+			l->first_had_no_parent = ev->parent == NULL;
+			l->first_token = ev->tokens[0];
+		} else {
+			l->parent_chained = ev->parent &&
+			    memcmp(ev->parent->b, l->prev_key.b, sizeof(l->prev_key.b)) == 0;
+		}
+		l->prev_key = *ev->key;
+		l->stored++;
+		l->last_stored = ev->block;
+		cr_assert_eq(ev->n_tokens, 4);
+		break;
+	case BLOCKMGR_EV_REMOVED:
+		l->removed++;
+		l->last_removed = ev->block;
+		break;
+	case BLOCKMGR_EV_CLEARED:
+		l->cleared++;
+		break;
+	}
+}
+
+Test(blockmgr, events_report_stored_removed_cleared)
+{
+	struct blockmgr *bm = blockmgr_new(2, 4, true);
+	struct blockmgr_seq a;
+	struct evlog l = { 0 };
+	int32_t t[9];
+
+	seqfill(t, 9, 40);
+	blockmgr_set_event_cb(bm, on_event, &l);
+	blockmgr_seq_init(&a, NULL, 0);
+	prefill(bm, &a, t, 8);
+	cr_assert_eq(l.stored, 2);
+	cr_assert(l.first_had_no_parent);
+	cr_assert(l.parent_chained, "the second block names the first as parent");
+	cr_assert_eq(l.first_token, 40);
+	int32_t tail = a.blocks[1];
+	blockmgr_free(bm, &a);
+	cr_assert_eq(blockmgr_allocate(bm, &a, 3), 0);
+	cr_assert_eq(l.removed, 1);
+	cr_assert_eq(l.last_removed, tail, "tail block evicted first");
+	blockmgr_free(bm, &a);
+	cr_assert_eq(blockmgr_reset_prefix_cache(bm), 0);
+	cr_assert_eq(l.cleared, 1);
+	blockmgr_destroy(bm);
+}
