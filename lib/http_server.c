@@ -374,6 +374,20 @@ common_headers(struct http_req *r)
 		evhttp_add_header(h, "Connection", "close");
 }
 
+/*
+ * Finishes a request whose connection or server is gone. An evhttp_request
+ * still held here was detached from its connection by libevent and is ours.
+ */
+static void
+orphan_done(struct http_req *r)
+{
+	if (r->ev != NULL)
+		evhttp_request_free(r->ev);
+	r->ev = NULL;
+	r->state = RQ_DONE;
+	req_maybe_free(r);
+}
+
 /* Hands the evhttp_request back to libevent with a complete reply. */
 static void
 finish(struct http_req *r, int status, const char *content_type, const void *data,
@@ -388,8 +402,7 @@ finish(struct http_req *r, int status, const char *content_type, const void *dat
 	drop_watch(r);
 	r->status = status;
 	if (r->ev == NULL || r->srv == NULL) {
-		r->state = RQ_DONE;
-		req_maybe_free(r);
+		orphan_done(r);
 		return;
 	}
 	b = evbuffer_new();
@@ -528,8 +541,7 @@ http_stream_end(struct http_req *r)
 	}
 	drop_watch(r);
 	if (r->ev == NULL || r->srv == NULL) {
-		r->state = RQ_DONE;
-		req_maybe_free(r);
+		orphan_done(r);
 		return;
 	}
 	r->state = r->closed ? RQ_DONE : RQ_FLUSHING;
@@ -993,6 +1005,11 @@ http_server_free(struct http_server *srv)
 	/* evhttp_free() closes connections; their closecb frees our requests. */
 	srv->shutting_down = 1;
 	srv->exited = 1;
+	/* Requests still on a connection go with it (see on_conn_close). */
+	for (struct http_req *r = srv->reqs; r != NULL; r = r->next)
+		if (r->ev != NULL && evhttp_request_get_connection(r->ev) != NULL &&
+		    r->state != RQ_FLUSHING)
+			r->ev = NULL;
 	evhttp_free(srv->http);
 	/* Requests handlers still hold finish without a server. */
 	for (struct http_req *r = srv->reqs, *next; r != NULL; r = next) {

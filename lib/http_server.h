@@ -55,7 +55,12 @@ const char *http_error_fmt_openai(struct buf *out, int status, const char *reaso
     const char *message, void *arg);
 
 struct http_server_config {
-	size_t max_body;            /* request body bytes; 0: 1 MiB. More: 413 */
+	/*
+	 * Request body bytes; 0: 1 MiB. More gets a 413 with the error body.
+	 * (A body declared larger than 2*max_body + 1 MiB is refused by
+	 * libevent itself, before reading, with its own HTML 413.)
+	 */
+	size_t max_body;
 	size_t max_headers;         /* request header bytes; 0: 64 KiB */
 	int64_t timeout_ms;         /* connection read/write idle timeout; 0: 60 s */
 	int64_t shutdown_grace_ms;  /* in-flight requests get this long; 0: 10 s */
@@ -77,7 +82,7 @@ struct http_server *http_server_new(struct event_base *base,
 void http_server_free(struct http_server *srv);
 
 /*
- * Listens on "HOST:PORT", "[IPV6]:PORT" or ":PORT" (all addresses); port 0
+ * Listens on "HOST:PORT", "[IPV6]:PORT" or ":PORT" (0.0.0.0); port 0
  * picks a free one. Returns the bound port (> 0) or a negative errno. May be
  * called several times.
  */
@@ -111,7 +116,10 @@ const char *http_req_param(const struct http_req *req, const char *name);
 const char *http_req_query(const struct http_req *req, const char *name);
 /* Request header, case-insensitive; NULL when absent. */
 const char *http_req_header(const struct http_req *req, const char *name);
-/* Body, contiguous and NUL-terminated (len excludes the NUL); "" when none. */
+/*
+ * Body, contiguous and NUL-terminated (len excludes the NUL); "" when none.
+ * Valid until the request is finished or the server freed.
+ */
 const char *http_req_body(const struct http_req *req, size_t *len);
 /* Peer address "IP:PORT". */
 const char *http_req_peer(const struct http_req *req);
@@ -143,7 +151,7 @@ void http_reply_data(struct http_req *req, int status, const char *content_type,
 /* A body from the server's error formatter. */
 void http_reply_error(struct http_req *req, int status, const char *reason,
     const char *fmt, ...) LLMD_PRINTF(4, 5);
-/* 400 with the llmd_err as message ("field: msg"). */
+/* An error reply whose message is the llmd_err ("field: msg"). */
 void http_reply_err(struct http_req *req, int status, const char *reason,
     const struct llmd_err *e);
 

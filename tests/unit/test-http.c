@@ -32,6 +32,7 @@ struct fixture {
 	sem_t release;        /* handlers' jobs wait on it */
 	sem_t shutdown_hook;
 	sem_t closed;         /* posted by on_close */
+	sem_t stream_ended;   /* posted when a stream handler finished */
 	atomic_int hook_runs;
 };
 
@@ -135,6 +136,7 @@ stream_tick(evutil_socket_t fd, short what, void *arg)
 		http_stream_end(s->req);
 		event_free(s->tick);
 		free(s);
+		sem_post(&F.stream_ended);
 		return;
 	}
 	snprintf(line, sizeof(line), "data: %d\n\n", s->n++);
@@ -164,12 +166,15 @@ h_stream(struct http_req *req, void *arg)
 	evtimer_add(s->tick, &tv);
 }
 
+static struct http_req *never_req;
+
 static void
 h_never(struct http_req *req, void *arg)
 {
 	(void)arg;
+	never_req = req;
 	http_req_on_close(req, on_client_gone, NULL);
-	/* never replies; the test ends with http_server_free() */
+	/* no reply until after http_server_free(), see stop_server() */
 }
 
 static void
@@ -190,6 +195,7 @@ start_server(const struct http_server_config *cfg)
 	sem_init(&F.release, 0, 0);
 	sem_init(&F.shutdown_hook, 0, 0);
 	sem_init(&F.closed, 0, 0);
+	sem_init(&F.stream_ended, 0, 0);
 	F.base = event_base_new();
 	F.srv = http_server_new(F.base, cfg, &e);
 	cr_assert_not_null(F.srv, "%s", e.msg);
@@ -219,6 +225,11 @@ stop_server(void)
 	pthread_join(F.th, NULL);
 	workpool_free(F.wp);
 	http_server_free(F.srv);
+	if (never_req != NULL) {
+		/* a request a handler finishes after the server is gone */
+		http_reply_error(never_req, 500, "Late", "too late");
+		never_req = NULL;
+	}
 	event_base_free(F.base);
 }
 
@@ -408,8 +419,9 @@ Test(http, client_cancel_closes_the_server_stream)
 	event_base_loop(s.base, EVLOOP_NONBLOCK);  /* run the deferred cancel */
 	cr_assert_eq(s.chunks, 2);
 	cr_assert(!s.ended, "no callback after cancel");
-	/* the server learns that its client went away */
+	/* the server learns that its client went away, and ends the stream */
 	sem_wait(&F.closed);
+	sem_wait(&F.stream_ended);
 	buf_release(&s.data);
 	http_client_free(c);
 	event_base_free(s.base);
