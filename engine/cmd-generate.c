@@ -56,7 +56,7 @@ usage(void)
 	    "  --top-k K          keep the K most likely tokens (0: all)\n"
 	    "  --seed S           sampling seed\n"
 	    "  --stop STR         stop string (repeatable)\n"
-	    "  --print-ids        print {\"prompt_ids\",\"output_ids\",\"text\"} as the last line\n"
+	    "  --print-ids        then print {\"prompt_ids\",\"output_ids\",\"text\"} as the last line\n"
 	    "  --threads N        CPU threads (default: all)\n"
 	    "  --device D         auto, cpu or cuda (auto)\n"
 	    "  --batch N          prompt tokens per forward batch (512)\n"
@@ -284,7 +284,7 @@ cmd_generate(int argc, char **argv)
 		.max_tokens = o.max_tokens,
 		.stop_strings = o.stops, .n_stop_strings = o.n_stops,
 		.sample = sample_cb, .sample_ctx = smp,
-		.on_text = o.print_ids ? NULL : text_cb,
+		.on_text = text_cb,
 		.on_logits = dump ? logits_cb : NULL, .logits_ctx = dump,
 	};
 	log_debug("%s model, %d layers, %s backend, %d threads, kernels %s",
@@ -294,6 +294,7 @@ cmd_generate(int argc, char **argv)
 		log_error("%s", err_str(&e, msg, sizeof(msg)));
 		goto out;
 	}
+	putchar('\n');
 	if (o.print_ids) {
 		struct buf line = BUF_INIT, text = BUF_INIT;
 		if (tok)
@@ -308,8 +309,6 @@ cmd_generate(int argc, char **argv)
 		fwrite(line.buf, 1, line.len, stdout);
 		buf_release(&line);
 		buf_release(&text);
-	} else {
-		putchar('\n');
 	}
 	fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tok/s); decode: %zu tokens in %.3f s "
 	    "(%.1f tok/s); finish: %s\n", n_prompt, r.prefill_s,

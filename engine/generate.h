@@ -46,7 +46,7 @@ struct gen_params {
 struct gen_result {
 	int32_t *ids;                   /* (n_ids) generated ids, a stopping eos included */
 	size_t n_ids;
-	struct buf text;                /* completion text (special tokens skipped), cut at a stop string */
+	struct buf text;                /* completion (no special tokens), cut at a stop string */
 	enum finish_reason finish;
 	double prefill_s, decode_s;     /* wall time of prefill and of the decode steps */
 };
