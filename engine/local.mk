@@ -14,5 +14,6 @@ llmd_engine_LDADD = $(ENGINE_LIBS)
 include engine/model.mk
 include engine/kernels.mk
 include engine/tokenizer.mk
+include engine/jinja.mk
 include engine/serve.mk
 include engine/sched.mk
