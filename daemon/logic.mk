@@ -14,3 +14,19 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/placement.c daemon/placement.h \
 	daemon/conditions.c daemon/conditions.h
 
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-daemon-logic
+TESTS += tests/unit/test-daemon-logic
+tests_unit_test_daemon_logic_SOURCES = \
+	tests/unit/daemon-fixtures.c tests/unit/daemon-fixtures.h \
+	tests/unit/test-daemon-validate.c \
+	tests/unit/test-daemon-merge.c \
+	tests/unit/test-daemon-template.c \
+	tests/unit/test-daemon-naming.c \
+	tests/unit/test-daemon-derive.c \
+	tests/unit/test-daemon-placement.c \
+	tests/unit/test-daemon-conditions.c
+tests_unit_test_daemon_logic_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_daemon_logic_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(CRITERION_LIBS)
+endif

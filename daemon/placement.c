@@ -296,13 +296,14 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 		const cJSON *arr = pass ? pods : bound;
 
 		cJSON_ArrayForEach(n, arr) {
-			int ni = find_node(nodes, nn, sval(get(n, "spec"), "nodeName"));
+			int rid, ni = find_node(nodes, nn, sval(get(n, "spec"), "nodeName"));
 
 			if (ni < 0)
 				continue;
 			nodes[ni].free_gpu -= derive_pod_gpus(n);
 			pod_role(n, key, sizeof(key));
-			roles.counts[(size_t)role_id(&roles, key) * (size_t)roles.nnodes + (size_t)ni]++;
+			rid = role_id(&roles, key);   /* may grow roles.counts */
+			roles.counts[(size_t)rid * (size_t)roles.nnodes + (size_t)ni]++;
 		}
 	}
 	/* unscheduled pods in units: LWS groups together, others alone */
@@ -390,16 +391,16 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 				}
 				continue;
 			}
-			/* undo the group's tentative placements */
-			for (i = units[u].first; i < failed; i++) {
-				nodes[chosen[i]].free_gpu += need[i];
-				roles.counts[(size_t)role_of[i] * (size_t)roles.nnodes + (size_t)chosen[i]]--;
-			}
 			{
 				struct buf why = BUF_INIT;
 				const char *fname = sval(get(order[failed], "metadata"), "name");
 
+				/* explained before the group's tentative placements are undone */
 				explain(nodes, nn, order[failed], need[failed], &why);
+				for (i = units[u].first; i < failed; i++) {
+					nodes[chosen[i]].free_gpu += need[i];
+					roles.counts[(size_t)role_of[i] * (size_t)roles.nnodes + (size_t)chosen[i]]--;
+				}
 				for (i = units[u].first; i < units[u].first + units[u].count; i++) {
 					const char *pn = sval(get(order[i], "metadata"), "name");
 					struct buf m = BUF_INIT;

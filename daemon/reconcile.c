@@ -95,6 +95,38 @@ post_merge_defaults(cJSON *spec, const char *name)
 	}
 }
 
+/*
+ * llmd: a managed-route rule without backendRefs (a user rules list replaces
+ * the preset's whole) gets the default backend instead of routing nowhere.
+ */
+static void
+default_backend_refs(cJSON *spec, const char *name)
+{
+	cJSON *rules = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(spec, "router"), "route"), "http"), "spec"), "rules");
+	cJSON *rule;
+
+	cJSON_ArrayForEach(rule, rules) {
+		cJSON *brs = cJSON_GetObjectItemCaseSensitive(rule, "backendRefs"), *br;
+		char *pool;
+
+		if (!cJSON_IsObject(rule) || (cJSON_IsArray(brs) && brs->child))
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(rule, "backendRefs");
+		brs = cJSON_AddArrayToObject(rule, "backendRefs");
+		br = cJSON_CreateObject();
+		pool = llmd_child_name(name, SFX_POOL);
+		cJSON_AddStringToObject(br, "group", "inference.networking.x-k8s.io");
+		cJSON_AddStringToObject(br, "kind", "InferencePool");
+		cJSON_AddStringToObject(br, "name", pool);
+		cJSON_AddNumberToObject(br, "port", 8000);
+		cJSON_AddNumberToObject(br, "weight", 1);
+		cJSON_AddItemToArray(brs, br);
+		free(pool);
+	}
+}
+
 /* Section 3.2 F: the default InferencePool backendRef without a scheduler. */
 static void
 fix_backend_refs(cJSON *spec, const char *name)
@@ -208,6 +240,7 @@ llmisvc_combine(const cJSON *svc, const struct reconcile_env *env, cJSON **out,
 	if ((rc = template_render_tree(merged, "spec", obj, global, e)) < 0)
 		goto fail;
 	/* F */
+	default_backend_refs(merged, name);
 	fix_backend_refs(merged, name);
 	{
 		const char *uri = sval(get(merged, "model"), "uri");
