@@ -31,6 +31,7 @@ struct cand {
 	int32_t rank;
 	int32_t pos;            /* left symbol */
 	int32_t left, right;    /* ids when queued, to detect stale entries */
+	int32_t merged;
 };
 
 static int
@@ -98,7 +99,7 @@ queue_pair(const struct tokenizer *tok, struct heap *h, const struct sym *s, int
 	if (a < 0 || b < 0)
 		return;
 	if (pairmap_get(&tok->merges, a, b, &rank, &merged) == 0)
-		heap_push(h, (struct cand){ rank, pos, a, b });
+		heap_push(h, (struct cand){ rank, pos, a, b, merged });
 }
 
 /* Initial symbols of w; -1 ids stand for unknown characters. */
@@ -154,7 +155,7 @@ bpe_encode_word(const struct tokenizer *tok, const char *w, size_t n, struct idv
 			size_t tl = 0;
 			if (n * 2 <= sizeof(tmp)) {
 				for (size_t i = 0; i < n; i++)
-					tl += (size_t)utf8_encode(bytelevel_char((unsigned char)w[i]), tmp + tl);
+					tl += (size_t)utf8_encode(tok->byte_cp[(unsigned char)w[i]], tmp + tl);
 				id = strmap_get(&tok->vocab, tmp, tl);
 			}
 		} else {
@@ -194,11 +195,8 @@ bpe_encode_word(const struct tokenizer *tok, const char *w, size_t n, struct idv
 		struct sym *l = &s[c.pos];
 		if (l->id != c.left || l->next < 0 || s[l->next].id != c.right)
 			continue;
-		int32_t rank, merged;
-		if (pairmap_get(&tok->merges, c.left, c.right, &rank, &merged) != 0)
-			continue;
 		int32_t r = l->next;
-		l->id = merged;
+		l->id = c.merged;
 		l->next = s[r].next;
 		if (l->next >= 0)
 			s[l->next].prev = c.pos;

@@ -158,7 +158,20 @@ pretok(struct enc *c, size_t step, const char *p, size_t n, int first)
 	if (n == 0)
 		return;
 	if (step == c->tok->n_pretoks) {
-		model_piece(c, p, n);
+		if (!c->tok->sp_split) {
+			model_piece(c, p, n);
+			return;
+		}
+		size_t start = 0;
+		for (size_t i = 1; i + 3 <= n; i++) {
+			if (memcmp(p + i, "\xe2\x96\x81", 3) == 0 &&
+			    !(i >= 3 && memcmp(p + i - 3, "\xe2\x96\x81", 3) == 0)) {
+				model_piece(c, p + start, i - start);
+				start = i;
+				i += 2;
+			}
+		}
+		model_piece(c, p + start, n - start);
 		return;
 	}
 	const struct pretok_step *st = &c->tok->pretoks[step];

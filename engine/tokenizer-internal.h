@@ -114,6 +114,8 @@ struct tokenizer {
 	/* model */
 	int byte_level;                /* initial symbols are bytes through bytelevel_char */
 	int32_t byte_ids[256];         /* byte-level: byte -> id; byte_fallback: <0xXX> -> id */
+	int32_t byte_cp[256];          /* byte-level: byte -> code point of its stand-in */
+	int sp_split;                  /* no merge crosses a "▁" after other text: split there */
 	int byte_fallback;
 	int ignore_merges;
 	int fuse_unk;

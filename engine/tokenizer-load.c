@@ -411,8 +411,28 @@ set_id(struct tokenizer *tok, int32_t id, const char *s, size_t len)
 	tok->id_str[id] = xmemdup(s, len);
 }
 
+/* 1 when s has a "▁" after some other character. */
 static int
-parse_model(struct tokenizer *tok, const cJSON *model, struct llmd_err *e)
+space_inside(const char *s, size_t n)
+{
+	int other = 0;
+
+	for (size_t i = 0; i < n;) {
+		if (i + 3 <= n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
+			if (other)
+				return 1;
+			i += 3;
+		} else {
+			other = 1;
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* *crosses: some merge makes a token with "▁" after other text. */
+static int
+parse_model(struct tokenizer *tok, const cJSON *model, int *crosses, struct llmd_err *e)
 {
 	const char *type = json_str(model, "type");
 	const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -491,6 +511,8 @@ parse_model(struct tokenizer *tok, const cJSON *model, struct llmd_err *e)
 			return err_set(e, -EINVAL, field, "merge of tokens not in the vocabulary");
 		}
 		pairmap_put(&tok->merges, ia, ib, rank, im);
+		if (!*crosses && space_inside(cat.buf, cat.len))
+			*crosses = 1;
 		rank++;
 	}
 	buf_release(&cat);
@@ -561,6 +583,7 @@ init_byte_ids(struct tokenizer *tok)
 	for (int b = 0; b < 256; b++) {
 		char s[8];
 		size_t n;
+		tok->byte_cp[b] = bytelevel_char((unsigned char)b);
 		if (tok->byte_level) {
 			n = (size_t)utf8_encode(bytelevel_char((unsigned char)b), s);
 		} else {
@@ -615,10 +638,11 @@ static int
 load_json(struct tokenizer *tok, const cJSON *j, struct llmd_err *e)
 {
 	int rc;
+	int crosses = 0;
 
 	if (!cJSON_IsObject(j))
 		return err_set(e, -EINVAL, "", "top level must be an object");
-	if ((rc = parse_model(tok, cJSON_GetObjectItemCaseSensitive(j, "model"), e)) < 0 ||
+	if ((rc = parse_model(tok, cJSON_GetObjectItemCaseSensitive(j, "model"), &crosses, e)) < 0 ||
 	    (rc = parse_added_tokens(tok, cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), e)) < 0 ||
 	    (rc = parse_normalizer(tok, cJSON_GetObjectItemCaseSensitive(j, "normalizer"), "normalizer", e)) < 0 ||
 	    (rc = parse_pretokenizer(tok, cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), "pre_tokenizer", e)) < 0 ||
@@ -635,6 +659,11 @@ load_json(struct tokenizer *tok, const cJSON *j, struct llmd_err *e)
 		return err_set(e, -EINVAL, "model.vocab", "empty vocabulary");
 	index_added(tok);
 	init_byte_ids(tok);
+	/* SentencePiece-style BPE over a whole segment: when no merge can make
+	 * "x▁", cutting before each "▁" that follows other text changes nothing
+	 * and lets the word cache work. */
+	tok->sp_split = !tok->byte_level && !crosses &&
+	    strmap_get(&tok->vocab, "\xe2\x96\x81", 3) >= 0;
 	if (tok->byte_level) {
 		for (int b = 0; b < 256; b++)
 			if (tok->byte_ids[b] < 0)
