@@ -61,7 +61,10 @@ struct http_stream_cbs {
 };
 
 struct http_client *http_client_new(struct event_base *base, const struct http_client_config *cfg);
-/* Cancels what is in flight (no callbacks) and closes connections. NULL ok. */
+/*
+ * Cancels what is in flight (no callbacks) and closes connections; not from
+ * inside one of its callbacks. NULL ok.
+ */
 void http_client_free(struct http_client *c);
 
 /*

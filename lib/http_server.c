@@ -646,7 +646,10 @@ http_server_route(struct http_server *srv, const char *method, const char *patte
 		if (*p == '/')
 			p++;
 	}
-	if (rt.nseg + (rt.rest != NULL) > MAX_PARAMS + 32)
+	size_t nparams = rt.rest != NULL;
+	for (size_t i = 0; i < rt.nseg; i++)
+		nparams += rt.segs[i].param;
+	if (nparams > MAX_PARAMS)
 		goto bad;
 	rt.method = method ? xstrdup(method) : NULL;
 	rt.fn = fn;
@@ -690,8 +693,6 @@ split_path(const char *path, struct split *sp)
 static int
 route_matches(const struct route *rt, const struct split *sp)
 {
-	size_t nparam = 0;
-
 	if (rt->rest == NULL ? sp->n != rt->nseg : sp->n < rt->nseg)
 		return 0;
 	for (size_t i = 0; i < rt->nseg; i++) {
@@ -699,7 +700,7 @@ route_matches(const struct route *rt, const struct split *sp)
 		if (s == NULL)
 			return 0;
 		if (rt->segs[i].param) {
-			if (s[0] == '\0' || ++nparam > MAX_PARAMS)
+			if (s[0] == '\0')
 				return 0;
 		} else if (strcmp(s, rt->segs[i].text) != 0) {
 			return 0;

@@ -17,6 +17,23 @@
  * tried in registration order, first match wins. A path that matches some
  * route with another method is a 405 (with Allow), no match is a 404; both
  * bodies come from the error formatter.
+ *
+ * Typical use:
+ *	static void get_model(struct http_req *req, void *arg) {
+ *		const char *name = http_req_param(req, "name");
+ *		if (!known(name)) {
+ *			http_reply_error(req, 404, "NotFound", "model %s not found", name);
+ *			return;
+ *		}
+ *		http_reply_json(req, 200, model_json(name));   // or reply later
+ *	}
+ *	srv = http_server_new(base, &(struct http_server_config){
+ *	    .error_fmt = http_error_fmt_openai, .shutdown_grace_ms = 30000 }, &e);
+ *	http_server_route(srv, "GET", "/v1/models/{name}", get_model, NULL);
+ *	port = http_server_listen(srv, "127.0.0.1:8000", &e);
+ *	http_server_handle_signals(srv);
+ *	event_base_dispatch(base);   // returns after a graceful shutdown
+ *	http_server_free(srv);
  */
 #ifndef LLMD_HTTP_SERVER_H
 #define LLMD_HTTP_SERVER_H
