@@ -619,3 +619,101 @@ out:
 	buf_release(&b);
 	return rc;
 }
+
+/* ---- emitting ---- */
+
+static int
+emit_write(void *data, unsigned char *buffer, size_t size)
+{
+	buf_add(data, buffer, size);
+	return 1;
+}
+
+static int
+emit_scalar(yaml_emitter_t *em, const char *s, yaml_scalar_style_t style)
+{
+	yaml_event_t ev;
+
+	if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s),
+	    1, 1, style))
+		return 0;
+	return yaml_emitter_emit(em, &ev);
+}
+
+static int
+emit_node(yaml_emitter_t *em, const cJSON *v, int depth)
+{
+	yaml_event_t ev;
+	const cJSON *c;
+
+	if (depth > YAML_MAX_DEPTH)
+		return 0;
+	if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+		int obj = cJSON_IsObject(v);
+		int ok = obj ? yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+		    YAML_BLOCK_MAPPING_STYLE) : yaml_sequence_start_event_initialize(&ev, NULL,
+		    NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+		if (!ok || !yaml_emitter_emit(em, &ev))
+			return 0;
+		cJSON_ArrayForEach(c, v) {
+			if (obj && !emit_scalar(em, c->string ? c->string : "",
+			    resolve_plain(c->string ? c->string : "", &(double){ 0 }, &(int){ 0 }) ==
+			    SC_STR ? YAML_ANY_SCALAR_STYLE : YAML_DOUBLE_QUOTED_SCALAR_STYLE))
+				return 0;
+			if (!emit_node(em, c, depth + 1))
+				return 0;
+		}
+		ok = obj ? yaml_mapping_end_event_initialize(&ev) :
+		    yaml_sequence_end_event_initialize(&ev);
+		return ok && yaml_emitter_emit(em, &ev);
+	}
+	if (cJSON_IsString(v)) {
+		double num;
+		int b;
+		const char *s = v->valuestring ? v->valuestring : "";
+		yaml_scalar_style_t st = resolve_plain(s, &num, &b) == SC_STR ?
+		    (strchr(s, '\n') ? YAML_LITERAL_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE) :
+		    YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+		return emit_scalar(em, s, st);
+	}
+	if (cJSON_IsNumber(v)) {
+		char *s = cJSON_PrintUnformatted((cJSON *)v);
+		int ok = s != NULL && emit_scalar(em, s, YAML_PLAIN_SCALAR_STYLE);
+		cJSON_free(s);
+		return ok;
+	}
+	if (cJSON_IsBool(v))
+		return emit_scalar(em, cJSON_IsTrue(v) ? "true" : "false", YAML_PLAIN_SCALAR_STYLE);
+	return emit_scalar(em, "null", YAML_PLAIN_SCALAR_STYLE);
+}
+
+int
+yaml_emit(const cJSON *v, struct buf *out, struct llmd_err *e)
+{
+	yaml_emitter_t em;
+	yaml_event_t ev;
+	int ok;
+
+	if (!yaml_emitter_initialize(&em))
+		fatalx("yaml: out of memory");
+	yaml_emitter_set_output(&em, emit_write, out);
+	yaml_emitter_set_unicode(&em, 1);
+	yaml_emitter_set_width(&em, -1);
+	ok = yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) &&
+	    yaml_emitter_emit(&em, &ev) &&
+	    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) &&
+	    yaml_emitter_emit(&em, &ev) &&
+	    emit_node(&em, v, 0) &&
+	    yaml_document_end_event_initialize(&ev, 1) &&
+	    yaml_emitter_emit(&em, &ev) &&
+	    yaml_stream_end_event_initialize(&ev) &&
+	    yaml_emitter_emit(&em, &ev);
+	if (!ok) {
+		int rc = err_set(e, -EINVAL, "", "cannot emit YAML: %s",
+		    em.problem ? em.problem : "nesting too deep");
+		yaml_emitter_delete(&em);
+		return rc;
+	}
+	yaml_emitter_delete(&em);
+	return 0;
+}

@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 
 #define YAML_MAX_DEPTH 64
@@ -46,5 +47,12 @@ int yaml_parse_one(const char *text, size_t len, const char *filename, cJSON **o
 
 /* Reads and parses a file; path "-" is standard input. */
 int yaml_parse_file(const char *path, cJSON ***docs, size_t *ndocs, struct llmd_err *e);
+
+/*
+ * Appends v as one block-style YAML document (no "---"; put one between
+ * documents) to out. Strings that would read back as another type ("true",
+ * "42", "null", "") are quoted, so yaml_parse_one() gives v back.
+ */
+int yaml_emit(const cJSON *v, struct buf *out, struct llmd_err *e);
 
 #endif

@@ -147,3 +147,29 @@ Test(yaml, depth_limit)
 	cr_assert(strstr(e.msg, "nesting") != NULL, "%s", e.msg);
 	buf_release(&b);
 }
+
+Test(yaml, emit_round_trips)
+{
+	const char *json = "{\"kind\":\"Pod\",\"s\":[\"true\",\"42\",\"\",\"null\",\"a: b\","
+	    "\"x\\ny\\n\",\"-\",\"~\"],\"n\":{\"i\":3,\"f\":1.5,\"b\":false,\"z\":null,\"e\":{},"
+	    "\"l\":[]},\"h\\u00e9\":\"\\u00e9t\\u00e9\"}";
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct buf b = BUF_INIT;
+	cJSON *v, *back;
+	char *s1, *s2;
+
+	cr_assert_eq(json_parse(json, strlen(json), &v, &e), 0, "%s", e.msg);
+	cr_assert_eq(yaml_emit(v, &b, &e), 0, "%s", e.msg);
+	cr_assert(strstr(b.buf, "kind: Pod\n") != NULL, "%s", b.buf);
+	cr_assert(strstr(b.buf, "- \"true\"\n") != NULL, "%s", b.buf);
+	cr_assert_eq(yaml_parse_one(b.buf, b.len, "emitted", &back, &e), 0, "%s %s\n%s",
+	    e.field, e.msg, b.buf);
+	s1 = compact(v);
+	s2 = compact(back);
+	cr_assert_str_eq(s1, s2, "%s", b.buf);
+	free(s1);
+	free(s2);
+	cJSON_Delete(v);
+	cJSON_Delete(back);
+	buf_release(&b);
+}
