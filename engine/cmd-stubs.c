@@ -17,4 +17,3 @@
 		return 2;                                                      \
 	}
 
-STUB(cmd_serve, "serve")
