@@ -1,4 +1,12 @@
-# cli/local.mk - llmd-admin.
+# cli/local.mk - llmd-admin, the kubectl-like client of the llmd API.
 bin_PROGRAMS += llmd-admin
-llmd_admin_SOURCES = cli/main.c
-llmd_admin_LDADD = $(LLMD_LIBS)
+llmd_admin_SOURCES = cli/main.c cli/admin.h cli/cmd.c \
+	cli/client.c cli/util.c cli/print.c \
+	cli/cmd-apply.c cli/cmd-get.c cli/cmd-describe.c cli/cmd-delete.c \
+	cli/cmd-wait.c cli/cmd-patch.c cli/cmd-create.c cli/cmd-node.c \
+	daemon/api-resources.c daemon/api.h
+llmd_admin_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+llmd_admin_LDADD = $(LLMD_LIBS) $(CURL_LIBS)
+
+TESTS += tests/integration/daemon-cli.sh
+EXTRA_DIST += tests/integration/daemon-cli.sh

@@ -1,38 +1,80 @@
 /*
- * cli/main.c - llmd-admin entry point: the kubectl-like command-line client of the llmd API.
+ * cli/main.c - llmd-admin entry point: the kubectl-like command-line client
+ * of the llmd API. Global options (--server, --token, -n), then a command
+ * from cli/cmd.c's table. Exit status: 0 success, 1 failure, 2 usage.
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
+#include "cli/admin.h"
 #include "lib/cli.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: llmd-admin [OPTIONS]\n\nthe kubectl-like command-line client of the llmd API.\n\n"
+	fprintf(f, "usage: llmd-admin [OPTIONS] COMMAND [ARGS...]\n\nthe kubectl-like command-line client of the llmd API.\n\n"
 	    "Options:\n"
-	    "  -h, --help       show this help and exit\n"
-	    "  -V, --version    show the version and exit\n"
-	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug\n");
+	    "  -s, --server URL     llmd API (default $LLMD_SERVER or http://127.0.0.1:7480)\n"
+	    "      --token TOKEN    bearer token (default $LLMD_TOKEN)\n"
+	    "      --token-file F   read the bearer token from the first line of F\n"
+	    "  -n, --namespace NS   default namespace of the command (default \"default\")\n"
+	    "  -h, --help           show this help and exit\n"
+	    "  -V, --version        show the version and exit\n");
+	cmd_print_usage(f);
+	fprintf(f, "Kinds: llmisvc, llmisvcconfig, pods, nodes, events, deployments, "
+	    "leaderworkersets,\n  services, httproutes, inferencepools, inferencemodels, "
+	    "gateways, ingresses, secrets\n"
+	    "Environment: LLMD_SERVER, LLMD_TOKEN, LLMD_LOG_LEVEL=error|warn|info|debug\n");
+}
+
+static char *
+read_token_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+
+	if (f == NULL || fgets(line, sizeof(line), f) == NULL)
+		cli_usage_error("llmd-admin", "--token-file %s: cannot read", path);
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	return xstrdup(line);
 }
 
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "token", required_argument, NULL, 't' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "namespace", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	struct admin a = { 0 };
+	const struct cmd_entry *ce;
+	char *cause = NULL, *token = NULL, *server;
+	size_t n;
+	int c, rc;
 
-	log_init("llmd-admin", LOG_LVL_INFO);
-	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+	log_init("llmd-admin", LOG_LVL_WARN);
+	a.server = getenv("LLMD_SERVER");
+	a.token = getenv("LLMD_TOKEN");
+	while ((c = getopt_long(argc, argv, "+s:n:hV", opts, NULL)) != -1) {
 		switch (c) {
+		case 's': a.server = optarg; break;
+		case 't': a.token = optarg; break;
+		case 'T': a.token = token = read_token_file(optarg); break;
+		case 'n': a.ns = optarg; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -44,6 +86,35 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	fprintf(stderr, "llmd-admin: not available in this build yet\n");
-	return EXIT_USAGE;
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((ce = cmd_find(argv[optind], &cause)) == NULL) {
+		fprintf(stderr, "llmd-admin: %s\nTry 'llmd-admin --help' for more "
+		    "information.\n", cause);
+		free(cause);
+		return EXIT_USAGE;
+	}
+	if (a.server == NULL || !*a.server)
+		a.server = "http://127.0.0.1:7480";
+	/* "host:port" alone means http://host:port; no trailing slash. */
+	n = strlen(a.server);
+	server = xmalloc(n + 8);
+	if (strstr(a.server, "://") == NULL)
+		sprintf(server, "http://%s", a.server);
+	else
+		strcpy(server, a.server);
+	n = strlen(server);
+	while (n > 0 && server[n - 1] == '/')
+		server[--n] = '\0';
+	a.server = server;
+	if (a.token && !*a.token)
+		a.token = NULL;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = ce->exec(&a, argc - optind, argv + optind);
+	curl_global_cleanup();
+	free(server);
+	free(token);
+	return rc;
 }

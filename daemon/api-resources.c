@@ -22,7 +22,7 @@ static const struct api_resource res_llmisvcconfig = {
 static const struct api_resource res_node = { "nodes", "", "v1", "Node", W | ST };
 static const struct api_resource res_secret = { "secrets", "", "v1", "Secret", NS | W };
 static const struct api_resource res_event = { "events", "", "v1", "Event", NS | W };
-static const struct api_resource res_pod = { "pods", "", "v1", "Pod", NS | ST };
+static const struct api_resource res_pod = { "pods", "", "v1", "Pod", NS | ST | RES_DELETABLE };
 static const struct api_resource res_service = { "services", "", "v1", "Service", NS | ST };
 static const struct api_resource res_deploy = {
 	"deployments", "apps", "v1", "Deployment", NS | ST };

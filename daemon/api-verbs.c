@@ -579,7 +579,7 @@ do_patch(struct api_call *c)
 static void
 do_delete(struct api_call *c)
 {
-	if (!writable(c))
+	if (!(c->res->flags & RES_DELETABLE) && !writable(c))
 		return;
 	submit_write(c, OP_DELETE, NULL, 0);
 }

@@ -27,6 +27,7 @@ struct watch_hub;
 #define RES_NAMESPACED  0x1
 #define RES_WRITABLE    0x2  /* users may create/update/delete (else derived, read-only) */
 #define RES_STATUS      0x4  /* has a /status subresource */
+#define RES_DELETABLE   0x8  /* derived, but users may delete it (pods: drain) */
 
 struct api_resource {
 	const char *plural;

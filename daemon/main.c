@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,10 +20,12 @@
 #include <event2/event.h>
 
 #include "daemon/api.h"
+#include "daemon/reconcile.h"
 #include "daemon/reconciler.h"
 #include "daemon/store.h"
 #include "daemon/watch.h"
 #include "lib/cli.h"
+#include "lib/exepath.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/workpool.h"
@@ -33,6 +36,7 @@ struct opts {
 	char *data_dir;
 	char *token_file;
 	char *config;
+	char *presets_dir;
 	uint64_t max_body;
 	int64_t event_history;
 	int64_t busy_timeout_ms;
@@ -58,6 +62,8 @@ usage(FILE *f)
 	    "      --http-timeout DUR      idle timeout of API connections (default 60s)\n"
 	    "      --resync-interval DUR   reconcile every service this often (default 30s)\n"
 	    "      --allow-network-fs      do not refuse a data dir on NFS/CIFS/FUSE\n"
+	    "      --presets-dir DIR       well-known configs installed into " LLMD_SYSTEM_NAMESPACE "\n"
+	    "                              when absent (default: the shipped presets)\n"
 	    "  -h, --help                  show this help and exit\n"
 	    "  -V, --version               show the version and exit\n"
 	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug\n");
@@ -151,6 +157,54 @@ load_config(struct opts *o)
 	yaml_docs_free(docs, n);
 }
 
+/*
+ * Creates the well-known LLMInferenceServiceConfigs of the .yaml files in DIR in the
+ * system namespace when absent (an operator's edits are kept).
+ */
+static void
+seed_presets(struct store *s, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int created = 0;
+
+	if (d == NULL) {
+		log_warnx("presets: %s: %s (services that need presets will not be ready)",
+		    dir, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct llmd_err e = LLMD_ERR_INIT;
+		char path[4096], ebuf[800];
+		cJSON **docs = NULL;
+		size_t n = 0, i;
+		size_t len = strlen(de->d_name);
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (yaml_parse_file(path, &docs, &n, &e) < 0) {
+			log_warnx("presets: %s", err_str(&e, ebuf, sizeof(ebuf)));
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			cJSON *md = cJSON_GetObjectItemCaseSensitive(docs[i], "metadata");
+
+			if (!cJSON_IsObject(md))
+				continue;
+			cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+			cJSON_AddStringToObject(md, "namespace", LLMD_SYSTEM_NAMESPACE);
+			if (store_create(s, "llminferenceserviceconfigs", docs[i], NULL, &e) == 0)
+				created++;
+		}
+		yaml_docs_free(docs, n);
+	}
+	closedir(d);
+	if (created)
+		log_info("presets: installed %d configs from %s into namespace %s", created,
+		    dir, LLMD_SYSTEM_NAMESPACE);
+}
+
 static void
 write_addr_file(const char *dir, const char *addr)
 {
@@ -182,6 +236,7 @@ main(int argc, char **argv)
 		{ "http-timeout", required_argument, NULL, 4 },
 		{ "resync-interval", required_argument, NULL, 5 },
 		{ "allow-network-fs", no_argument, NULL, 6 },
+		{ "presets-dir", required_argument, NULL, 7 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -220,6 +275,7 @@ main(int argc, char **argv)
 		case 4: dur_opt("--http-timeout", optarg, &o.http_timeout_ms); break;
 		case 5: dur_opt("--resync-interval", optarg, &o.resync_ms); break;
 		case 6: o.allow_network_fs = 1; break;
+		case 7: o.presets_dir = xstrdup(optarg); break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -248,6 +304,13 @@ main(int argc, char **argv)
 	so.event_keep = o.event_history;
 	if (store_open(&store, o.data_dir, &so, &e) < 0)
 		fatalx("%s", err_str(&e, ebuf, sizeof(ebuf)));
+	if (o.presets_dir == NULL) {
+		char p[4096];
+
+		exepath_find_data("presets", p, sizeof(p));
+		o.presets_dir = xstrdup(p);
+	}
+	seed_presets(store, o.presets_dir);
 	loop_base = event_base_new();
 	if (loop_base == NULL)
 		fatalx("event_base_new failed");
@@ -287,5 +350,6 @@ main(int argc, char **argv)
 	free(o.data_dir);
 	free(o.token_file);
 	free(o.config);
+	free(o.presets_dir);
 	return 0;
 }

@@ -169,9 +169,10 @@ apply_child(struct store *s, const cJSON *svc, cJSON *child, const char *ns)
 	cJSON_AddStringToObject(md, "namespace", ns);
 	set_owner(child, svc);
 	rc = store_get(s, r->plural, ns, name, &have, &e);
-	if (rc == -ENOENT)
-		return store_create(s, r->plural, child, NULL, &e) == -EEXIST ? 0 :
-		    (e.code < 0 ? e.code : 0);
+	if (rc == -ENOENT) {
+		rc = store_create(s, r->plural, child, NULL, &e);
+		return rc == -EEXIST ? 0 : rc;
+	}
 	if (rc < 0)
 		return rc;
 	/* Placement decisions stick: keep a bound pod's node. */
@@ -504,7 +505,8 @@ on_event(const struct store_event *ev, void *arg)
 			    strcmp(str_at(ref, "kind", NULL), LLMISVC_KIND) == 0)
 				owner = str_at(ref, "name", NULL);
 	}
-	if (owner && ev->type != STORE_DELETED)
+	/* Deleted children too: a drained pod is recreated elsewhere. */
+	if (owner)
 		reconciler_enqueue(r, ev->ns, owner);
 }
 
