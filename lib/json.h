@@ -43,7 +43,10 @@ int json_utf8_valid(const char *s, size_t len);
 /* Typed getters; see the contract above. *out for str/object/array points into obj. */
 int json_get_str(const cJSON *obj, const char *key, const char **out, int required,
     struct llmd_err *e);
-/* Integral numbers only, within [INT64_MIN, INT64_MAX] ("must be an integer"). */
+/*
+ * Integral numbers only, within [INT64_MIN, INT64_MAX] ("must be an
+ * integer"); exact up to 2^53 since cJSON keeps numbers as doubles.
+ */
 int json_get_int64(const cJSON *obj, const char *key, int64_t *out, int required,
     struct llmd_err *e);
 /* Integral and within [min,max] ("must be between MIN and MAX"). */

@@ -185,8 +185,8 @@ shutdown_hook(void *arg)
 	sem_post(&F.shutdown_hook);
 }
 
-static void
-start_server(const struct http_server_config *cfg)
+static int
+start_server_on(const struct http_server_config *cfg, const char *addr)
 {
 	struct llmd_err e = LLMD_ERR_INIT;
 
@@ -212,10 +212,21 @@ start_server(const struct http_server_config *cfg)
 	http_server_route(F.srv, "GET", "/never", h_never, NULL);
 	http_server_on_shutdown(F.srv, shutdown_hook, NULL);
 	cr_assert_eq(http_server_handle_signals(F.srv), 0);
-	F.port = http_server_listen(F.srv, "127.0.0.1:0", &e);
-	cr_assert_gt(F.port, 0, "%s", e.msg);
-	snprintf(F.url, sizeof(F.url), "http://127.0.0.1:%d", F.port);
+	F.port = http_server_listen(F.srv, addr, &e);
+	if (F.port < 0)
+		return F.port;
+	if (addr[0] == '[')
+		snprintf(F.url, sizeof(F.url), "http://[::1]:%d", F.port);
+	else
+		snprintf(F.url, sizeof(F.url), "http://127.0.0.1:%d", F.port);
 	pthread_create(&F.th, NULL, loop_main, F.base);
+	return 0;
+}
+
+static void
+start_server(const struct http_server_config *cfg)
+{
+	cr_assert_eq(start_server_on(cfg, "127.0.0.1:0"), 0);
 }
 
 static void
@@ -621,4 +632,25 @@ Test(http_misc, client_errors)
 	http_result_release(&res);
 	cr_assert_eq(http_fetch("BREW", "http://x/", NULL, NULL, 0, 0, &res, &e), -EINVAL);
 	http_result_release(&res);
+}
+
+Test(http_misc, ipv6_and_head)
+{
+	struct http_result res;
+
+	if (start_server_on(NULL, "[::1]:0") < 0) {
+		http_server_free(F.srv);
+		workpool_free(F.wp);
+		event_base_free(F.base);
+		cr_skip_test("no IPv6 loopback here");
+	}
+	cr_assert_eq(fetch("GET", "/deferred", NULL, NULL, 0, &res), 0);
+	cr_assert_eq(res.status, 200);
+	http_result_release(&res);
+	/* HEAD is served by the GET route, without a body */
+	cr_assert_eq(fetch("HEAD", "/deferred", NULL, NULL, 0, &res), 0);
+	cr_assert_eq(res.status, 200);
+	cr_assert_eq(res.body.len, 0);
+	http_result_release(&res);
+	stop_server();
 }
