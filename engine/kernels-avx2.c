@@ -18,6 +18,9 @@
 #define SIMD_FN(name) avx2_##name
 #define SIMD_W 8
 #define SIMD_MASKED_TAIL 0
+/* prompt blocks of 4 rows x 3 tokens: 12 accumulators of the 16 ymm */
+#define SIMD_PR 4
+#define SIMD_PT 3
 typedef __m256 vec;
 
 static inline SIMD_TARGET vec

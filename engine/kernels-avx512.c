@@ -21,6 +21,10 @@
 #define SIMD_FN(name) avx512_##name
 #define SIMD_W 16
 #define SIMD_MASKED_TAIL 1
+/* prompt blocks of 4 rows x 6 tokens (24 of the 32 zmm), 32-row slabs: measured best */
+#define SIMD_PR 4
+#define SIMD_PT 6
+#define SIMD_SLAB 32
 typedef __m512 vec;
 
 static inline SIMD_TARGET vec

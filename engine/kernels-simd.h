@@ -23,6 +23,15 @@
 #error "engine/kernels-simd.h is included by a kernels-<isa>.c file only"
 #endif
 
+#ifndef SIMD_PR
+#define SIMD_PR 4               /* prompt micro-kernel: weight rows */
+#endif
+#ifndef SIMD_PT
+#define SIMD_PT 4               /* prompt micro-kernel: tokens (2..8) */
+#endif
+#ifndef SIMD_SLAB
+#define SIMD_SLAB 16            /* rows of W per slab */
+#endif
 #ifndef SIMD_PF_HINT
 #define SIMD_PF_HINT 3
 #endif
@@ -51,9 +60,9 @@ SIMD_AI void
 SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W, size_t rowb,
     enum dtype dt, int64_t r, int R, int T, int acc, size_t pf)
 {
-	vec a[8][4];
+	vec a[8][8];
 	const void *w[8];
-	const float *xs[4];
+	const float *xs[8];
 
 	_Pragma("GCC unroll 8")
 	for (int i = 0; i < R; i++) {
@@ -69,7 +78,7 @@ SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W
 	int64_t j = 0;
 	size_t esz = dtype_size(dt);
 	for (; j + SIMD_W <= k; j += SIMD_W) {
-		vec xv[4];
+		vec xv[8];
 		_Pragma("GCC unroll 8")
 		for (int t = 0; t < T; t++)
 			xv[t] = v_loadx(xs[t] + j);
@@ -86,7 +95,7 @@ SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W
 #if SIMD_MASKED_TAIL
 	if (j < k) {
 		int n = (int)(k - j);
-		vec xv[4];
+		vec xv[8];
 		_Pragma("GCC unroll 8")
 		for (int t = 0; t < T; t++)
 			xv[t] = v_loadx_n(xs[t] + j, n);
@@ -114,6 +123,42 @@ SIMD_FN(block)(float *out, int64_t ldo, const float *x, int64_t k, const char *W
 	}
 }
 
+/* block() with T a run-time value in [1, SIMD_PT] (<= 8) made a constant. */
+SIMD_AI void
+SIMD_FN(block_t)(float *out, int64_t ldo, const float *x, int64_t k, const char *W, size_t rowb,
+    enum dtype dt, int64_t r, int R, int T, int acc)
+{
+	switch (T) {
+#define SIMD_CASE(n)                                                              \
+	case n:                                                                   \
+		SIMD_FN(block)(out, ldo, x, k, W, rowb, dt, r, R, n, acc, 0);     \
+		break;
+#if SIMD_PT >= 8
+	SIMD_CASE(8)
+#endif
+#if SIMD_PT >= 7
+	SIMD_CASE(7)
+#endif
+#if SIMD_PT >= 6
+	SIMD_CASE(6)
+#endif
+#if SIMD_PT >= 5
+	SIMD_CASE(5)
+#endif
+#if SIMD_PT >= 4
+	SIMD_CASE(4)
+#endif
+#if SIMD_PT >= 3
+	SIMD_CASE(3)
+#endif
+	SIMD_CASE(2)
+	default:
+		SIMD_FN(block)(out, ldo, x, k, W, rowb, dt, r, R, 1, acc, 0);
+		break;
+#undef SIMD_CASE
+	}
+}
+
 /* Rows [r0, r1) for tokens [0, n_tok) with dtype dt a constant. */
 SIMD_AI void
 SIMD_FN(tile_dt)(float *out, int64_t ldo, const float *x, const void *W, enum dtype dt, int64_t k,
@@ -132,48 +177,20 @@ SIMD_FN(tile_dt)(float *out, int64_t ldo, const float *x, const void *W, enum dt
 		return;
 	}
 	/*
-	 * prompt batch: a 16-row slab of W stays in L1/L2 while every group of
-	 * 4 tokens passes over it in 4 x 4 blocks
+	 * prompt batch: a slab of SIMD_SLAB rows of W stays in L1/L2 while every
+	 * group of SIMD_PT tokens passes over it in SIMD_PR x SIMD_PT blocks
 	 */
-	for (int64_t rs = r0; rs < r1; rs += 16) {
-		int64_t re = MIN(rs + 16, r1);
-		for (int t = 0; t < n_tok; t += 4) {
-			int T = MIN(4, n_tok - t);
+	for (int64_t rs = r0; rs < r1; rs += SIMD_SLAB) {
+		int64_t re = MIN(rs + SIMD_SLAB, r1);
+		for (int t = 0; t < n_tok; t += SIMD_PT) {
+			int T = MIN(SIMD_PT, n_tok - t);
 			const float *xt = x + (size_t)t * (size_t)k;
 			float *ot = out + (size_t)t * (size_t)ldo;
 			int64_t r = rs;
-			for (; r + 4 <= re; r += 4) {
-				switch (T) {
-				case 4:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 4, acc, 0);
-					break;
-				case 3:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 3, acc, 0);
-					break;
-				case 2:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 2, acc, 0);
-					break;
-				default:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 4, 1, acc, 0);
-					break;
-				}
-			}
-			for (; r < re; r++) {
-				switch (T) {
-				case 4:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 4, acc, 0);
-					break;
-				case 3:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 3, acc, 0);
-					break;
-				case 2:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 2, acc, 0);
-					break;
-				default:
-					SIMD_FN(block)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, 1, acc, 0);
-					break;
-				}
-			}
+			for (; r + SIMD_PR <= re; r += SIMD_PR)
+				SIMD_FN(block_t)(ot, ldo, xt, k, Wb, rowb, dt, r, SIMD_PR, T, acc);
+			for (; r < re; r++)
+				SIMD_FN(block_t)(ot, ldo, xt, k, Wb, rowb, dt, r, 1, T, acc);
 		}
 	}
 }
