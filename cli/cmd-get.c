@@ -250,10 +250,11 @@ static void
 emit(const cJSON *v, const char *output)
 {
 	if (strcmp(output, "json") == 0) {
-		char *s = cJSON_Print(v);
+		struct buf b = BUF_INIT;
 
-		printf("%s\n", s);
-		free(s);
+		json_print_pretty(v, &b);
+		fputs(b.buf, stdout);
+		buf_release(&b);
 	} else {
 		print_yaml(stdout, v);
 	}

@@ -154,13 +154,13 @@ check_object(struct api_call *c, cJSON *obj, struct llmd_err *e)
 	if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, r->kind) != 0))
 		return err_set(e, -EBADMSG, "kind", "expected \"%s\" for %s", r->kind,
 		    r->plural);
-	if (!v) {
-		cJSON_DeleteItemFromObjectCaseSensitive(obj, "apiVersion");
-		cJSON_AddStringToObject(obj, "apiVersion", av);
-		cJSON_AddStringToObject(obj, "kind", r->kind);
-	} else if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion")) {
-		cJSON_AddStringToObject(obj, "apiVersion", av);
-	}
+	/* apiVersion and kind first, as Kubernetes prints them. */
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "apiVersion");
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "kind");
+	cJSON_InsertItemInArray(obj, 0, cJSON_CreateString(r->kind));
+	cJSON_InsertItemInArray(obj, 0, cJSON_CreateString(av));
+	obj->child->string = xstrdup("apiVersion");
+	obj->child->next->string = xstrdup("kind");
 	md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	if (md == NULL)
 		md = cJSON_AddObjectToObject(obj, "metadata");
