@@ -2,9 +2,13 @@
  * engine/kernels-avx512.c - the AVX-512 path of the CPU kernels (16 f32
  * lanes, masked tails). BF16 weights are widened to f32 with a shift and
  * multiplied in f32 (vfmadd231ps) rather than with vdpbf16ps: the latter
- * would round the activations to BF16, and the CPU backend is the numerical
- * oracle of the engine; decode is bandwidth-bound either way. Compiled with
- * target attributes only, so the binary still runs on CPUs without AVX-512.
+ * rounds the activations to BF16 (measured error ~1e-4 of sum|x*w| against
+ * ~1e-7 here), and the CPU backend is the numerical oracle of the engine.
+ * It is not faster either: on this Xeon a 4x6 vdpbf16ps block (activations
+ * converted once per matmul) ran a 4864x896 matmul with 126 tokens at 71
+ * GFLOP/s per core, this path at 95; decode is bandwidth-bound either way.
+ * Compiled with target attributes only, so the binary still runs on CPUs
+ * without AVX-512 (avx512bf16 is not needed).
  */
 #include "config.h"
 
