@@ -152,10 +152,11 @@ struct attn_job {
 	struct kv_cache *kv;
 	int l;
 	const struct batch *b;
-	int n_heads, n_kv_heads, hd;
+	int n_heads, n_kv_heads, hd, window;
 };
 
-/* One (token, head): online-softmax attention over positions 0..pos. */
+/* One (token, head): online-softmax attention over positions 0..pos (or the
+ * last `window` of them). */
 static void
 attn_task(void *arg, int task, int n_tasks)
 {
@@ -172,7 +173,8 @@ attn_task(void *arg, int task, int n_tasks)
 	float mx = -INFINITY, sum = 0;
 
 	memset(acc, 0, (size_t)hd * sizeof(float));
-	for (int p = 0; p <= j->b->pos[t]; p++) {
+	int first = j->window > 0 ? MAX(0, j->b->pos[t] - j->window + 1) : 0;
+	for (int p = first; p <= j->b->pos[t]; p++) {
 		int32_t blk = s->block_table[p / kv->block_size];
 		size_t off = (size_t)(p % kv->block_size) * kv->kv_dim + (size_t)kvh * hd;
 		const float *kr = kv_block_k(kv, blk, j->l) + off;     /* (HD) */
@@ -199,9 +201,9 @@ attn_task(void *arg, int task, int n_tasks)
 
 static void
 cpu_attention(struct backend *be, float *out, const float *q, struct kv_cache *kv, int l,
-    const struct batch *b, int n_heads, int n_kv_heads, int hd)
+    const struct batch *b, int n_heads, int n_kv_heads, int hd, int window)
 {
-	struct attn_job j = { out, q, kv, l, b, n_heads, n_kv_heads, hd };
+	struct attn_job j = { out, q, kv, l, b, n_heads, n_kv_heads, hd, window };
 	threadpool_run(pool(be), attn_task, &j, b->n_tok * n_heads);
 }
 

@@ -41,6 +41,7 @@ struct mm_opts {
 	const char *tokenizer;
 	int tie;
 	int llama3_rope;
+	int sliding_window;
 };
 
 /* ---- random numbers: splitmix64, two 24-bit uniforms per draw ---- */
@@ -374,7 +375,9 @@ write_configs(const struct mm_opts *o, const struct tok_info *ti, struct llmd_er
 	else
 		cJSON_AddNullToObject(c, "bos_token_id");
 	add_ids(c, "eos_token_id", ti);
-	if (o->arch == ARCH_MISTRAL)
+	if (o->arch == ARCH_MISTRAL && o->sliding_window)
+		cJSON_AddNumberToObject(c, "sliding_window", o->sliding_window);
+	else if (o->arch == ARCH_MISTRAL)
 		cJSON_AddNullToObject(c, "sliding_window");
 	snprintf(path, sizeof(path), "%s/config.json", o->out);
 	int rc = write_json(path, c, e);
@@ -410,7 +413,8 @@ usage(void)
 	    "  --vocab N          vocab size (default: the tokenizer's)\n"
 	    "  --max-pos N        max_position_embeddings (8192)\n"
 	    "  --tie              tie the LM head to the embeddings\n"
-	    "  --rope-scaling llama3  llama3 RoPE scaling (theta 500000, factor 8)\n");
+	    "  --rope-scaling llama3  llama3 RoPE scaling (theta 500000, factor 8)\n"
+	    "  --sliding-window N mistral: attend to the last N positions only\n");
 }
 
 static int
@@ -426,7 +430,7 @@ static void
 parse_opts(int argc, char **argv, struct mm_opts *o)
 {
 	enum { O_ARCH = 256, O_OUT, O_LAYERS, O_HIDDEN, O_HEADS, O_KV, O_HD, O_INTER, O_DTYPE,
-		O_SEED, O_TOK, O_VOCAB, O_MAXPOS, O_TIE, O_ROPE, O_HELP };
+		O_SEED, O_TOK, O_VOCAB, O_MAXPOS, O_TIE, O_ROPE, O_SWA, O_HELP };
 	static const struct option lo[] = {
 		{ "arch", required_argument, NULL, O_ARCH }, { "out", required_argument, NULL, O_OUT },
 		{ "layers", required_argument, NULL, O_LAYERS },
@@ -442,6 +446,7 @@ parse_opts(int argc, char **argv, struct mm_opts *o)
 		{ "max-pos", required_argument, NULL, O_MAXPOS },
 		{ "tie", no_argument, NULL, O_TIE },
 		{ "rope-scaling", required_argument, NULL, O_ROPE },
+		{ "sliding-window", required_argument, NULL, O_SWA },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -476,6 +481,7 @@ parse_opts(int argc, char **argv, struct mm_opts *o)
 		case O_SEED: o->seed = (uint64_t)opt_int("--seed", optarg, 0, 0x7fffffff); break;
 		case O_TOK: o->tokenizer = optarg; break;
 		case O_TIE: o->tie = 1; break;
+		case O_SWA: o->sliding_window = opt_int("--sliding-window", optarg, 1, 1 << 24); break;
 		case O_ROPE:
 			if (strcmp(optarg, "llama3") != 0)
 				cli_usage_error(PROG, "--rope-scaling: only 'llama3' is supported");
@@ -509,6 +515,8 @@ parse_opts(int argc, char **argv, struct mm_opts *o)
 		cli_usage_error(PROG, "head dimension %d must be even", o->head_dim);
 	if (o->heads % o->kv_heads)
 		cli_usage_error(PROG, "--heads must be a multiple of --kv-heads");
+	if (o->sliding_window && o->arch != ARCH_MISTRAL)
+		cli_usage_error(PROG, "--sliding-window is for --arch mistral");
 	if (o->intermediate == 0)
 		o->intermediate = 3 * o->hidden;
 }

@@ -127,8 +127,9 @@ forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
 		ops->rope(be, fw->k, b->pos, n, KV, HD, m->rope_inv_freq);
 		/* cache (block, l, K|V, slot, KV*HD) <- k, v */
 		ops->kv_store(be, kv, l, fw->k, fw->v, b);
-		/* att (n, H*HD) = causal attention over each sequence's positions 0..pos */
-		ops->attention(be, fw->att, fw->q, kv, l, b, H, KV, HD);
+		/* att (n, H*HD) = causal attention over each sequence's positions 0..pos
+		 * (the last sliding_window of them for Mistral's sliding window) */
+		ops->attention(be, fw->att, fw->q, kv, l, b, H, KV, HD, c->sliding_window);
 		/* x (n, D) += att @ wo^T */
 		ops->matmul(be, fw->x, fw->att, &w->wo, n, 1);
 

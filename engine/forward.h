@@ -69,10 +69,11 @@ struct backend_ops {
 	/* stores k, v (n, KV*HD) of layer l at the batch's (seq, pos) slots */
 	void (*kv_store)(struct backend *be, struct kv_cache *kv, int l, const float *k,
 	    const float *v, const struct batch *b);
-	/* out (n, H*HD) = causal softmax(q K^T / sqrt(HD)) V over each token's sequence,
+	/* out (n, H*HD) = causal softmax(q K^T / sqrt(HD)) V over each token's sequence
+	 * (positions pos - window + 1 .. pos when window > 0, else 0 .. pos),
 	 * q head h reading kv head h / (H / KV) */
 	void (*attention)(struct backend *be, float *out, const float *q, struct kv_cache *kv,
-	    int l, const struct batch *b, int n_heads, int n_kv_heads, int hd);
+	    int l, const struct batch *b, int n_heads, int n_kv_heads, int hd, int window);
 	/* g (n) = silu(g) * u */
 	void (*swiglu)(struct backend *be, float *g, const float *u, size_t n);
 	/* out (m, dim) = rows idx[0..m) of x (n, dim) */

@@ -230,6 +230,17 @@ model_config_parse(struct model_config *c, const char *json, size_t len, const c
 	c->tie_embeddings = get_bool(root, "tie_word_embeddings", 0);
 	c->qkv_bias = c->arch == ARCH_QWEN2 ? 1 : get_bool(root, "attention_bias", 0);
 	c->qk_norm = c->arch == ARCH_QWEN3;
+	/* Mistral applies sliding_window when set; Qwen only with use_sliding_window,
+	 * which no released Qwen2/3 checkpoint enables (and which also needs
+	 * max_window_layers): refuse it rather than compute something else */
+	if (c->arch == ARCH_MISTRAL &&
+	    (rc = get_int(root, "sliding_window", 0, 0, &c->sliding_window, file, e)) < 0)
+		goto out;
+	if ((c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3) &&
+	    get_bool(root, "use_sliding_window", 0)) {
+		rc = err_set(e, -ENOTSUP, file, "use_sliding_window: true is not supported");
+		goto out;
+	}
 	int bos;
 	if ((rc = get_int(root, "bos_token_id", -1, 0, &bos, file, e)) < 0)
 		goto out;

@@ -38,6 +38,7 @@ struct model_config {
 	int tie_embeddings;     /* tie_word_embeddings */
 	int qkv_bias;           /* q/k/v projections have biases (Qwen2, attention_bias) */
 	int qk_norm;            /* per-head q/k RMSNorm (Qwen3) */
+	int sliding_window;     /* Mistral: attend to the last N positions; 0 = all */
 	int32_t bos_id;         /* -1 when none */
 	int32_t eos_ids[MODEL_MAX_EOS];
 	int n_eos;

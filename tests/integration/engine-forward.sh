@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/integration/engine-forward.sh - forward-pass conformance of
 # llmd-engine against tests/ref/forward_ref.py, an independent float32 numpy
-# implementation, for each architecture (llama, qwen2, qwen3, mistral), with
+# implementation, for each architecture (llama, qwen2, qwen3, mistral (also with
+# a sliding window)), with
 # llama3 RoPE scaling, tied embeddings, GQA/MQA, BF16/F16/F32 weights, chunked
 # prefill across KV blocks and a sharded checkpoint.
 #
@@ -76,6 +77,8 @@ mk "$tmp/qwen3" --arch qwen3 --vocab 2048 --seed 14 --head-dim 32 --heads 4 --kv
 	check qwen3 "$tmp/qwen3" --prompt-ids "$prompt" --batch 16
 mk "$tmp/mistral" --arch mistral --vocab 2048 --seed 15 --dtype f32 --kv-heads 1 &&
 	check mistral-f32-mqa "$tmp/mistral" --prompt-ids "$prompt"
+mk "$tmp/mistral-swa" --arch mistral --vocab 2048 --seed 17 --sliding-window 6 &&
+	check mistral-sliding-window "$tmp/mistral-swa" --prompt-ids "$prompt" --batch 8
 # the shipped tokenizer's full vocabulary (151k) and a text prompt
 mk "$tmp/qwen3-tok" --arch qwen3 --layers 1 --seed 16 --tie &&
 	check qwen3-text "$tmp/qwen3-tok" --prompt "The quick brown fox jumps over the lazy dog"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # tests/ref/forward_ref.py - an independent float32 numpy reference of the
-# decoder forward pass (Llama, Mistral, Qwen2, Qwen3), used by
+# decoder forward pass (Llama, Mistral with its sliding window, Qwen2, Qwen3), used by
 # tests/integration/engine-forward.sh to check llmd-engine's logits.
 #
 # It reads the Hugging Face model directory itself (config.json, safetensors
@@ -106,6 +106,10 @@ def forward(cfg, w, ids):
     bias = arch == "Qwen2ForCausalLM" or cfg.get("attention_bias", False)
     qk_norm = arch == "Qwen3ForCausalLM"
     mask = np.triu(np.full((n, n), -np.inf, dtype=np.float32), 1)  # (n, n) causal
+    window = cfg.get("sliding_window") if arch == "MistralForCausalLM" else None
+    if window:
+        # query i sees keys i - window + 1 .. i
+        mask[np.tril_indices(n, -window)] = -np.inf
 
     x = w["model.embed_tokens.weight"][ids]  # (n, D)
     for l in range(cfg["num_hidden_layers"]):

@@ -276,6 +276,25 @@ Test(config, errors_name_the_file_and_field)
 	}
 }
 
+Test(config, sliding_window)
+{
+	struct model_config c;
+	struct llmd_err e = LLMD_ERR_INIT;
+	const char *m = "{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,"
+	    "\"num_hidden_layers\":1,\"num_attention_heads\":4,\"intermediate_size\":96,"
+	    "\"vocab_size\":500,\"sliding_window\":4096}";
+	cr_assert_eq(parse(&c, m, &e), 0, "%s", e.msg);
+	cr_assert_eq(c.sliding_window, 4096);
+	/* null: no window; llama ignores the key */
+	cr_assert_eq(parse(&c, LLAMA_CFG(",\"sliding_window\":4096"), &e), 0);
+	cr_assert_eq(c.sliding_window, 0);
+	const char *q = "{\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,"
+	    "\"num_hidden_layers\":1,\"num_attention_heads\":4,\"intermediate_size\":96,"
+	    "\"vocab_size\":500,\"use_sliding_window\":true,\"sliding_window\":128}";
+	cr_assert_eq(parse(&c, q, &e), -ENOTSUP);
+	cr_assert_not_null(strstr(e.msg, "use_sliding_window"));
+}
+
 Test(config, arch_names)
 {
 	cr_assert_eq(model_arch_parse("mistral"), ARCH_MISTRAL);
