@@ -14,8 +14,8 @@
  * The generation is even while a job is published and odd while the caller
  * rewrites the job; a worker announces itself in `inside` before it reads
  * the job, and the caller waits for `inside` to drain before rewriting it.
- * One thread at a time may call threadpool_run() on a pool, and fn must not
- * call threadpool_run() on the same pool.
+ * Callers of threadpool_run() on one pool are serialized (run_mu); fn must
+ * not call threadpool_run() on the same pool.
  */
 #include "config.h"
 
@@ -37,7 +37,8 @@
 struct threadpool {
 	int size;                       /* workers + the calling thread */
 	pthread_t *threads;
-	pthread_mutex_t mu;
+	pthread_mutex_t run_mu;         /* one job at a time */
+	pthread_mutex_t mu;             /* sleepers wait on cv under it */
 	pthread_cond_t cv;
 
 	/* the job; written only while gen is odd and inside == 0 */
@@ -135,6 +136,7 @@ threadpool_create(int n)
 	}
 	struct threadpool *tp = xcalloc(1, sizeof(*tp));
 	tp->size = n;
+	pthread_mutex_init(&tp->run_mu, NULL);
 	pthread_mutex_init(&tp->mu, NULL);
 	pthread_cond_init(&tp->cv, NULL);
 	atomic_init(&tp->gen, 0);
@@ -169,6 +171,7 @@ threadpool_destroy(struct threadpool *tp)
 		pthread_join(tp->threads[i], NULL);
 	pthread_cond_destroy(&tp->cv);
 	pthread_mutex_destroy(&tp->mu);
+	pthread_mutex_destroy(&tp->run_mu);
 	free(tp->threads);
 	free(tp);
 }
@@ -189,6 +192,7 @@ threadpool_run(struct threadpool *tp, void (*fn)(void *arg, int i, int n), void 
 			fn(arg, i, n);
 		return;
 	}
+	pthread_mutex_lock(&tp->run_mu);
 	/* close the previous job and wait for late workers to leave it */
 	uint64_t g = atomic_load_explicit(&tp->gen, memory_order_relaxed);
 	atomic_store(&tp->gen, g + 1);
@@ -217,4 +221,5 @@ threadpool_run(struct threadpool *tp, void (*fn)(void *arg, int i, int n), void 
 		if ((++iter & 1023) == 0)
 			sched_yield();
 	}
+	pthread_mutex_unlock(&tp->run_mu);
 }

@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -407,5 +408,43 @@ Test(threadpool, wakes_sleeping_workers)
 		threadpool_run(tp, sum_fn, &j, 100);
 		cr_assert_eq(atomic_load(&j.sum), 5050);
 	}
+	threadpool_destroy(tp);
+}
+
+struct caller_arg {
+	struct threadpool *tp;
+	int failures;
+};
+
+static void *
+caller_main(void *p)
+{
+	struct caller_arg *c = p;
+	atomic_int hits[64];
+
+	for (int r = 0; r < 300; r++) {
+		struct count_job j = { .hits = hits, .n = 64 };
+		atomic_init(&j.bad_n, 0);
+		for (int i = 0; i < 64; i++)
+			atomic_init(&hits[i], 0);
+		threadpool_run(c->tp, count_fn, &j, 64);
+		for (int i = 0; i < 64; i++)
+			c->failures += atomic_load(&hits[i]) != 1;
+		c->failures += atomic_load(&j.bad_n);
+	}
+	return NULL;
+}
+
+Test(threadpool, concurrent_callers_are_serialized)
+{
+	struct threadpool *tp = threadpool_create(2);
+	struct caller_arg a = { tp, 0 }, b = { tp, 0 };
+	pthread_t ta, tb;
+
+	cr_assert_eq(pthread_create(&ta, NULL, caller_main, &a), 0);
+	cr_assert_eq(pthread_create(&tb, NULL, caller_main, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	cr_assert_eq(a.failures + b.failures, 0);
 	threadpool_destroy(tp);
 }
