@@ -43,7 +43,8 @@ struct blockmgr_key {
 
 /*
  * A sequence's view of the pool. Owned by the caller (embedded in its request),
- * set up with blockmgr_seq_init() and torn down with blockmgr_free().
+ * set up with blockmgr_seq_init(), emptied with blockmgr_free() and its
+ * memory freed with blockmgr_seq_release().
  */
 struct blockmgr_seq {
 	int32_t *blocks;          /* (n_blocks) block table, block ids in token order */
@@ -84,8 +85,15 @@ uint32_t blockmgr_n_free(const struct blockmgr *bm);
 double blockmgr_usage(const struct blockmgr *bm);
 void blockmgr_get_stats(const struct blockmgr *bm, struct blockmgr_stats *out);
 
-/* An empty sequence; cache_salt (may be NULL/0) isolates its prefix keys. */
+/*
+ * An empty sequence; cache_salt (may be NULL/0) isolates its prefix keys (fold
+ * a LoRA adapter name or other extra key into it). A sequence's tokens may only
+ * grow by appending over its life (the keys of its blocks are kept, also
+ * across blockmgr_free(), for a preempted request's recompute).
+ */
 void blockmgr_seq_init(struct blockmgr_seq *seq, const void *cache_salt, size_t salt_len);
+/* Frees seq's memory; call after blockmgr_free(). seq is empty again. */
+void blockmgr_seq_release(struct blockmgr_seq *seq);
 
 /*
  * Finds the longest cached prefix of tokens[0..n) in whole blocks, capped at
@@ -119,7 +127,7 @@ uint32_t blockmgr_blocks_needed(const struct blockmgr *bm, const struct blockmgr
 void blockmgr_commit_full_blocks(struct blockmgr *bm, struct blockmgr_seq *seq,
     const int32_t *tokens, uint32_t n_computed);
 
-/* Drops seq's references (cached blocks stay cached) and empties it. */
+/* Drops seq's references (cached blocks stay cached) and empties its table. */
 void blockmgr_free(struct blockmgr *bm, struct blockmgr_seq *seq);
 
 /*

@@ -98,8 +98,7 @@ static void req_free(struct req *r)
 		return;
 	free(r->tokens);
 	free(r->stop);
-	free(r->seq.blocks);
-	free(r->seq.keys);
+	blockmgr_seq_release(&r->seq);
 	free(r);
 }
 

@@ -17,6 +17,13 @@ static void seqfill(int32_t *t, uint32_t n, int32_t base)
 		t[i] = base + (int32_t)i;
 }
 
+/* Drops seq's blocks and frees its memory. */
+static void done(struct blockmgr *bm, struct blockmgr_seq *q)
+{
+	blockmgr_free(bm, q);
+	blockmgr_seq_release(q);
+}
+
 /* match + allocate the rest + commit everything, as a finished prefill does. */
 static uint32_t prefill(struct blockmgr *bm, struct blockmgr_seq *q, const int32_t *t, uint32_t n)
 {
@@ -65,10 +72,10 @@ Test(blockmgr, prefix_hit_miss_accounting_and_sharing)
 	cr_assert_float_eq(blockmgr_usage(bm), 4.0 / 8.0, 1e-9);
 
 	int32_t shared = a.blocks[0];
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(blockmgr_refcount(bm, shared), 1, "still used by b");
 	cr_assert_eq(a.n_blocks, 0);
-	blockmgr_free(bm, &b);
+	done(bm, &b);
 	cr_assert_eq(blockmgr_refcount(bm, shared), 0);
 	blockmgr_get_stats(bm, &st);
 	cr_assert_eq(st.n_used, 0);
@@ -79,7 +86,7 @@ Test(blockmgr, prefix_hit_miss_accounting_and_sharing)
 	/* A third request revives the cached blocks. */
 	cr_assert_eq(prefill(bm, &a, t, 10), 8);
 	cr_assert_eq(a.blocks[0], shared);
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	blockmgr_destroy(bm);
 }
 
@@ -99,15 +106,15 @@ Test(blockmgr, full_prompt_hit_is_capped_at_n_minus_1)
 	cr_assert_eq(blockmgr_match_prefix(bm, &b, t, 8), 4);
 	cr_assert_eq(blockmgr_allocate(bm, &b, 4), 0);
 	cr_assert_eq(b.n_blocks, 2);
-	blockmgr_free(bm, &b);
+	done(bm, &b);
 	/* 9 tokens: both blocks hit, token 8 computed. */
 	cr_assert_eq(blockmgr_match_prefix(bm, &b, t, 9), 8);
 	cr_assert_eq(blockmgr_allocate(bm, &b, 1), 0);
-	blockmgr_free(bm, &b);
+	done(bm, &b);
 	/* 1-token prompt: nothing to hit. */
 	cr_assert_eq(blockmgr_match_prefix(bm, &b, t, 1), 0);
-	blockmgr_free(bm, &b);
-	blockmgr_free(bm, &a);
+	done(bm, &b);
+	done(bm, &a);
 	blockmgr_destroy(bm);
 }
 
@@ -147,14 +154,14 @@ Test(blockmgr, hash_chain_depends_on_parent_and_salt)
 	/* A cache salt isolates otherwise equal prompts. */
 	blockmgr_seq_init(&d, "tenant-1", 8);
 	cr_assert_eq(prefill(bm, &d, ta, 9), 0);
-	blockmgr_free(bm, &d);
+	done(bm, &d);
 	blockmgr_seq_init(&d, "tenant-1", 8);
 	cr_assert_eq(prefill(bm, &d, ta, 9), 8, "same salt hits");
 
-	blockmgr_free(bm, &a);
-	blockmgr_free(bm, &b);
-	blockmgr_free(bm, &c);
-	blockmgr_free(bm, &d);
+	done(bm, &a);
+	done(bm, &b);
+	done(bm, &c);
+	done(bm, &d);
 	blockmgr_destroy(bm);
 }
 
@@ -174,8 +181,8 @@ Test(blockmgr, lru_evicts_oldest_freed_and_tail_blocks_first)
 	prefill(bm, &a, ta, 8);
 	prefill(bm, &b, tb, 8);
 	int32_t a0 = a.blocks[0], a1 = a.blocks[1], b0 = b.blocks[0], b1 = b.blocks[1];
-	blockmgr_free(bm, &a);   /* a freed first: older */
-	blockmgr_free(bm, &b);
+	done(bm, &a);   /* a freed first: older */
+	done(bm, &b);
 
 	/* 3 blocks: the 2 never-used blocks, then a's TAIL block. */
 	cr_assert_eq(blockmgr_allocate(bm, &c, 12), 0);
@@ -186,7 +193,7 @@ Test(blockmgr, lru_evicts_oldest_freed_and_tail_blocks_first)
 	cr_assert(blockmgr_is_cached(bm, a0));
 	cr_assert(blockmgr_is_cached(bm, b0));
 	cr_assert(blockmgr_is_cached(bm, b1));
-	blockmgr_free(bm, &c);   /* c's blocks were never cached (not committed) */
+	done(bm, &c);   /* c's blocks were never cached (not committed) */
 
 	/* Reviving b makes it most recent; a0 is evicted before b's blocks. */
 	struct blockmgr_seq b2;
@@ -195,7 +202,7 @@ Test(blockmgr, lru_evicts_oldest_freed_and_tail_blocks_first)
 	seqfill(tb9, 9, 100);
 	cr_assert_eq(blockmgr_match_prefix(bm, &b2, tb9, 9), 8);
 	cr_assert_eq(blockmgr_allocate(bm, &b2, 1), 0);
-	blockmgr_free(bm, &b2);
+	done(bm, &b2);
 	/* Free queue now: c's 3 uncached blocks (head), a0, then b's blocks. */
 	blockmgr_seq_init(&c, NULL, 0);
 	cr_assert_eq(blockmgr_allocate(bm, &c, 16), 0);   /* 4 blocks */
@@ -203,7 +210,7 @@ Test(blockmgr, lru_evicts_oldest_freed_and_tail_blocks_first)
 	cr_assert(blockmgr_is_cached(bm, b0) && blockmgr_is_cached(bm, b1), "b kept");
 	blockmgr_get_stats(bm, &st);
 	cr_assert_eq(st.evictions, 2);
-	blockmgr_free(bm, &c);
+	done(bm, &c);
 	blockmgr_destroy(bm);
 }
 
@@ -230,21 +237,21 @@ Test(blockmgr, enospc_is_all_or_nothing)
 	cr_assert_eq(blockmgr_n_free(bm), 0);
 	cr_assert_float_eq(blockmgr_usage(bm), 1.0, 1e-9);
 	cr_assert_eq(blockmgr_allocate(bm, &a, 1), -ENOSPC);
-	blockmgr_free(bm, &b);
-	blockmgr_free(bm, &a);
+	done(bm, &b);
+	done(bm, &a);
 
 	/* Cached free blocks count as available: a full cache still allocates. */
 	prefill(bm, &a, t, 16);
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(blockmgr_n_free(bm), 4);
 	cr_assert_eq(blockmgr_allocate(bm, &b, 16), 0);
-	blockmgr_free(bm, &b);
+	done(bm, &b);
 
 	/* Matched blocks that are free do not count twice. */
 	struct blockmgr_seq c;
 	blockmgr_seq_init(&c, NULL, 0);
 	prefill(bm, &a, t, 9);    /* 3 blocks, 2 full ones cached */
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(blockmgr_allocate(bm, &c, 4), 0);   /* takes the uncached one */
 	cr_assert_eq(blockmgr_n_free(bm), 3);
 	cr_assert_eq(blockmgr_match_prefix(bm, &b, t, 9), 8);
@@ -253,8 +260,8 @@ Test(blockmgr, enospc_is_all_or_nothing)
 	cr_assert_eq(blockmgr_n_free(bm), 3, "a failed allocate leaves the pool as it was");
 	cr_assert_eq(blockmgr_allocate(bm, &b, 1), 0, "2 revived + 1 new fit");
 	cr_assert_eq(blockmgr_n_free(bm), 0);
-	blockmgr_free(bm, &b);
-	blockmgr_free(bm, &c);
+	done(bm, &b);
+	done(bm, &c);
 	blockmgr_destroy(bm);
 }
 
@@ -278,8 +285,8 @@ Test(blockmgr, decode_commits_blocks_as_they_fill)
 	blockmgr_seq_init(&b, NULL, 0);
 	cr_assert_eq(blockmgr_match_prefix(bm, &b, t, 13), 12);
 	cr_assert_eq(blockmgr_allocate(bm, &b, 1), 0);
-	blockmgr_free(bm, &b);
-	blockmgr_free(bm, &a);
+	done(bm, &b);
+	done(bm, &a);
 	blockmgr_destroy(bm);
 }
 
@@ -302,8 +309,8 @@ Test(blockmgr, concurrent_duplicates_are_registered_once)
 	blockmgr_get_stats(bm, &st);
 	cr_assert_eq(st.n_cached, 2);
 	cr_assert_not(blockmgr_is_cached(bm, b.blocks[0]));
-	blockmgr_free(bm, &a);
-	blockmgr_free(bm, &b);
+	done(bm, &a);
+	done(bm, &b);
 	blockmgr_get_stats(bm, &st);
 	cr_assert_eq(st.n_cached_free, 2);
 	blockmgr_destroy(bm);
@@ -322,7 +329,7 @@ Test(blockmgr, hold_keeps_blocks_until_release)
 	cr_assert_eq(blockmgr_hold(bm, &a, &ids, &n), 0);
 	cr_assert_eq(n, 2);
 	cr_assert_eq(ids[0], a.blocks[0]);
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(blockmgr_refcount(bm, ids[0]), 1);
 	cr_assert_eq(blockmgr_refcount(bm, ids[1]), 1);
 	cr_assert_float_eq(blockmgr_usage(bm), 2.0 / 8.0, 1e-9);
@@ -348,9 +355,9 @@ Test(blockmgr, caching_disabled_never_hits)
 	seqfill(t, 9, 1);
 	blockmgr_seq_init(&a, NULL, 0);
 	prefill(bm, &a, t, 9);
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(prefill(bm, &a, t, 9), 0);
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	blockmgr_get_stats(bm, &st);
 	cr_assert_eq(st.n_cached, 0);
 	cr_assert_eq(st.prefix_queries, 0);
@@ -373,6 +380,11 @@ static void on_event(void *arg, const struct blockmgr_event *ev)
 	switch (ev->kind) {
 	case BLOCKMGR_EV_STORED:
 		if (l->stored == 0) {
+			struct blockmgr_key root, k;
+			memset(&root, 0, sizeof(root));
+			blockmgr_block_key(&root, ev->tokens, ev->n_tokens, &k);
+			cr_assert_eq(memcmp(k.b, ev->key->b, sizeof(k.b)), 0,
+			    "the manager's keys are blockmgr_block_key()'s");
 			l->first_had_no_parent = ev->parent == NULL;
 			l->first_token = ev->tokens[0];
 		} else {
@@ -410,11 +422,11 @@ Test(blockmgr, events_report_stored_removed_cleared)
 	cr_assert(l.parent_chained, "the second block names the first as parent");
 	cr_assert_eq(l.first_token, 40);
 	int32_t tail = a.blocks[1];
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(blockmgr_allocate(bm, &a, 3), 0);
 	cr_assert_eq(l.removed, 1);
 	cr_assert_eq(l.last_removed, tail, "tail block evicted first");
-	blockmgr_free(bm, &a);
+	done(bm, &a);
 	cr_assert_eq(blockmgr_reset_prefix_cache(bm), 0);
 	cr_assert_eq(l.cleared, 1);
 	blockmgr_destroy(bm);
