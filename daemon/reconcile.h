@@ -20,6 +20,11 @@
  *
  * Ownership: functions taking `const cJSON *` never keep or modify it;
  * every `cJSON **out` is a new tree the caller frees with cJSON_Delete().
+ * An object without metadata.namespace is treated as namespace "default".
+ * What differs from upstream KServe and why: docs/upstream-differences.md.
+ * Module headers: validate.h, merge.h, template.h, naming.h, derive.h
+ * (the engine flags and GPU rules), placement.h (filters, scoring,
+ * messages), conditions.h (condition helpers).
  */
 #ifndef LLMD_DAEMON_RECONCILE_H
 #define LLMD_DAEMON_RECONCILE_H
@@ -123,6 +128,9 @@ struct placement_result {
  * use capacity); may be NULL. Pods of one LWS group (same
  * leaderworkerset.sigs.k8s.io/group-key label) are placed all or nothing.
  * res->failures is owned by the caller (cJSON_Delete). Returns 0 or -EINVAL.
+ * Tip: store each failure as the pod's status.conditions PodScheduled=False
+ * (message = the failure text); llmisvc_status() then reports the workload
+ * as reason Unschedulable with that message.
  */
 int placement_schedule(cJSON *pods, const cJSON *nodes, const cJSON *bound,
     struct placement_result *res);
@@ -138,6 +146,12 @@ void placement_result_release(struct placement_result *res);
  * Keeps lastTransitionTime of svc's existing conditions whose status did not
  * change; now is the RFC3339 time to stamp changes with. *status is a new
  * {observedGeneration, conditions, url, addresses} object.
+ * Readiness rules: a workload is ready when its stored status.conditions
+ * Available is True, or else when all its pods (ownerReferences[0].name)
+ * are Ready=True (or phase Running without conditions). A managed HTTPRoute /
+ * InferencePool is ready when present in observed and no parent says
+ * Accepted=False. gateway.refs / route.http.refs must be present in observed
+ * as Gateway / HTTPRoute objects. Conditions are never removed.
  */
 int llmisvc_status(const cJSON *svc, const cJSON *merged, const struct llmd_err *combine_err,
     const cJSON *observed, const struct reconcile_env *env, const char *now,

@@ -173,6 +173,8 @@ Test(daemon_derive, quickstart_file_model)
 	c = fx_find(ch, "HTTPRoute", "quickstart-kserve-route");
 	cr_expect_str_eq(fx_str(c, "spec.rules[0].matches[0].path.value"), "/default/quickstart");
 	cr_expect_str_eq(fx_str(c, "spec.rules[0].filters[0].urlRewrite.path.replacePrefixMatch"), "/");
+	cr_expect_str_eq(fx_str(c, "spec.rules[0].matches[1].headers[0].name"), "X-Gateway-Model-Name");
+	cr_expect_str_eq(fx_str(c, "spec.rules[0].matches[1].headers[0].value"), "qwen3-0.6b");
 	cr_expect_str_eq(fx_str(c, "spec.rules[0].backendRefs[0].name"), "quickstart-kserve-workload-svc");
 	cr_expect_str_eq(fx_str(c, "spec.parentRefs[0].name"), "llmd-gateway");
 	cJSON_Delete(ch);
