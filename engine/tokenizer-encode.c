@@ -35,6 +35,7 @@ struct enc {
 	struct idvec cache_ids;
 	struct buf cache_words;
 	int seg_first;          /* the segment starts the text (Metaspace "first") */
+	int error;              /* a regex gave up (match limits): the encode fails */
 };
 
 static void
@@ -79,8 +80,15 @@ split_regex(struct enc *c, size_t step, const struct pretok_step *st, const char
 
 	while (pos < n) {
 		int rc = pcre2_match(st->re, (PCRE2_SPTR)p, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-		if (rc < 0)
+		if (rc == PCRE2_ERROR_JIT_STACKLIMIT)   /* the interpreter keeps its frames on the heap */
+			rc = pcre2_match(st->re, (PCRE2_SPTR)p, n, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
+			    md, NULL);
+		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
+		if (rc < 0) {
+			c->error = -E2BIG;
+			return;
+		}
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
 		size_t ms = ov[0], me = ov[1];
 		if (me == ms) {   /* empty match: step one character on */
@@ -448,6 +456,7 @@ tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int 
 		for (size_t k = 0; k < tok->n_suffix; k++)
 			idvec_push(&out, tok->suffix_ids[k]);
 
+	int rc = c.error;
 	for (size_t k = 0; k < tok->n_pretoks; k++)
 		pcre2_match_data_free(c.md[k]);
 	if (c.md != md_stack)
@@ -455,6 +464,10 @@ tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int 
 	free(c.cache);
 	free(c.cache_ids.v);
 	buf_release(&c.cache_words);
+	if (rc < 0) {
+		free(out.v);
+		return rc;
+	}
 	if (out.v == NULL)
 		out.v = xmalloc(sizeof(int32_t));
 	*ids = out.v;

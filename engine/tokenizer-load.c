@@ -90,11 +90,13 @@ json_bool(const cJSON *o, const char *key, int dflt)
 	return dflt;
 }
 
-/* A JSON number that is a whole int32 >= 0. */
+/* A JSON number that is a whole id in [0, 2^24). */
+#define MAX_TOKEN_ID ((1 << 24) - 1)
+
 static int
 json_id(const cJSON *v, int32_t *id)
 {
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2147483646.0 ||
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > MAX_TOKEN_ID ||
 	    v->valuedouble != (double)(int64_t)v->valuedouble)
 		return -1;
 	*id = (int32_t)v->valuedouble;

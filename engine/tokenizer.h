@@ -23,7 +23,9 @@ void tokenizer_free(struct tokenizer *tok);
 
 /* Encodes text (len bytes, need not be NUL-terminated). add_special adds BOS
  * etc. as the tokenizer's post-processor says (never a double BOS). Fills a
- * malloc'd array the caller frees. Invalid UTF-8 is -EILSEQ. */
+ * malloc'd array the caller frees. Invalid UTF-8 is -EILSEQ; -E2BIG when a
+ * pre-tokenizer regex hits PCRE2's match limits. Thread-safe: the tokenizer
+ * is only read. */
 int tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int add_special,
     int32_t **ids, size_t *n_ids);
 /* Appends the text of ids to out; skip_special drops special/added-special tokens. */
