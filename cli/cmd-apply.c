@@ -36,7 +36,7 @@ apply_one(struct admin *a, const char *file, const cJSON *doc, const char *flag_
 	cJSON *obj = NULL, *got;
 	const char *verb;
 	char *old_rv = NULL;
-	int rc = 1;
+	int rc = 1, attempt = 0;
 
 	if (!cJSON_IsObject(doc) || kind == NULL || name == NULL) {
 		fprintf(stderr, "error: error validating \"%s\": a manifest needs kind and "
@@ -51,7 +51,13 @@ apply_one(struct admin *a, const char *file, const cJSON *doc, const char *flag_
 	if (ns == NULL)
 		ns = admin_ns(a, flag_ns);
 	admin_kind_ref(&ref, r);
+retry:
+	buf_reset(&path);
+	buf_reset(&body);
 	admin_path(&path, r, ns, name);
+	free(old_rv);
+	old_rv = NULL;
+	cJSON_Delete(obj);
 	if (admin_call(a, "GET", path.buf, NULL, NULL, 0, &resp) < 0)
 		goto out;
 	obj = cJSON_Duplicate(doc, 1);
@@ -83,6 +89,11 @@ apply_one(struct admin *a, const char *file, const cJSON *doc, const char *flag_
 		rc = admin_server_error(&resp);
 		admin_resp_release(&resp);
 		goto out;
+	}
+	/* Someone (the reconciler's status write) got in between: again. */
+	if (resp.code == 409 && old_rv && ++attempt < 8) {
+		admin_resp_release(&resp);
+		goto retry;
 	}
 	if (resp.code != 200 && resp.code != 201) {
 		fprintf(stderr, "error when applying \"%s\": ", file);

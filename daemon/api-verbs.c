@@ -562,14 +562,13 @@ do_patch(struct api_call *c)
 	md = cJSON_GetObjectItemCaseSensitive(patch, "metadata");
 	rvp = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
 	if (rvp == NULL) {
-		/* Unconditional patch: apply to what we read. */
-		md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-		if (cJSON_IsObject(md)) {
-			cJSON_DeleteItemFromObjectCaseSensitive(md, "resourceVersion");
-			cJSON_AddStringToObject(md, "resourceVersion", cJSON_GetStringValue(
-			    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
-			    old, "metadata"), "resourceVersion")));
-		}
+		/*
+		 * Unconditional patch: no precondition, so a status write of the
+		 * reconciler between our read and the commit is no conflict (the
+		 * store keeps the stored status on spec writes).
+		 */
+		cJSON_DeleteItemFromObjectCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
 	}
 	update(c, obj, old);
 	cJSON_Delete(old);
