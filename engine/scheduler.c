@@ -216,6 +216,8 @@ int scheduler_new(const struct sched_config *cfg, struct scheduler **out, struct
 		c.max_num_batched_tokens = 2048;
 	if (c.max_num_seqs == 0)
 		c.max_num_seqs = 256;
+	if (c.max_num_waiting == 0)
+		c.max_num_waiting = 1000;
 	if (c.n_blocks == 0)
 		return err_set(e, -EINVAL, "num_gpu_blocks", "the KV cache has no blocks");
 	if (c.max_model_len == 0)
@@ -338,6 +340,12 @@ int scheduler_add_request(struct scheduler *s, const struct sched_request *rq, u
 	blockmgr_seq_init(&r->seq, rq->cache_salt, rq->cache_salt_len);
 
 	pthread_mutex_lock(&s->mu);
+	if (s->snap.num_waiting + s->inbox_adds >= s->cfg.max_num_waiting) {
+		pthread_mutex_unlock(&s->mu);
+		req_free(r);
+		return err_set(e, -EAGAIN, "", "the waiting queue is full (%u requests)",
+		    s->cfg.max_num_waiting);
+	}
 	r->id = s->next_id++;
 	struct op op = { .kind = OP_ADD, .r = r };
 	inbox_push(s, &op);
@@ -451,9 +459,9 @@ static void drain_inbox(struct scheduler *s)
 	n = s->n_inbox;
 	s->inbox = NULL;
 	s->n_inbox = s->cap_inbox = 0;
+	/* They wait now: keep them counted until the stats are published. */
+	s->snap.num_waiting += s->inbox_adds;
 	s->inbox_adds = 0;
-	/* Keep has_work true for these until published. */
-	s->snap.num_waiting += (uint32_t)n;
 	pthread_mutex_unlock(&s->mu);
 
 	for (size_t i = 0; i < n; i++) {

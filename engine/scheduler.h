@@ -60,6 +60,7 @@ struct sched_config {
 	uint32_t max_num_seqs;            /* running requests at most (0: 256) */
 	uint32_t max_model_len;           /* prompt + output tokens at most (required) */
 	bool disable_chunked_prefill;     /* a prompt must fit one step's budget */
+	uint32_t max_num_waiting;         /* queued requests at most (0: 1000) */
 };
 
 enum sched_finish {
@@ -156,8 +157,9 @@ int scheduler_new(const struct sched_config *cfg, struct scheduler **out, struct
 void scheduler_free(struct scheduler *s);
 
 /*
- * Queues a request (any thread). Fails with -EINVAL (empty prompt) or -E2BIG
- * (prompt longer than max_model_len) and e naming the field. On success *id is
+ * Queues a request (any thread). Fails with -EINVAL (empty prompt), -E2BIG
+ * (prompt longer than max_model_len) or -EAGAIN (max_num_waiting requests
+ * already wait: answer 429/503), with e naming the field. On success *id is
  * the request's handle for abort and outputs.
  */
 int scheduler_add_request(struct scheduler *s, const struct sched_request *r, uint64_t *id,

@@ -464,6 +464,31 @@ Test(scheduler, stop_tokens_and_min_tokens)
 	scheduler_free(m.s);
 }
 
+Test(scheduler, waiting_queue_is_bounded)
+{
+	struct sim m;
+	struct sched_config c = cfg_default();
+	struct llmd_err e = LLMD_ERR_INIT;
+	int32_t p[4] = { 1, 2, 3, 4 };
+	struct sched_request rq = { .prompt = p, .n_prompt = 4, .max_tokens = 2 };
+	uint64_t id;
+
+	c.max_num_waiting = 3;
+	c.max_num_seqs = 1;
+	sim_new(&m, &c);
+	sim_add(&m, 4, 1, 2);
+	sim_add(&m, 4, 1, 2);
+	sim_add(&m, 4, 1, 2);
+	cr_assert_eq(scheduler_add_request(m.s, &rq, &id, &e), -EAGAIN);
+	sim_step(&m);   /* one admitted, two still wait */
+	sim_add(&m, 4, 1, 2);
+	cr_assert_eq(scheduler_add_request(m.s, &rq, &id, &e), -EAGAIN);
+	sim_run(&m, 50);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(m.r[i].n_out, 2);
+	scheduler_free(m.s);
+}
+
 Test(scheduler, caller_finish_frees_at_once)
 {
 	struct sim m;
