@@ -21,6 +21,7 @@
 #include "lib/http_server.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/notify.h"
 #include "lib/util.h"
 
 /* Loop-side state of a request. */
@@ -783,7 +784,9 @@ engine_server_run(struct engine_server *es, const struct serve_config *cfg, stru
 	/* the bound port alone on stdout's last line, for scripts (port 0) */
 	printf("%d\n", port);
 	fflush(stdout);
+	notify_ready("serving");
 	event_base_dispatch(es->base);
+	notify_stopping();
 	log_info("shutting down");
 	engine_core_stop(&es->core);
 	/* requests still queued in the loop are dropped with their connections */

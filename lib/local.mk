@@ -8,6 +8,7 @@ lib_libllmd_a_SOURCES = \
 	lib/exepath.c lib/exepath.h \
 	lib/cli.c lib/cli.h \
 	lib/metrics.c lib/metrics.h \
+	lib/notify.c lib/notify.h \
 	lib/json.c lib/json.h \
 	lib/yaml.c lib/yaml.h \
 	lib/workpool.c lib/workpool.h \
@@ -23,6 +24,7 @@ tests_unit_test_lib_SOURCES = \
 	tests/unit/test-buf.c \
 	tests/unit/test-exepath.c \
 	tests/unit/test-metrics.c \
+	tests/unit/test-notify.c \
 	tests/unit/test-json.c \
 	tests/unit/test-yaml.c \
 	tests/unit/test-workpool.c \
