@@ -57,7 +57,9 @@ const base = [
   "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", "<|endoftext|>",
   "<s>", "</s>", "<unk>", "<s>Hello</s>", "<|im_start", "im_start|>", "<||>", "<|>",
   "text<|im_end|>text", " <|im_end|> ", "<|im_start|><|im_start|>", "<|fim_prefix|>x<|fim_suffix|>",
-  "<think>\nreasoning\n</think>", "<tool_call>{}</tool_call>", "<|reserved_special_token_5|>",
+  "hello <mask> world", "x   <mask>", "<mask>", " <mask> ", "\t<mask>\n", "<rs>  y", "a<rs>\n\nb",
+  "<mask><rs> z", "a <rs> <mask> b",
+    "<think>\nreasoning\n</think>", "<tool_call>{}</tool_call>", "<|reserved_special_token_5|>",
   // punctuation
   "Hello, world... isn't it?", "«Bonjour» — dit-il", "“quoted” ‘single’", "¿Qué? ¡Sí!",
   "a—b–c", "…", "•bullet", "§ 12 ¶ 3", "©®™", "½ ¼ ¾", "±×÷", "→ ← ↑ ↓", "∀x∈ℝ: x²≥0",

@@ -51,6 +51,12 @@ function build(text, layout) {
   const added = ["<unk>", "<s>", "</s>"].map((c, i) => ({
     id: i, content: c, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
   }));
+  // Added tokens that swallow the whitespace beside them (as <mask> does in
+  // RoBERTa-style files): one special, one not.
+  added.push({ id: id++, content: "<mask>", single_word: false, lstrip: true, rstrip: false,
+    normalized: false, special: true });
+  added.push({ id: id++, content: "<rs>", single_word: false, lstrip: false, rstrip: true,
+    normalized: false, special: false });
   const post = {
     type: "TemplateProcessing",
     single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],

@@ -239,7 +239,8 @@ make_sp_tokenizer(void)
 	    "{\"version\":\"1.0\",\"added_tokens\":["
 	    "{\"id\":0,\"content\":\"<unk>\",\"special\":true,\"normalized\":false},"
 	    "{\"id\":1,\"content\":\"<s>\",\"special\":true,\"normalized\":false},"
-	    "{\"id\":2,\"content\":\"</s>\",\"special\":true,\"normalized\":false}],"
+	    "{\"id\":2,\"content\":\"</s>\",\"special\":true,\"normalized\":false},"
+	    "{\"id\":400,\"content\":\"wor\",\"single_word\":true,\"special\":false,\"normalized\":false}],"
 	    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":["
 	    "{\"type\":\"Prepend\",\"prepend\":\"" SP "\"},"
 	    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"" SP "\"}]},"
@@ -296,6 +297,12 @@ Test(tokenizer_sentencepiece, metaspace_byte_fallback_bos, .init = make_sp_token
 	/* text that starts with BOS gets no second one */
 	assert_ids(tok, "<s>hello world", 1, hw, 3);
 	/* é is not in the vocabulary: its UTF-8 bytes */
+	/* single_word: "wor" only where it is not part of a word */
+	const int32_t sw[] = { HELLO, SP_, 400 };
+	assert_ids(tok, "hello world", 0, hw + 1, 2);
+	assert_ids(tok, "hello wor", 0, sw, 3);
+	cr_assert_eq(tokenizer_token_id(tok, "wor"), 400);
+	cr_assert_not(tokenizer_is_special(tok, 400));
 	const int32_t fb[] = { HELLO, SP_, BYTE0 + 0xc3, BYTE0 + 0xa9 };
 	assert_ids(tok, "hello \xc3\xa9", 0, fb, 4);
 
