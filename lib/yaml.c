@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,25 @@
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
+/*
+ * A set of key strings (owned by the cJSON items they name) so that large
+ * mappings check duplicates in constant time; small ones stay a list scan.
+ */
+struct keyset {
+	const char **slot;
+	size_t cap, n;
+};
+
+#define KEYSET_MIN 16
+
 struct frame {
 	cJSON *node;
 	int is_map;
 	char *key;          /* mapping: key waiting for its value, or NULL */
 	int key_is_merge;   /* the waiting key is "<<" */
 	cJSON *merge;       /* mapping: members brought in by merge keys */
+	struct keyset keys, merge_keys;
+	size_t nkeys, nmerge;
 	char *anchor;       /* anchor to register when the node completes */
 	size_t nodes_at_start;
 };
@@ -135,6 +149,71 @@ anchor_find(const struct yctx *c, const char *name)
 		if (strcmp(c->anchors[i - 1].name, name) == 0)
 			return &c->anchors[i - 1];
 	return NULL;
+}
+
+static uint64_t
+str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static const char **
+keyset_find(const struct keyset *ks, const char *k)
+{
+	size_t i = (size_t)str_hash(k) & (ks->cap - 1);
+
+	while (ks->slot[i] != NULL && strcmp(ks->slot[i], k) != 0)
+		i = (i + 1) & (ks->cap - 1);
+	return &ks->slot[i];
+}
+
+static void
+keyset_add(struct keyset *ks, const char *k)
+{
+	const char **sl;
+
+	if (2 * (ks->n + 1) > ks->cap) {
+		struct keyset big = { xcalloc(ks->cap ? 2 * ks->cap : 64, sizeof(char *)),
+		    ks->cap ? 2 * ks->cap : 64, 0 };
+		for (size_t i = 0; i < ks->cap; i++)
+			if (ks->slot[i] != NULL)
+				keyset_add(&big, ks->slot[i]);
+		free(ks->slot);
+		*ks = big;
+	}
+	sl = keyset_find(ks, k);
+	if (*sl == NULL) {
+		*sl = k;
+		ks->n++;
+	}
+}
+
+/* Is key k in obj, which has n members indexed by ks once it grew? */
+static int
+has_key(const cJSON *obj, size_t n, struct keyset *ks, const char *k)
+{
+	if (n < KEYSET_MIN)
+		return cJSON_GetObjectItemCaseSensitive(obj, k) != NULL;
+	if (ks->cap == 0) {
+		const cJSON *c;
+		cJSON_ArrayForEach(c, obj)
+			keyset_add(ks, c->string);
+	}
+	return *keyset_find(ks, k) != NULL;
+}
+
+/* Adds member v under key k to obj (k not present yet). */
+static void
+add_member(cJSON *obj, size_t *n, struct keyset *ks, const char *k, cJSON *v)
+{
+	cJSON_AddItemToObject(obj, k, v);
+	(*n)++;
+	if (ks->cap != 0)
+		keyset_add(ks, v->string);
 }
 
 /* ---- scalars ---- */
@@ -275,13 +354,14 @@ make_scalar(struct yctx *c, const yaml_event_t *ev, cJSON **out)
 /* ---- tree building ---- */
 
 static void
-merge_into(cJSON *merge, const cJSON *src)
+merge_into(struct frame *f, const cJSON *src)
 {
 	const cJSON *m;
 
 	cJSON_ArrayForEach(m, src) {
-		if (cJSON_GetObjectItemCaseSensitive(merge, m->string) == NULL)
-			cJSON_AddItemToObject(merge, m->string, cJSON_Duplicate(m, 1));
+		if (!has_key(f->merge, f->nmerge, &f->merge_keys, m->string))
+			add_member(f->merge, &f->nmerge, &f->merge_keys, m->string,
+			    cJSON_Duplicate(m, 1));
 	}
 }
 
@@ -315,18 +395,18 @@ add_value(struct yctx *c, cJSON *v, const yaml_mark_t *m)
 		if (f->merge == NULL)
 			f->merge = cJSON_CreateObject();
 		if (cJSON_IsObject(v)) {
-			merge_into(f->merge, v);
+			merge_into(f, v);
 		} else {
 			cJSON_ArrayForEach(it, v)
-				merge_into(f->merge, it);
+				merge_into(f, it);
 		}
 		cJSON_Delete(v);
 	} else {
-		if (cJSON_GetObjectItemCaseSensitive(f->node, f->key) != NULL) {
+		if (has_key(f->node, f->nkeys, &f->keys, f->key)) {
 			cJSON_Delete(v);
 			return yerr(c, m, "duplicate mapping key \"%s\"", f->key);
 		}
-		cJSON_AddItemToObject(f->node, f->key, v);
+		add_member(f->node, &f->nkeys, &f->keys, f->key, v);
 	}
 	free(f->key);
 	f->key = NULL;
@@ -362,10 +442,13 @@ pop(struct yctx *c, const yaml_event_t *ev)
 
 	if (f->merge != NULL) {
 		cJSON_ArrayForEach(m, f->merge)
-			if (cJSON_GetObjectItemCaseSensitive(node, m->string) == NULL)
-				cJSON_AddItemToObject(node, m->string, cJSON_Duplicate(m, 1));
+			if (!has_key(node, f->nkeys, &f->keys, m->string))
+				add_member(node, &f->nkeys, &f->keys, m->string,
+				    cJSON_Duplicate(m, 1));
 		cJSON_Delete(f->merge);
 	}
+	free(f->keys.slot);
+	free(f->merge_keys.slot);
 	if (f->anchor != NULL) {
 		anchor_add(c, f->anchor, node, c->nodes - f->nodes_at_start);
 		free(f->anchor);
@@ -380,6 +463,8 @@ unwind(struct yctx *c)
 {
 	while (c->depth > 0) {
 		struct frame *f = &c->frames[--c->depth];
+		free(f->keys.slot);
+		free(f->merge_keys.slot);
 		cJSON_Delete(f->node);
 		cJSON_Delete(f->merge);
 		free(f->key);

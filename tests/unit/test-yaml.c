@@ -173,3 +173,30 @@ Test(yaml, emit_round_trips)
 	cJSON_Delete(back);
 	buf_release(&b);
 }
+
+Test(yaml, large_mappings_keep_duplicate_and_merge_checks)
+{
+	struct buf b = BUF_INIT;
+	struct llmd_err e = LLMD_ERR_INIT;
+	cJSON *v;
+
+	buf_adds(&b, "base: &b\n");
+	for (int i = 0; i < 100; i++)
+		buf_addf(&b, "  m%d: %d\n", i, i);
+	buf_adds(&b, "top:\n  <<: *b\n");
+	for (int i = 0; i < 100; i++)
+		buf_addf(&b, "  k%d: %d\n", i, i);
+	buf_adds(&b, "  m7: overridden\n");
+	cr_assert_eq(yaml_parse_one(b.buf, b.len, "big.yaml", &v, &e), 0, "%s %s", e.field, e.msg);
+	const cJSON *top = cJSON_GetObjectItem(v, "top");
+	cr_assert_eq(cJSON_GetArraySize(top), 200);
+	cr_assert_str_eq(cJSON_GetObjectItem(top, "m7")->valuestring, "overridden");
+	cr_assert_eq(cJSON_GetObjectItem(top, "m8")->valuedouble, 8);
+	cJSON_Delete(v);
+
+	buf_adds(&b, "  k42: again\n");
+	cr_assert_eq(yaml_parse_one(b.buf, b.len, "big.yaml", &v, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "duplicate mapping key \"k42\"") != NULL, "%s", e.msg);
+	cr_assert_str_eq(e.field, "big.yaml:205:8", "%s", e.field);
+	buf_release(&b);
+}
