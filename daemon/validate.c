@@ -242,9 +242,12 @@ check_podspec(struct verr *v, const cJSON *w, const char *k, const char *base)
 	}
 }
 
-/* The WorkloadSpec fields of spec or spec.prefill. */
+/*
+ * The WorkloadSpec fields of spec or spec.prefill. The cross-field webhook
+ * rules (V5-V8) apply to services only: a config is a partial spec.
+ */
 static void
-check_workload(struct verr *v, const cJSON *w, const char *b)
+check_workload(struct verr *v, const cJSON *w, const char *b, int is_config)
 {
 	const cJSON *par, *x;
 	char f[160];
@@ -279,6 +282,8 @@ check_workload(struct verr *v, const cJSON *w, const char *b)
 	snprintf(f, sizeof(f), "%s.parallelism.expert", b);
 	if (x && !cJSON_IsNull(x) && !cJSON_IsBool(x))
 		verr_add(v, f, "must be a boolean");
+	if (is_config)
+		return;
 	dp = present(par, "data") || present(par, "dataLocal");
 	pp = present(par, "pipeline");
 	if (present(w, "worker") && (!par || (!dp && !pp))) {
@@ -397,10 +402,10 @@ check_spec(struct verr *v, const cJSON *obj, int is_config)
 			verr_add(v, f, "unknown field");
 	}
 	check_model(v, spec, is_config);
-	check_workload(v, spec, "spec");
+	check_workload(v, spec, "spec", is_config);
 	prefill = want_object(v, spec, "prefill", "spec.prefill");
 	if (prefill)
-		check_workload(v, prefill, "spec.prefill");
+		check_workload(v, prefill, "spec.prefill", is_config);
 	check_router(v, spec);
 	x = get(spec, "baseRefs");
 	if (x && !cJSON_IsNull(x)) {

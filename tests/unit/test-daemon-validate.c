@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon/reconcile.h"
+#include "lib/yaml.h"
 #include "tests/unit/daemon-fixtures.h"
 
 #define HDR "apiVersion: serving.kserve.io/v1alpha1\nkind: LLMInferenceService\n" \
@@ -159,4 +160,63 @@ Test(daemon_validate, configs)
 	cJSON_Delete(ok);
 	cJSON_Delete(refs);
 	cJSON_Delete(bad);
+}
+
+/* The shipped presets are valid configs and render against the sample service. */
+Test(daemon_validate, every_preset_is_valid)
+{
+	static const char *const names[] = { "template", "decode-template", "prefill-template",
+		"worker-data-parallel", "decode-worker-data-parallel", "prefill-worker-data-parallel",
+		"worker-pipeline-parallel", "decode-worker-pipeline-parallel",
+		"prefill-worker-pipeline-parallel", "scheduler", "router-route" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char rel[128];
+		cJSON **docs = NULL;
+		size_t n = 0;
+		struct llmd_err e = LLMD_ERR_INIT;
+
+		snprintf(rel, sizeof(rel), "etc/presets/kserve-config-llm-%s.yaml", names[i]);
+		cr_assert_eq(yaml_parse_file(fx_src(rel), &docs, &n, &e), 0, "%s: %s %s", rel, e.field, e.msg);
+		cr_assert_eq(n, 1);
+		cr_expect_eq(llmisvcconfig_validate(docs[0], &e), 0, "%s: %s: %s", rel, e.field, e.msg);
+		cr_expect(strstr(rel, fx_str(docs[0], "metadata.name")) != NULL, "%s", rel);
+		yaml_docs_free(docs, n);
+	}
+}
+
+/* Wrong types anywhere: rejected by validation, and combine/derive never crash on them. */
+Test(daemon_validate, hostile_inputs)
+{
+	static const char *const docs[] = {
+		HDR "spec: {model: 'hf://o/r'}",
+		HDR "spec: {model: {uri: 5}}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, template: []}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, template: {containers: {name: main}}}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, template: {containers: [5, {name: main, args: 7}]}}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, parallelism: [1], worker: 3}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, router: {gateway: {refs: 'x'}, route: []}}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, router: {scheduler: {pool: {spec: 1}}}}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, prefill: 'yes'}",
+		HDR "spec: {model: {uri: 'hf://o/r'}, baseRefs: [{}, 3]}",
+		HDR "spec: {model: {uri: 'hf://o/r', lora: {adapters: 'x'}}, replicas: 1.5}",
+		"kind: LLMInferenceService\nmetadata: []\nspec: {}",
+		"[1, 2]",
+	};
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		cJSON *o = fx_yaml(docs[i]), *m = NULL, *ch = NULL, *st = NULL;
+		struct llmd_err e = LLMD_ERR_INIT;
+
+		cr_expect_eq(llmisvc_validate(o, NULL, &e), -EINVAL, "doc %zu accepted", i);
+		if (llmisvc_combine(o, fx_env(), &m, &e) == 0) {
+			llmisvc_derive(m, fx_env(), &ch, &e);
+			cJSON_Delete(ch);
+		}
+		if (cJSON_IsObject(o))
+			llmisvc_status(o, m, &e, NULL, fx_env(), "t", &st);
+		cJSON_Delete(st);
+		cJSON_Delete(m);
+		cJSON_Delete(o);
+	}
 }
