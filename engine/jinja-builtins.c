@@ -110,9 +110,8 @@ static const char *find_sub(const char *h, size_t hn, const char *n, size_t nn)
 static struct jv replace(struct jrender *r, size_t off, struct jv s, struct jv old, struct jv nw,
     int64_t count)
 {
-	struct buf b = BUF_INIT;
+	struct buf *b = jr_buf_open(r, off);
 	const char *p = s.u.s.p, *end = s.u.s.p + s.u.s.n, *hit;
-	struct jv res;
 	int64_t done = 0;
 
 	if (old.u.s.n == 0) {
@@ -121,33 +120,29 @@ static struct jv replace(struct jrender *r, size_t off, struct jv s, struct jv o
 
 		for (i = 0; i <= cnt; i++) {
 			if (count < 0 || done < count) {
-				buf_add(&b, nw.u.s.p, nw.u.s.n);
+				buf_add(b, nw.u.s.p, nw.u.s.n);
 				done++;
 			}
 			if (i < cnt)
-				buf_add(&b, s.u.s.p + o[i], o[i + 1] - o[i]);
-			if (b.len > r->lim.max_output) {
-				buf_release(&b);
+				buf_add(b, s.u.s.p + o[i], o[i + 1] - o[i]);
+			if (b->len > r->lim.max_output) {
 				jr_fail(r, -E2BIG, off, "replace: result too large");
 			}
 		}
 	} else {
 		while ((count < 0 || done < count) &&
 		    (hit = find_sub(p, (size_t)(end - p), old.u.s.p, old.u.s.n))) {
-			buf_add(&b, p, (size_t)(hit - p));
-			buf_add(&b, nw.u.s.p, nw.u.s.n);
+			buf_add(b, p, (size_t)(hit - p));
+			buf_add(b, nw.u.s.p, nw.u.s.n);
 			p = hit + old.u.s.n;
 			done++;
-			if (b.len > r->lim.max_output) {
-				buf_release(&b);
+			if (b->len > r->lim.max_output) {
 				jr_fail(r, -E2BIG, off, "replace: result too large");
 			}
 		}
-		buf_add(&b, p, (size_t)(end - p));
+		buf_add(b, p, (size_t)(end - p));
 	}
-	res = jv_strdup(r, b.buf, b.len);
-	buf_release(&b);
-	return res;
+	return jr_buf_close(r, b);
 }
 
 static struct jv split(struct jrender *r, struct jv s, const struct jv *sep, int64_t maxsplit)
@@ -219,33 +214,30 @@ static struct jv items_of(struct jrender *r, struct jv d)
 static struct jv join(struct jrender *r, size_t off, struct jv seq, struct jv sep,
     const struct jv *attribute)
 {
-	struct buf b = BUF_INIT;
-	struct jv res;
+	struct buf *b;
 	size_t i;
 
 	if (seq.t == JV_UNDEF)
 		return jv_str("", 0);
 	if (seq.t != JV_LIST)
 		jr_fail(r, -EINVAL, off, "join: expected a list, got %s", jv_typename(seq));
+	b = jr_buf_open(r, off);
 	for (i = 0; i < seq.u.l->n; i++) {
 		struct jv v = seq.u.l->v[i];
 
 		if (i)
-			jv_to_str(r, &b, sep, off);
+			jv_to_str(r, b, sep, off);
 		if (attribute && attribute->t == JV_STR && (v.t == JV_DICT || v.t == JV_NS)) {
 			struct jv *a = jd_gets(v.u.d, attribute->u.s.p, attribute->u.s.n);
 
 			v = a ? *a : jv_undef(NULL);
 		}
-		jv_to_str(r, &b, v, off);
-		if (b.len > r->lim.max_output) {
-			buf_release(&b);
+		jv_to_str(r, b, v, off);
+		if (b->len > r->lim.max_output) {
 			jr_fail(r, -E2BIG, off, "join: result too large");
 		}
 	}
-	res = jv_strdup(r, b.buf, b.len);
-	buf_release(&b);
-	return res;
+	return jr_buf_close(r, b);
 }
 
 int jb_method(struct jrender *r, size_t off, struct jv obj, const char *name,
@@ -498,38 +490,38 @@ static struct jv indent(struct jrender *r, size_t off, struct jv s, struct jv *a
 	const struct jv *w = arg(args, kw, nargs, 0, "width");
 	const struct jv *first = arg(args, kw, nargs, 1, "first");
 	const struct jv *blank = arg(args, kw, nargs, 2, "blank");
-	struct buf pad = BUF_INIT, b = BUF_INIT;
+	struct buf *pad = jr_buf_open(r, off), *b;
 	const char *p = s.u.s.p, *end = p + s.u.s.n;
-	struct jv res;
 	int line = 0;
+	struct jv res;
 
 	if (w && w->t == JV_STR)
-		buf_add(&pad, w->u.s.p, w->u.s.n);
+		buf_add(pad, w->u.s.p, w->u.s.n);
 	else {
 		int64_t i, n = w ? want_int(r, off, "indent", *w) : 4;
 
 		for (i = 0; i < n && i < 1024; i++)
-			buf_addch(&pad, ' ');
+			buf_addch(pad, ' ');
 	}
+	b = jr_buf_open(r, off);
 	while (p <= end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
 		int empty = le == p;
 
 		if ((line > 0 || (first && jv_truthy(*first))) && (!empty || (blank && jv_truthy(*blank))))
-			buf_add(&b, pad.buf, pad.len);
-		buf_add(&b, p, (size_t)(le - p));
+			buf_add(b, pad->buf, pad->len);
+		buf_add(b, p, (size_t)(le - p));
 		if (!nl)
 			break;
-		buf_addch(&b, '\n');
+		buf_addch(b, '\n');
 		p = nl + 1;
 		line++;
-		if (b.len > r->lim.max_output)
+		if (b->len > r->lim.max_output)
 			break;
 	}
-	res = jv_strdup(r, b.buf, b.len);
-	buf_release(&b);
-	buf_release(&pad);
+	res = jr_buf_close(r, b);
+	jr_buf_drop(r, pad);
 	return res;
 }
 
@@ -565,7 +557,6 @@ static struct jv select_items(struct jrender *r, const struct jnode *n, struct j
 	struct jv res = jv_list(r, 0), *targs = args + (by_attr ? 2 : 1);
 	size_t i, ntargs = nargs > (size_t)(by_attr ? 2 : 1) ? nargs - (by_attr ? 2 : 1) : 0;
 	const char *test = NULL;
-	struct buf tn = BUF_INIT;
 
 	seq = to_list(r, n->off, seq);
 	if (by_attr && nargs < 1)
@@ -573,9 +564,7 @@ static struct jv select_items(struct jrender *r, const struct jnode *n, struct j
 	if (nargs > (size_t)(by_attr ? 1 : 0)) {
 		struct jv t = want_str(r, n->off, n->name, args[by_attr ? 1 : 0]);
 
-		buf_add(&tn, t.u.s.p, t.u.s.n);
-		test = jv_strdup(r, tn.buf, tn.len).u.s.p;
-		buf_release(&tn);
+		test = jv_strdup(r, t.u.s.p, t.u.s.n).u.s.p;
 	}
 	for (i = 0; i < seq.u.l->n; i++) {
 		struct jv v = by_attr ? attr_of(seq.u.l->v[i], args[0]) : seq.u.l->v[i];
@@ -608,8 +597,7 @@ struct jv jb_filter(struct jrender *r, const struct jnode *n, struct jv v,
 		const struct jv *ea = arg(args, kw, nargs, 0, "ensure_ascii");
 		const struct jv *ind = arg(args, kw, nargs, 1, "indent");
 		const struct jv *sk = arg(args, kw, nargs, 3, "sort_keys");
-		struct buf b = BUF_INIT;
-		struct jv res;
+		struct buf *b;
 		int indent = -1;
 
 		if (ind && ind->t != JV_NONE) {
@@ -619,10 +607,9 @@ struct jv jb_filter(struct jrender *r, const struct jnode *n, struct jv v,
 		}
 		if (arg(args, kw, nargs, 2, "separators"))
 			jr_fail(r, -EINVAL, off, "tojson: separators are not supported");
-		jv_to_json(r, &b, v, ea && jv_truthy(*ea), indent, sk && jv_truthy(*sk), off);
-		res = jv_strdup(r, b.buf, b.len);
-		buf_release(&b);
-		return res;
+		b = jr_buf_open(r, off);
+		jv_to_json(r, b, v, ea && jv_truthy(*ea), indent, sk && jv_truthy(*sk), off);
+		return jr_buf_close(r, b);
 	}
 	if (!strcmp(name, "safe"))
 		return v;

@@ -14,13 +14,15 @@
 #include <string.h>
 
 #include "engine/jinja-impl.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 #define MAX_CAPTURES 64
 
 enum { FLOW_NORMAL, FLOW_BREAK, FLOW_CONTINUE };
 
-/* Output buffers of macro calls and {% set %} blocks, released on failure. */
+/* Scratch buffers (outputs of macro calls and {% set %} blocks, strings
+ * being built), released on failure too. */
 struct capture_stack {
 	struct buf b[MAX_CAPTURES];
 	int n;
@@ -474,13 +476,11 @@ static struct jv eval_bin(struct jrender *r, const struct jnode *n)
 		}
 		return jv_float(pow(fval(a), fval(b)));
 	case JO_CAT: {
-		struct buf s = BUF_INIT;
+		struct buf *s = jr_buf_open(r, n->off);
 
-		jv_to_str(r, &s, a, n->off);
-		jv_to_str(r, &s, b, n->off);
-		res = jv_strdup(r, s.buf, s.len);
-		buf_release(&s);
-		return res;
+		jv_to_str(r, s, a, n->off);
+		jv_to_str(r, s, b, n->off);
+		return jr_buf_close(r, s);
 	}
 	case JO_EQ: return jv_bool(jv_eq(a, b));
 	case JO_NE: return jv_bool(!jv_eq(a, b));
@@ -588,28 +588,49 @@ static struct capture_stack *caps_of(struct jrender *r)
 	return (struct capture_stack *)r->caps;
 }
 
+struct buf *jr_buf_open(struct jrender *r, size_t off)
+{
+	struct capture_stack *cs = caps_of(r);
+	struct buf *b;
+
+	if (cs->n == MAX_CAPTURES)
+		jr_fail(r, -ELOOP, off, "macro calls or filters nested too deeply");
+	b = &cs->b[cs->n++];
+	buf_init(b, 0);
+	return b;
+}
+
+void jr_buf_drop(struct jrender *r, struct buf *b)
+{
+	struct capture_stack *cs = caps_of(r);
+
+	if (cs->n == 0 || b != &cs->b[cs->n - 1])
+		fatal("jinja: scratch buffers released out of order");
+	buf_release(b);
+	cs->n--;
+}
+
+struct jv jr_buf_close(struct jrender *r, struct buf *b)
+{
+	struct jv res = jv_strdup(r, b->buf, b->len);
+
+	jr_buf_drop(r, b);
+	return res;
+}
+
 /* Runs body with output going to a fresh buffer; returns it as a string. */
 static struct jv capture(struct jrender *r, const struct jnodes *body, struct jscope *scope,
     size_t off)
 {
-	struct capture_stack *cs = caps_of(r);
-	struct buf *saved = r->out, *b;
+	struct buf *saved = r->out, *b = jr_buf_open(r, off);
 	struct jscope *saved_scope = r->scope;
-	struct jv res;
 
-	if (cs->n == MAX_CAPTURES)
-		jr_fail(r, -ELOOP, off, "macro calls nested too deeply");
-	b = &cs->b[cs->n++];
-	buf_init(b, 0);
 	r->out = b;
 	r->scope = scope;
 	exec_list(r, body);
 	r->scope = saved_scope;
 	r->out = saved;
-	res = jv_strdup(r, b->buf, b->len);
-	buf_release(b);
-	cs->n--;
-	return res;
+	return jr_buf_close(r, b);
 }
 
 static struct jv call_macro(struct jrender *r, const struct jnode *m, struct jv *args,

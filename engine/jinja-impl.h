@@ -153,6 +153,12 @@ void jr_fail(struct jrender *r, int code, size_t off, const char *fmt, ...)
 /* Arena allocation that fails the render with -E2BIG past max_memory. */
 void *jr_alloc(struct jrender *r, size_t n);
 
+/* Scratch buffers that a failing render releases too; strictly LIFO.
+ * close turns the contents into an arena string. */
+struct buf *jr_buf_open(struct jrender *r, size_t off);
+struct jv jr_buf_close(struct jrender *r, struct buf *b);
+void jr_buf_drop(struct jrender *r, struct buf *b);
+
 /* Value helpers (jinja-value.c). */
 struct jv jv_undef(const char *name);
 struct jv jv_none(void);

@@ -374,15 +374,13 @@ void jv_to_str(struct jrender *r, struct buf *b, struct jv v, size_t off)
 
 struct jv jv_stringify(struct jrender *r, struct jv v, size_t off)
 {
-	struct buf b = BUF_INIT;
-	struct jv s;
+	struct buf *b;
 
 	if (v.t == JV_STR)
 		return v;
-	jv_to_str(r, &b, v, off);
-	s = jv_strdup(r, b.buf, b.len);
-	buf_release(&b);
-	return s;
+	b = jr_buf_open(r, off);
+	jv_to_str(r, b, v, off);
+	return jr_buf_close(r, b);
 }
 
 static uint32_t utf8_next(const char *s, size_t n, size_t *i)
