@@ -437,6 +437,81 @@ add_model_storage(struct dctx *d, cJSON *ps, cJSON *main)
 	cJSON_AddItemToArray(arr_child(main, "volumeMounts"), vm);
 }
 
+/*
+ * Static LoRA adapters (spec.model.lora.adapters, as upstream PR #5317 does
+ * later): each adapter is made available read-only at /mnt/lora/<name> and
+ * passed as --lora-modules <name>=/mnt/lora/<name>, with --enable-lora.
+ */
+static void
+add_lora_adapters(struct dctx *d, cJSON *ps, cJSON *main)
+{
+	const cJSON *ads = get(get(get(d->spec, "model"), "lora"), "adapters"), *a;
+	int i = 0;
+
+	cJSON_ArrayForEach(a, ads) {
+		const char *uri = sval(a, "uri"), *an = sval(a, "name");
+		char name[128], vol[64], mp[192];
+		cJSON *v, *vm;
+
+		if (!uri)
+			continue;
+		snprintf(name, sizeof(name), "%s", an && an[0] ? an : "");
+		if (!name[0])
+			snprintf(name, sizeof(name), "adapter-%d", i);
+		snprintf(vol, sizeof(vol), "lora-%d", i++);
+		snprintf(mp, sizeof(mp), "/mnt/lora/%s", name);
+		if (find_named(get(ps, "volumes"), vol))
+			continue;
+		v = cJSON_CreateObject();
+		cJSON_AddStringToObject(v, "name", vol);
+		if (strncmp(uri, "file://", 7) == 0) {
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(v, "hostPath"), "path", uri + 7);
+		} else if (strncmp(uri, "pvc://", 6) == 0) {
+			const char *claim = uri + 6, *slash = strchr(claim, '/');
+			char *cn = slash ? xstrndup(claim, (size_t)(slash - claim)) : xstrdup(claim);
+			cJSON *pvc = cJSON_AddObjectToObject(v, "persistentVolumeClaim");
+
+			cJSON_AddStringToObject(pvc, "claimName", cn);
+			cJSON_AddBoolToObject(pvc, "readOnly", 1);
+			free(cn);
+		} else {
+			cJSON *init = cJSON_CreateObject(), *args, *ims, *im;
+			char iname[96];
+
+			cJSON_AddObjectToObject(v, "emptyDir");
+			snprintf(iname, sizeof(iname), "storage-initializer-%s", vol);
+			cJSON_AddStringToObject(init, "name", iname);
+			cJSON_AddStringToObject(init, "image", "kserve/storage-initializer:latest");
+			args = cJSON_AddArrayToObject(init, "args");
+			cJSON_AddItemToArray(args, cJSON_CreateString(uri));
+			cJSON_AddItemToArray(args, cJSON_CreateString(mp));
+			ims = cJSON_AddArrayToObject(init, "volumeMounts");
+			im = cJSON_CreateObject();
+			cJSON_AddStringToObject(im, "name", vol);
+			cJSON_AddStringToObject(im, "mountPath", mp);
+			cJSON_AddItemToArray(ims, im);
+			cJSON_AddItemToArray(arr_child(ps, "initContainers"), init);
+		}
+		cJSON_AddItemToArray(arr_child(ps, "volumes"), v);
+		vm = cJSON_CreateObject();
+		cJSON_AddStringToObject(vm, "name", vol);
+		cJSON_AddStringToObject(vm, "mountPath", mp);
+		cJSON_AddBoolToObject(vm, "readOnly", 1);
+		if (strncmp(uri, "pvc://", 6) == 0 && strchr(uri + 6, '/') && strchr(uri + 6, '/')[1])
+			cJSON_AddStringToObject(vm, "subPath", strchr(uri + 6, '/') + 1);
+		cJSON_AddItemToArray(arr_child(main, "volumeMounts"), vm);
+		if (!has_flag(main, "--enable-lora"))
+			cJSON_AddItemToArray(arr_child(main, "args"), cJSON_CreateString("--enable-lora"));
+		{
+			char mod[352];
+
+			snprintf(mod, sizeof(mod), "%s=%s", name, mp);
+			cJSON_AddItemToArray(arr_child(main, "args"), cJSON_CreateString("--lora-modules"));
+			cJSON_AddItemToArray(arr_child(main, "args"), cJSON_CreateString(mod));
+		}
+	}
+}
+
 /* Workload-level engine flags (the per-pod ones are added in make_pod). */
 static void
 add_engine_flags(struct dctx *d, const struct wl *w, cJSON *main)
@@ -446,6 +521,9 @@ add_engine_flags(struct dctx *d, const struct wl *w, cJSON *main)
 	int data = ival(par, "data", 0), local = ival(par, "dataLocal", 0);
 
 	add_flag(main, "--served-model-name", "%s", d->model_name);
+	/* P/D engines must move KV between prefill and decode (upstream #5987) */
+	if (d->has_prefill)
+		add_flag(main, "--kv-transfer-config", "%s", KV_TRANSFER_CONFIG);
 	if (tensor > 0)
 		add_flag(main, "--tensor-parallel-size", "%d", tensor);
 	if (pipeline > 0)
@@ -494,6 +572,8 @@ prepare_podspec(struct dctx *d, const struct wl *w, const cJSON *src)
 	}
 	if (d->model_uri)
 		add_model_storage(d, ps, main);
+	if (!has_flag(main, "--lora-modules"))
+		add_lora_adapters(d, ps, main);
 	add_engine_flags(d, w, main);
 	if (container_gpus(main) > 0)
 		set_gpus(main, container_gpus(main));

@@ -20,6 +20,9 @@
  *   --nnodes=<size> --node-rank=<index> --master-addr=$(LWS_LEADER_ADDRESS)
  *                                            multi-node pipeline parallel
  *   --headless                               LWS workers (index > 0)
+ *   --kv-transfer-config=KV_TRANSFER_CONFIG  prefill/decode split
+ *   --enable-lora --lora-modules NAME=/mnt/lora/NAME ...
+ *                                            spec.model.lora.adapters
  * GPUs per pod: the engine container's nvidia.com/gpu request/limit when
  * given, else tensor x dataLocal (data parallel) x pipeline (single node).
  */
@@ -29,6 +32,8 @@
 #include <cjson/cJSON.h>
 
 #define GPU_RESOURCE "nvidia.com/gpu"
+/* --kv-transfer-config of prefill and decode engines (upstream #5987 / PR #6027). */
+#define KV_TRANSFER_CONFIG "{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\"}"
 #define MODEL_MOUNT "/mnt/models"
 
 /* GPUs a pod requests (sum over containers of limits, else requests). */

@@ -222,6 +222,7 @@ Test(daemon_derive, disaggregated_with_scheduler)
 			decode_pods++;
 			cr_expect(fx_has(main, "args", "--tensor-parallel-size=2"));
 			cr_expect(fx_has(main, "args", "8001"));
+			cr_expect(fx_has(main, "args", "--kv-transfer-config=" KV_TRANSFER_CONFIG));
 			cr_expect_str_eq(gpus_of(main), "2");
 			sc = fx_at(c, "spec.initContainers[0]");
 			cr_expect_str_eq(fx_str(sc, "name"), "llm-d-routing-sidecar");
@@ -235,6 +236,7 @@ Test(daemon_derive, disaggregated_with_scheduler)
 		    "llama-70b-disagg-kserve-prefill") == 0) {
 			prefill_pods++;
 			cr_expect(fx_has(main, "args", "--tensor-parallel-size=8"));
+			cr_expect(fx_has(main, "args", "--kv-transfer-config=" KV_TRANSFER_CONFIG));
 			cr_expect_str_eq(gpus_of(main), "8");
 			cr_expect_str_eq(env_of(main, "VLLM_PREFILL_MODE"), "true");
 			cr_expect_str_eq(label(c, LBL_ROLE), "prefill");
@@ -419,5 +421,49 @@ Test(daemon_derive, pod_names_stable)
 	cr_expect_eq(n, 2);
 	cJSON_Delete(a);
 	cJSON_Delete(b);
+	cJSON_Delete(o);
+}
+
+Test(daemon_derive, lora_adapters)
+{
+	cJSON *o = load_example("lora.yaml"), *ch = derive(o), *q;
+	const cJSON *pod = NULL, *c, *m, *init = NULL;
+	int mounts = 0;
+
+	cJSON_ArrayForEach(c, ch) {
+		if (strcmp(fx_str(c, "kind"), "Pod") == 0)
+			pod = c;
+	}
+	cr_assert_not_null(pod);
+	m = fx_at(pod, "spec.containers[0]");
+	cr_expect(fx_has(m, "args", "--enable-lora"));
+	cr_expect(fx_has(m, "args", "sql-adapter=/mnt/lora/sql-adapter"));
+	cr_expect(fx_has(m, "args", "math-adapter=/mnt/lora/math-adapter"));
+	cr_expect_not(fx_has(m, "args", "--kv-transfer-config=" KV_TRANSFER_CONFIG), "no P/D");
+	cJSON_ArrayForEach(c, fx_at(m, "volumeMounts")) {
+		if (strncmp(fx_str(c, "mountPath"), "/mnt/lora/", 10) == 0)
+			mounts++;
+	}
+	cr_expect_eq(mounts, 2);
+	cJSON_ArrayForEach(c, fx_at(pod, "spec.initContainers")) {
+		if (strcmp(fx_str(c, "name"), "storage-initializer-lora-1") == 0)
+			init = c;
+	}
+	cr_assert_not_null(init);
+	cr_expect_str_eq(fx_str(init, "args[0]"), "hf://user/math-lora");
+	cr_expect_str_eq(fx_str(init, "args[1]"), "/mnt/lora/math-adapter");
+	/* a file:// adapter is a host path, no download */
+	q = fx_yaml("kind: LLMInferenceService\nmetadata: {name: q, namespace: ns}\n"
+	    "spec: {model: {uri: 'file:///m/base', lora: {adapters: [{uri: 'file:///m/ad'}]}}}");
+	cJSON_Delete(ch);
+	ch = derive(q);
+	cJSON_ArrayForEach(c, ch) {
+		if (strcmp(fx_str(c, "kind"), "Pod") == 0)
+			pod = c;
+	}
+	cr_expect_null(fx_at(pod, "spec.initContainers"));
+	cr_expect(fx_has(fx_at(pod, "spec.containers[0]"), "args", "adapter-0=/mnt/lora/adapter-0"));
+	cJSON_Delete(q);
+	cJSON_Delete(ch);
 	cJSON_Delete(o);
 }
