@@ -294,12 +294,19 @@ struct write_job {
 	struct llmd_err e;
 };
 
+/*
+ * The client hung up: libevent detached the request (we finish it, which
+ * frees it, in job_done). On server shutdown it is still attached and
+ * libevent frees it: forget it.
+ */
 static void
 job_conn_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct write_job *j = arg;
 
-	j->req = NULL;
+	if (evhttp_request_get_connection(j->req) != NULL)
+		j->req = NULL;
+	j->conn = NULL;
 }
 
 static void
@@ -328,7 +335,8 @@ job_done(void *arg)
 	struct write_job *j = arg;
 
 	if (j->req != NULL) {
-		evhttp_connection_set_closecb(j->conn, NULL, NULL);
+		if (j->conn)
+			evhttp_connection_set_closecb(j->conn, NULL, NULL);
 		if (j->rc < 0) {
 			struct api_call c;
 

@@ -84,13 +84,20 @@ watcher_free(struct watcher *w)
 	free(w);
 }
 
-/* The client went away: libevent frees the request after this. */
+/*
+ * The connection goes away. When the client hung up, libevent detached the
+ * unfinished request from it (no connection) and leaves freeing it to us:
+ * ending the reply does. When the server shuts down, the request is still
+ * attached and libevent frees it after this callback.
+ */
 static void
 on_close(struct evhttp_connection *conn, void *arg)
 {
 	struct watcher *w = arg;
 
 	watcher_unlink(w);
+	if (evhttp_request_get_connection(w->req) == NULL)
+		evhttp_send_reply_end(w->req);
 	watcher_free(w);
 }
 

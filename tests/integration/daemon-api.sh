@@ -192,5 +192,10 @@ kill $pid; wait $pid 2>/dev/null; pid=""
 rc=$?
 if [ $rc -ne 0 ] && grep -q "token-file" "$tmp/refuse.log"; then ok; else ko "non-loopback without token must refuse (rc=$rc)"; fi
 
+if grep -q "Sanitizer\|runtime error" "$tmp/llmd.log"; then
+	ko "sanitizer report in the llmd log:"; grep -A20 "Sanitizer\|runtime error" "$tmp/llmd.log" | head -40
+else
+	ok
+fi
 echo "daemon-api: $pass passed, $fail failed"
 [ $fail -eq 0 ]

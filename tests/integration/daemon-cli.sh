@@ -164,6 +164,12 @@ check "wrong token exit" 1 "$rc"; contains "Unauthorized" "Unauthorized" "$tmp/e
 "$A" --server http://127.0.0.1:1 get nodes >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "unreachable exit" 1 "$rc"
 run get nodes; check "daemon still up" 0 "$rc"
+kill $pid; wait $pid; check "clean shutdown on SIGTERM" 0 "$?"; pid=""
 
+if grep -q "Sanitizer\|runtime error" "$tmp/llmd.log"; then
+	ko "sanitizer report in the llmd log:"; grep -A20 "Sanitizer\|runtime error" "$tmp/llmd.log" | head -40
+else
+	ok
+fi
 echo "daemon-cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
