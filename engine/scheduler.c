@@ -16,7 +16,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-enum req_state { REQ_QUEUED, REQ_WAITING, REQ_RUNNING };
+enum req_state { REQ_QUEUED, REQ_WAITING, REQ_RUNNING, REQ_LOADING };
 
 struct req {
 	uint64_t id;
@@ -34,6 +34,8 @@ struct req {
 	uint32_t n_stop;
 	bool ignore_eos;
 	bool hold;
+	bool remote_kv;             /* prompt KV to be loaded from a remote prefill */
+	bool abort_pending;         /* aborted while loading: free when the load ends */
 	bool admitted;              /* admitted at least once (n_cached is set) */
 	bool in_step;               /* scheduled in the batch being computed */
 	uint32_t n_cached;
@@ -41,12 +43,13 @@ struct req {
 	struct req *prev, *next;    /* waiting queue links */
 };
 
-enum op_kind { OP_ADD, OP_ABORT, OP_RELEASE };
+enum op_kind { OP_ADD, OP_ABORT, OP_RELEASE, OP_KV_DONE };
 
 struct op {
 	enum op_kind kind;
 	struct req *r;              /* OP_ADD */
-	uint64_t id;                /* OP_ABORT */
+	uint64_t id;                /* OP_ABORT, OP_KV_DONE */
+	bool ok;                    /* OP_KV_DONE */
 	int32_t *blocks;            /* OP_RELEASE */
 	uint32_t n_blocks;
 };
@@ -60,6 +63,9 @@ struct scheduler {
 	uint32_t n_running;
 	struct req *wait_head, *wait_tail;
 	uint32_t n_waiting;
+	struct req **loading;       /* (n_loading) holding blocks, KV being loaded */
+	uint32_t n_loading, cap_loading;
+	uint32_t cap_loads;         /* of batch.loads */
 	struct sched_batch batch;
 	struct req **batch_req;     /* (max_num_seqs) the request of batch.seqs[i] */
 	struct sched_output *outs;
@@ -163,11 +169,26 @@ static void running_remove(struct scheduler *s, struct req *r)
 	}
 }
 
+static void loading_remove(struct scheduler *s, struct req *r)
+{
+	for (uint32_t i = 0; i < s->n_loading; i++) {
+		if (s->loading[i] != r)
+			continue;
+		memmove(&s->loading[i], &s->loading[i + 1],
+		    (s->n_loading - i - 1) * sizeof(*s->loading));
+		s->n_loading--;
+		return;
+	}
+}
+
 static struct req *find_req(struct scheduler *s, uint64_t id)
 {
 	for (uint32_t i = 0; i < s->n_running; i++)
 		if (s->running[i]->id == id)
 			return s->running[i];
+	for (uint32_t i = 0; i < s->n_loading; i++)
+		if (s->loading[i]->id == id)
+			return s->loading[i];
 	for (struct req *r = s->wait_head; r; r = r->next)
 		if (r->id == id)
 			return r;
@@ -271,6 +292,10 @@ void scheduler_free(struct scheduler *s)
 		n = r->next;
 		req_free(r);
 	}
+	for (uint32_t i = 0; i < s->n_loading; i++)
+		req_free(s->loading[i]);
+	free(s->loading);
+	free(s->batch.loads);
 	for (size_t i = 0; i < s->n_inbox; i++) {
 		req_free(s->inbox[i].r);
 		free(s->inbox[i].blocks);
@@ -337,6 +362,7 @@ int scheduler_add_request(struct scheduler *s, const struct sched_request *rq, u
 	}
 	r->ignore_eos = rq->ignore_eos;
 	r->hold = rq->hold_blocks_on_finish;
+	r->remote_kv = rq->remote_prefill;
 	blockmgr_seq_init(&r->seq, rq->cache_salt, rq->cache_salt_len);
 
 	pthread_mutex_lock(&s->mu);
@@ -376,6 +402,15 @@ void scheduler_release_held(struct scheduler *s, int32_t *blocks, uint32_t n)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void scheduler_remote_kv_done(struct scheduler *s, uint64_t id, bool ok)
+{
+	struct op op = { .kind = OP_KV_DONE, .id = id, .ok = ok };
+
+	pthread_mutex_lock(&s->mu);
+	inbox_push(s, &op);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void scheduler_wakeup(struct scheduler *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -387,7 +422,8 @@ void scheduler_wakeup(struct scheduler *s)
 /* Under mu. */
 static bool has_work_locked(const struct scheduler *s)
 {
-	return s->n_inbox > 0 || s->snap.num_running > 0 || s->snap.num_waiting > 0;
+	return s->n_inbox > 0 || s->snap.num_running > 0 ||
+	    s->snap.num_waiting > s->snap.num_loading;
 }
 
 bool scheduler_has_work(struct scheduler *s)
@@ -431,7 +467,8 @@ static void publish_stats(struct scheduler *s)
 
 	blockmgr_get_stats(s->bm, &bs);
 	s->counters.num_running = s->n_running;
-	s->counters.num_waiting = s->n_waiting;
+	s->counters.num_waiting = s->n_waiting + s->n_loading;
+	s->counters.num_loading = s->n_loading;
 	s->counters.kv_usage = bs.usage;
 	s->counters.prefix_queries = bs.prefix_queries;
 	s->counters.prefix_hits = bs.prefix_hits;
@@ -448,7 +485,39 @@ void scheduler_get_stats(struct scheduler *s, struct sched_stats *out)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Applies queued adds, aborts and releases in arrival order. */
+/* A remote KV load ended: decode from the loaded prompt, or recompute it. */
+static void kv_done(struct scheduler *s, uint64_t id, bool ok)
+{
+	struct req *r = NULL;
+
+	for (uint32_t i = 0; i < s->n_loading; i++)
+		if (s->loading[i]->id == id)
+			r = s->loading[i];
+	if (!r) {
+		log_warnx("scheduler: KV load end for unknown request %llu", (unsigned long long)id);
+		return;
+	}
+	loading_remove(s, r);
+	r->remote_kv = false;
+	if (r->abort_pending) {
+		blockmgr_free(s->bm, &r->seq);
+		req_free(r);
+		return;
+	}
+	if (ok) {
+		/* The last prompt token is computed again for its logits. */
+		r->n_computed = r->n_tokens - 1;
+		blockmgr_commit_full_blocks(s->bm, &r->seq, r->tokens, r->n_computed);
+	} else {
+		log_warnx("scheduler: KV load of request %llu failed, recomputing its prompt",
+		    (unsigned long long)id);
+		blockmgr_free(s->bm, &r->seq);
+		r->n_computed = 0;
+	}
+	wait_push_front(s, r);
+}
+
+/* Applies queued adds, aborts, releases and KV load ends in arrival order. */
 static void drain_inbox(struct scheduler *s)
 {
 	struct op *ops;
@@ -474,11 +543,23 @@ static void drain_inbox(struct scheduler *s)
 			struct req *r = find_req(s, op->id);
 			if (!r)
 				break;
+			if (r->abort_pending)
+				break;
 			struct sched_output *o = out_push(s, r);
 			o->finish = SCHED_FINISH_ABORT;
+			if (r->state == REQ_LOADING) {
+				/* A transfer may still write its blocks: free them
+				 * when the load reports its end. */
+				r->abort_pending = true;
+				s->counters.finished[SCHED_FINISH_ABORT]++;
+				break;
+			}
 			req_retire(s, r, SCHED_FINISH_ABORT);
 			break;
 		}
+		case OP_KV_DONE:
+			kv_done(s, op->id, op->ok);
+			break;
 		case OP_RELEASE:
 			blockmgr_release(s->bm, op->blocks, op->n_blocks);
 			free(op->blocks);
@@ -525,6 +606,16 @@ static void batch_add(struct scheduler *s, struct req *r, uint32_t n_new)
 	s->budget -= n_new;
 }
 
+/* Makes r's block table cover n_new tokens after those computed. */
+static int reserve(struct scheduler *s, struct req *r, uint32_t n_new)
+{
+	uint32_t want = r->n_computed + n_new;
+
+	if (r->seq.n_tokens >= want)
+		return 0;
+	return blockmgr_allocate(s->bm, &r->seq, want - r->seq.n_tokens);
+}
+
 static void preempt(struct scheduler *s, struct req *r)
 {
 	running_remove(s, r);
@@ -545,7 +636,7 @@ static void preempt(struct scheduler *s, struct req *r)
  */
 static bool schedule_running(struct scheduler *s, struct req *r, uint32_t n_new)
 {
-	while (blockmgr_allocate(s->bm, &r->seq, n_new) != 0) {
+	while (reserve(s, r, n_new) != 0) {
 		struct req *victim = NULL;
 		for (uint32_t i = s->n_running; i > 0; i--) {
 			if (!s->running[i - 1]->in_step) {
@@ -563,41 +654,92 @@ static bool schedule_running(struct scheduler *s, struct req *r, uint32_t n_new)
 	return true;
 }
 
+/* Lists r's blocks for the caller to fill from the remote prefill. */
+static void batch_add_load(struct scheduler *s, struct req *r, uint32_t hit)
+{
+	struct sched_batch *b = &s->batch;
+
+	if ((uint32_t)b->n_loads == s->cap_loads) {
+		s->cap_loads = s->cap_loads ? 2 * s->cap_loads : 8;
+		b->loads = xreallocarray(b->loads, s->cap_loads, sizeof(*b->loads));
+	}
+	struct sched_kv_load *l = &b->loads[b->n_loads++];
+	l->req_id = r->id;
+	l->user = r->user;
+	l->block_table = r->seq.blocks;
+	l->n_blocks = (int)r->seq.n_blocks;
+	l->first_block = (int)(hit / s->cfg.block_size);
+	l->n_tokens = (int)r->n_tokens;
+}
+
+/*
+ * Finds r's cached prefix and reserves blocks for its first chunk (or, to
+ * load remotely, for all of it). Returns the cached token count or -errno.
+ */
+static int admit_blocks(struct scheduler *s, struct req *r)
+{
+	int rc = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint32_t hit = blockmgr_match_prefix(s->bm, &r->seq, r->tokens, r->n_tokens);
+		uint32_t n_new = r->n_tokens - hit;
+
+		r->n_computed = hit;
+		if (!r->remote_kv) {
+			if (s->cfg.disable_chunked_prefill && n_new > s->budget)
+				rc = -EAGAIN;
+			n_new = MIN(n_new, s->budget);
+		}
+		if (rc == 0)
+			rc = blockmgr_allocate(s->bm, &r->seq, n_new);
+		if (rc == 0)
+			return (int)hit;
+		blockmgr_free(s->bm, &r->seq);
+		r->n_computed = 0;
+		if (rc != -ESTALE)
+			break;
+	}
+	return rc;
+}
+
 /* Moves waiting requests to running while budget, seats and blocks allow. */
 static void admit_waiting(struct scheduler *s)
 {
 	while (s->wait_head && s->budget > 0 && s->n_running < s->cfg.max_num_seqs) {
 		struct req *r = s->wait_head;
-		uint32_t hit = 0;
-		int rc;
+		uint32_t hit;
 
-		for (int attempt = 0;; attempt++) {
-			hit = blockmgr_match_prefix(s->bm, &r->seq, r->tokens, r->n_tokens);
-			r->n_computed = hit;
-			uint32_t n_new = r->n_tokens - hit;
-			if (s->cfg.disable_chunked_prefill && n_new > s->budget) {
-				rc = -EAGAIN;
-				break;
-			}
-			rc = blockmgr_allocate(s->bm, &r->seq, MIN(n_new, s->budget));
-			if (rc != -ESTALE || attempt > 0)
-				break;
-			blockmgr_free(s->bm, &r->seq);
-		}
-		if (rc != 0) {
-			blockmgr_free(s->bm, &r->seq);
-			r->n_computed = 0;
-			return;
+		if (r->seq.n_blocks > 0) {
+			/* Its prompt KV was loaded: only the last token is left. */
+			hit = r->n_computed;
+			if (reserve(s, r, r->n_tokens - r->n_computed) != 0)
+				return;
+		} else {
+			int rc = admit_blocks(s, r);
+			if (rc < 0)
+				return;
+			hit = (uint32_t)rc;
 		}
 		wait_unlink(s, r);
-		r->state = REQ_RUNNING;
-		s->running[s->n_running++] = r;
-		r->prefill_len = r->n_tokens;
 		if (!r->admitted) {
 			r->admitted = true;
 			r->n_cached = hit;
 		}
-		batch_add(s, r, MIN(r->n_tokens - hit, s->budget));
+		if (r->remote_kv) {
+			r->state = REQ_LOADING;
+			if (s->n_loading == s->cap_loading) {
+				s->cap_loading = s->cap_loading ? 2 * s->cap_loading : 8;
+				s->loading = xreallocarray(s->loading, s->cap_loading,
+				    sizeof(*s->loading));
+			}
+			s->loading[s->n_loading++] = r;
+			batch_add_load(s, r, hit);
+			continue;
+		}
+		r->state = REQ_RUNNING;
+		s->running[s->n_running++] = r;
+		r->prefill_len = r->n_tokens;
+		batch_add(s, r, MIN(r->n_tokens - r->n_computed, s->budget));
 	}
 }
 
@@ -607,7 +749,7 @@ const struct sched_batch *scheduler_schedule(struct scheduler *s)
 
 	s->n_outs = 0;
 	b->step = ++s->counters.steps;
-	b->n_tok = b->n_seq = b->n_logits = b->n_decode = b->n_preempted = 0;
+	b->n_tok = b->n_seq = b->n_logits = b->n_decode = b->n_preempted = b->n_loads = 0;
 	s->budget = s->cfg.max_num_batched_tokens;
 	s->preempted = false;
 	drain_inbox(s);

@@ -15,10 +15,16 @@
  *     }
  *
  * scheduler_add_request(), scheduler_abort(), scheduler_release_held(),
- * scheduler_get_stats() and scheduler_wakeup() may be called from any thread
- * (the event loop): adds/aborts go through a mutex-protected inbox that the
- * next scheduler_schedule() applies in order. Everything else is compute
- * thread only.
+ * scheduler_remote_kv_done(), scheduler_get_stats(), scheduler_has_work() and
+ * scheduler_wakeup() may be called from any thread (the event loop): they go
+ * through a mutex-protected inbox that the next scheduler_schedule() applies in
+ * order. Everything else is compute thread only.
+ *
+ * P/D disaggregation: a prefill request with hold_blocks_on_finish (and
+ * max_tokens 1) finishes with its block ids held for the remote decoder; a
+ * decode request with remote_prefill gets its prompt blocks listed in the
+ * step's loads, and decodes once scheduler_remote_kv_done() says they are
+ * filled.
  *
  * A step (scheduler_schedule): running requests whose prompt is done decode one
  * token each, oldest first; then running requests still in chunked prefill get
@@ -87,6 +93,11 @@ struct sched_request {
 	 * remote decoder): the finish output carries their ids, released with
 	 * scheduler_release_held(). */
 	bool hold_blocks_on_finish;
+	/* Decode side of P/D: the prompt's KV comes from a remote prefill. On
+	 * admission the request gets blocks for its whole prompt and a
+	 * struct sched_kv_load in the step; the caller pulls the KV into them
+	 * and reports scheduler_remote_kv_done(). */
+	bool remote_prefill;
 	void *user;                       /* caller's pointer, returned in outputs */
 };
 
@@ -104,6 +115,23 @@ struct sched_seq {
 	bool is_prefill;                  /* computing prompt (or recomputed) tokens */
 };
 
+/*
+ * A remote KV load to start: fill blocks [first_block, n_blocks) of
+ * block_table with positions first_block * block_size .. n_tokens-1 of the
+ * prompt (blocks before first_block hit the local prefix cache; the remote
+ * side's block list covers the whole prompt in the same order). block_table
+ * stays valid until scheduler_remote_kv_done() for this request, which must
+ * come exactly once, also when the transfer failed or the request was aborted.
+ */
+struct sched_kv_load {
+	uint64_t req_id;
+	void *user;
+	const int32_t *block_table;
+	int n_blocks;
+	int first_block;
+	int n_tokens;
+};
+
 /* A step. Arrays valid until the next scheduler_schedule()/scheduler_update(). */
 struct sched_batch {
 	uint64_t step;
@@ -118,6 +146,8 @@ struct sched_batch {
 	int n_logits;                     /* seqs with want_logits = tokens to sample */
 	int n_decode;                     /* seqs decoding one token */
 	int n_preempted;                  /* requests preempted while building this step */
+	int n_loads;
+	struct sched_kv_load *loads;      /* (n_loads) remote KV loads to start */
 	uint32_t block_size;
 };
 
@@ -139,7 +169,8 @@ struct sched_output {
 
 struct sched_stats {
 	uint32_t num_running;             /* vllm:num_requests_running */
-	uint32_t num_waiting;             /* vllm:num_requests_waiting (inbox included) */
+	uint32_t num_waiting;             /* vllm:num_requests_waiting (inbox, loading included) */
+	uint32_t num_loading;             /* waiting for remote KV (P/D decode side) */
 	double kv_usage;                  /* vllm:kv_cache_usage_perc */
 	uint64_t prefix_queries;          /* vllm:prefix_cache_queries (tokens) */
 	uint64_t prefix_hits;             /* vllm:prefix_cache_hits (tokens) */
@@ -165,10 +196,18 @@ void scheduler_free(struct scheduler *s);
 int scheduler_add_request(struct scheduler *s, const struct sched_request *r, uint64_t *id,
     struct llmd_err *e);
 /* Aborts a request wherever it is (any thread); its blocks are freed at the
- * next step and an output with finish ABORT follows. Unknown ids are ignored. */
+ * next step (while its remote KV loads: when the load ends) and an output with
+ * finish ABORT follows. Unknown ids are ignored. */
 void scheduler_abort(struct scheduler *s, uint64_t id);
 /* Drops held blocks from a finish output and frees the array (any thread). */
 void scheduler_release_held(struct scheduler *s, int32_t *blocks, uint32_t n);
+
+/*
+ * A remote KV load ended (any thread): ok, the request decodes from the loaded
+ * prompt (its last token is computed again for logits); not ok, its prompt is
+ * recomputed locally. An aborted request's blocks are freed now.
+ */
+void scheduler_remote_kv_done(struct scheduler *s, uint64_t id, bool ok);
 
 /* Compute thread: blocks until there is work, a wakeup, or timeout_ms passes
  * (-1: no timeout). Returns true when there is work. */

@@ -552,6 +552,103 @@ Test(scheduler, held_blocks_outlive_the_request)
 	scheduler_free(m.s);
 }
 
+static struct shadow *sim_add_remote(struct sim *m, uint32_t n_prompt, int32_t base)
+{
+	struct shadow *r = &m->r[m->n++];
+
+	for (uint32_t i = 0; i < n_prompt; i++)
+		r->tok[i] = base + (int32_t)i;
+	r->n = n_prompt;
+	struct sched_request rq = { .prompt = r->tok, .n_prompt = n_prompt, .max_tokens = 3,
+		.remote_prefill = true };
+	cr_assert_eq(scheduler_add_request(m->s, &rq, &r->id, NULL), 0);
+	return r;
+}
+
+Test(scheduler, remote_prefill_loads_then_decodes)
+{
+	struct sim m;
+	struct sched_config c = cfg_default();
+	struct sched_stats st;
+
+	sim_new(&m, &c);
+	struct shadow *r = sim_add_remote(&m, 40, 1);
+	sim_step(&m);
+	const struct sched_batch *b = m.b;
+	cr_assert_eq(b->n_tok, 0, "nothing to compute while the KV loads");
+	cr_assert_eq(b->n_loads, 1);
+	cr_assert_eq(b->loads[0].req_id, r->id);
+	cr_assert_eq(b->loads[0].n_blocks, 3);
+	cr_assert_eq(b->loads[0].first_block, 0);
+	cr_assert_eq(b->loads[0].n_tokens, 40);
+	int32_t table[3];
+	memcpy(table, b->loads[0].block_table, sizeof(table));
+	scheduler_get_stats(m.s, &st);
+	cr_assert_eq(st.num_waiting, 1);
+	cr_assert_eq(st.num_loading, 1);
+	cr_assert_eq(st.num_running, 0);
+	cr_assert_float_eq(st.kv_usage, 3.0 / 256, 1e-9, "blocks reserved for the load");
+	cr_assert_not(scheduler_has_work(m.s), "idle until the load ends");
+
+	scheduler_remote_kv_done(m.s, r->id, true);
+	cr_assert(scheduler_has_work(m.s));
+	r->computed = 39;   /* the shadow "loaded" the prompt */
+	sim_step(&m);
+	b = m.b;
+	cr_assert_eq(b->n_seq, 1);
+	cr_assert_eq(b->seqs[0].pos0, 39, "only the last prompt token is computed");
+	cr_assert_eq(b->seqs[0].n_tok, 1);
+	cr_assert(b->seqs[0].want_logits);
+	cr_assert_arr_eq(b->seqs[0].block_table, table, sizeof(table));
+	cr_assert_eq(r->n_out, 1);
+	sim_run(&m, 10);
+	cr_assert_eq(r->n_out, 3);
+
+	/* The loaded blocks joined the prefix cache. */
+	struct shadow *l = sim_add(&m, 40, 1, 1);
+	sim_step(&m);
+	cr_assert_eq(m.b->seqs[0].req_id, l->id);
+	cr_assert_eq(m.b->seqs[0].pos0, 32);
+	sim_run(&m, 10);
+	scheduler_free(m.s);
+}
+
+Test(scheduler, remote_prefill_failure_recomputes_and_abort_waits_for_the_load)
+{
+	struct sim m;
+	struct sched_config c = cfg_default();
+
+	sim_new(&m, &c);
+	struct shadow *r = sim_add_remote(&m, 20, 1);
+	sim_step(&m);
+	cr_assert_eq(m.b->n_loads, 1);
+	scheduler_remote_kv_done(m.s, r->id, false);
+	sim_step(&m);
+	cr_assert_eq(m.b->n_seq, 1);
+	cr_assert_eq(m.b->seqs[0].pos0, 0, "the whole prompt is recomputed");
+	cr_assert_eq(m.b->seqs[0].n_tok, 20);
+	sim_run(&m, 10);
+	cr_assert_eq(r->n_out, 3);
+
+	struct shadow *a = sim_add_remote(&m, 20, 500);
+	sim_step(&m);
+	cr_assert_eq(m.b->n_loads, 1);
+	scheduler_abort(m.s, a->id);
+	sim_step(&m);
+	cr_assert_eq(a->finish, SCHED_FINISH_ABORT, "the abort is reported at once");
+	struct blockmgr *bm = scheduler_blockmgr(m.s);
+	cr_assert_float_eq(blockmgr_usage(bm), 2.0 / 256, 1e-9, "blocks kept for the transfer");
+	scheduler_remote_kv_done(m.s, a->id, true);
+	sim_step(&m);
+	cr_assert_eq(m.b->n_tok, 0);
+	cr_assert_float_eq(blockmgr_usage(bm), 0.0, 1e-9);
+	cr_assert_not(scheduler_has_work(m.s));
+	struct sched_stats st;
+	scheduler_get_stats(m.s, &st);
+	cr_assert_eq(st.finished[SCHED_FINISH_ABORT], 1);
+	scheduler_free(m.s);
+}
+
 struct producer {
 	struct scheduler *s;
 	int n;
