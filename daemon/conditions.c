@@ -359,10 +359,26 @@ router_conditions(struct sctx *s, const cJSON *name, const cJSON *ns, const cJSO
 }
 
 static void
-set_url(cJSON *status, const cJSON *md, const cJSON *spec, const struct reconcile_env *env)
+set_url(cJSON *status, const cJSON *md, const cJSON *spec, const cJSON *observed,
+    const struct reconcile_env *env)
 {
 	const cJSON *router = get(spec, "router");
 	const cJSON *hspec = get(get(get(router, "route"), "http"), "spec");
+	const cJSON *refs = get(get(get(router, "route"), "http"), "refs");
+
+	/* bring-your-own routes: the first referenced route that exists */
+	if (!cJSON_IsObject(hspec) && cJSON_IsArray(refs)) {
+		const cJSON *r;
+
+		cJSON_ArrayForEach(r, refs) {
+			const cJSON *rt = find_obj(observed, "HTTPRoute", sval(r, "name"));
+
+			if (rt && cJSON_IsObject(get(rt, "spec"))) {
+				hspec = get(rt, "spec");
+				break;
+			}
+		}
+	}
 	const cJSON *m0 = cJSON_GetArrayItem(get(cJSON_GetArrayItem(get(hspec, "rules"), 0),
 	    "matches"), 0);
 	const char *path = sval(get(m0, "path"), "value");
@@ -446,7 +462,7 @@ llmisvc_status(const cJSON *svc, const cJSON *merged, const struct llmd_err *com
 		cond_set(conds, prev, COND_READY, f ? "False" : "True", f ? sval(f, "reason") : NULL,
 		    f ? sval(f, "message") : NULL, now);
 	}
-	set_url(st, get(merged, "metadata"), get(merged, "spec"), env);
+	set_url(st, get(merged, "metadata"), get(merged, "spec"), observed, env);
 	cJSON_Delete(desired);
 	*status = st;
 	return 0;

@@ -175,12 +175,29 @@ check_model(struct verr *v, const cJSON *spec, int is_config)
 	}
 	cJSON_ArrayForEach(x, ad) {
 		char p[96];
+		const cJSON *an = get(x, "name"), *y;
 
 		snprintf(p, sizeof(p), "spec.model.lora.adapters[%d]", i++);
-		if (!cJSON_IsObject(x))
+		if (!cJSON_IsObject(x)) {
 			verr_add(v, p, "must be an object");
-		else
-			check_model_uri(v, x, p, 1);
+			continue;
+		}
+		check_model_uri(v, x, p, 1);
+		if (!an || cJSON_IsNull(an))
+			continue;
+		strncat(p, ".name", sizeof(p) - strlen(p) - 1);
+		if (!cJSON_IsString(an) || !naming_is_dns1123_subdomain(an->valuestring)) {
+			verr_add(v, p, "must be a lowercase RFC 1123 name (it becomes /mnt/lora/<name>)");
+			continue;
+		}
+		for (y = ad->child; y != x; y = y->next) {
+			const cJSON *yn = get(y, "name");
+
+			if (cJSON_IsString(yn) && strcmp(yn->valuestring, an->valuestring) == 0) {
+				verr_add(v, p, "Duplicate value: \"%s\"", an->valuestring);
+				break;
+			}
+		}
 	}
 }
 

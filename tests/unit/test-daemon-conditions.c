@@ -142,14 +142,27 @@ Test(daemon_conditions, combine_failure_and_refs)
 
 	err_clear(&e);
 	cr_assert_eq(llmisvc_combine(svc, env, &merged, &e), 0, "%s", e.msg);
-	obs = fx_yaml("[{kind: HTTPRoute, metadata: {name: other}}]");
+	obs = fx_yaml("[{kind: HTTPRoute, metadata: {name: other}}, {kind: HTTPRoute, metadata: {name: r1}, "
+	    "spec: {rules: [{matches: [{path: {type: PathPrefix, value: /custom}}]}]}}, {kind: Gateway, "
+	    "metadata: {name: missing-one}}]");
 	cr_assert_eq(llmisvc_status(svc, merged, NULL, obs, env, "t", &st), 0);
 	cr_expect_str_eq(cstat(st, COND_GATEWAYS), "False");
 	cr_expect_str_eq(cfield(st, COND_GATEWAYS, "message"), "Gateway ns/gw does not exist");
-	cr_expect_str_eq(cfield(st, COND_HTTPROUTES, "reason"), "RefsInvalid");
-	cr_expect_str_eq(cfield(st, COND_HTTPROUTES, "message"), "HTTPRoute ns/r1 does not exist");
+	cr_expect_str_eq(cstat(st, COND_HTTPROUTES), "True");
 	cr_expect_str_eq(cstat(st, COND_ROUTER), "False");
 	cr_expect_str_eq(cfield(st, COND_ROUTER, "reason"), "RefsInvalid");
+	cr_expect_str_eq(fx_str(st, "url"), "http://gw.example:8080/custom");
+	cJSON_Delete(obs);
+	cJSON_Delete(st);
+	st = NULL;
+	obs = fx_yaml("[{kind: Gateway, metadata: {name: gw, namespace: ns}, status: {conditions: "
+	    "[{type: Programmed, status: 'True'}]}}]");
+	cr_assert_eq(llmisvc_status(svc, merged, NULL, obs, env, "t", &st), 0);
+	cr_expect_str_eq(cstat(st, COND_GATEWAYS), "True");
+	cr_expect_str_eq(cfield(st, COND_HTTPROUTES, "reason"), "RefsInvalid");
+	cr_expect_str_eq(cfield(st, COND_HTTPROUTES, "message"), "HTTPRoute ns/r1 does not exist");
+	cr_expect_str_eq(cfield(st, COND_ROUTER, "message"), "HTTPRoute ns/r1 does not exist");
+	cr_expect_null(fx_at(st, "url"));
 	cJSON_Delete(obs);
 	cJSON_Delete(st);
 	cJSON_Delete(merged);

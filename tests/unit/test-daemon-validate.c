@@ -40,6 +40,10 @@ static const struct {
 	{ "hf no repo", HDR "spec: {model: {uri: 'hf://org'}}", "spec.model.uri", "hf://<org>/<repo>" },
 	{ "lora uri", HDR "spec: {model: {uri: 'hf://o/r', lora: {adapters: [{uri: 'x://y'}]}}}",
 	  "spec.model.lora.adapters[0].uri", NULL },
+	{ "lora name dup", HDR "spec: {model: {uri: 'hf://o/r', lora: {adapters: [{uri: 'hf://a/b', name: x}, "
+	  "{uri: 'hf://a/c', name: x}]}}}", "spec.model.lora.adapters[1].name", "Duplicate" },
+	{ "lora name path", HDR "spec: {model: {uri: 'hf://o/r', lora: {adapters: [{uri: 'hf://a/b', "
+	  "name: '../etc'}]}}}", "spec.model.lora.adapters[0].name", NULL },
 	{ "criticality", HDR "spec: {model: {uri: 'hf://o/r', criticality: Normal}}",
 	  "spec.model.criticality", "Critical" },
 	{ "replicas negative", HDR "spec: {model: {uri: 'hf://o/r'}, replicas: -1}", "spec.replicas",
