@@ -847,12 +847,18 @@ int scheduler_finish(struct scheduler *s, uint64_t id, enum sched_finish reason)
 {
 	struct req *r = find_req(s, id);
 
-	if (!r)
+	if (!r || r->abort_pending)
 		return -ENOENT;
 	if (r->in_step)
 		return -EBUSY;
 	if (reason == SCHED_NOT_FINISHED)
 		reason = SCHED_FINISH_STOP;
+	if (r->state == REQ_LOADING) {
+		/* A transfer may still write its blocks: free them when it ends. */
+		r->abort_pending = true;
+		s->counters.finished[reason]++;
+		return 0;
+	}
 	req_retire(s, r, reason);
 	publish_stats(s);
 	return 0;

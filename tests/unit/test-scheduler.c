@@ -646,6 +646,17 @@ Test(scheduler, remote_prefill_failure_recomputes_and_abort_waits_for_the_load)
 	struct sched_stats st;
 	scheduler_get_stats(m.s, &st);
 	cr_assert_eq(st.finished[SCHED_FINISH_ABORT], 1);
+
+	/* Finishing a loading request also waits for the load. */
+	struct shadow *f = sim_add_remote(&m, 20, 900);
+	sim_step(&m);
+	cr_assert_eq(scheduler_finish(m.s, f->id, SCHED_FINISH_STOP), 0);
+	cr_assert_eq(scheduler_finish(m.s, f->id, SCHED_FINISH_STOP), -ENOENT);
+	cr_assert_float_eq(blockmgr_usage(bm), 2.0 / 256, 1e-9);
+	scheduler_remote_kv_done(m.s, f->id, true);
+	sim_step(&m);
+	cr_assert_eq(m.b->n_tok, 0);
+	cr_assert_float_eq(blockmgr_usage(bm), 0.0, 1e-9);
 	scheduler_free(m.s);
 }
 
