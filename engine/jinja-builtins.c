@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <utf8proc.h>
+
 #include "engine/jinja-impl.h"
 #include "lib/util.h"
 
@@ -71,28 +73,58 @@ static struct jv strip(struct jv s, const struct jv *chars, int left, int right)
 	return jv_str(s.u.s.p + a, b - a);
 }
 
-static struct jv map_chars(struct jrender *r, struct jv s, int mode)
+static int is_cased(int32_t cp)
 {
-	char *p = jr_alloc(r, s.u.s.n + 1);
-	size_t i;
-	int word_start = 1;
+	utf8proc_category_t c = utf8proc_category(cp);
 
-	for (i = 0; i < s.u.s.n; i++) {
-		unsigned char c = (unsigned char)s.u.s.p[i];
+	return c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LL || c == UTF8PROC_CATEGORY_LT;
+}
 
+/* lower/upper/capitalize/title over code points as Python's str methods
+ * (Unicode simple case mapping, plus sharp s to "SS"; Python applies the
+ * other full mappings too, e.g. ligatures); invalid UTF-8 bytes are kept. */
+static struct jv map_chars(struct jrender *r, size_t off, struct jv s, int mode)
+{
+	struct buf *b = jr_buf_open(r, off);
+	const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s.u.s.p;
+	utf8proc_ssize_t i = 0, n = (utf8proc_ssize_t)s.u.s.n;
+	int prev_cased = 0, first = 1;
+
+	while (i < n) {
+		utf8proc_int32_t cp;
+		utf8proc_ssize_t len = utf8proc_iterate(p + i, n - i, &cp);
+		utf8proc_uint8_t enc[4];
+
+		if (len <= 0) {
+			buf_addch(b, (char)p[i++]);
+			prev_cased = 0;
+			continue;
+		}
+		if (cp == 0xdf && (mode == 'u' || ((mode == 't' && !prev_cased) || (mode == 'c' && first)))) {
+			/* sharp s: the one full case mapping that matters in practice */
+			buf_adds(b, mode == 'u' ? "SS" : "Ss");
+			prev_cased = 1;
+			first = 0;
+			i += len;
+			continue;
+		}
 		switch (mode) {
-		case 'l': c = (unsigned char)tolower(c); break;
-		case 'u': c = (unsigned char)toupper(c); break;
-		case 'c': c = (unsigned char)(i == 0 ? toupper(c) : tolower(c)); break;
-		case 't':
-			c = (unsigned char)(word_start ? toupper(c) : tolower(c));
-			word_start = !isalpha(c) && c < 0x80;
+		case 'l': cp = utf8proc_tolower(cp); break;
+		case 'u': cp = utf8proc_toupper(cp); break;
+		case 'c': cp = first ? utf8proc_totitle(cp) : utf8proc_tolower(cp); break;
+		case 't': {
+			int cased = is_cased(cp);
+
+			cp = prev_cased ? utf8proc_tolower(cp) : utf8proc_totitle(cp);
+			prev_cased = cased;
 			break;
 		}
-		p[i] = (char)c;
+		}
+		first = 0;
+		buf_add(b, enc, (size_t)utf8proc_encode_char(cp, enc));
+		i += len;
 	}
-	p[s.u.s.n] = '\0';
-	return jv_str(p, s.u.s.n);
+	return jr_buf_close(r, b);
 }
 
 static const char *find_sub(const char *h, size_t hn, const char *n, size_t nn)
@@ -288,7 +320,7 @@ int jb_method(struct jrender *r, size_t off, struct jv obj, const char *name,
 		}
 		if (!strcmp(name, "upper") || !strcmp(name, "lower") || !strcmp(name, "title") ||
 		    !strcmp(name, "capitalize")) {
-			*res = map_chars(r, obj, name[0] == 'l' ? 'l' : name[0] == 'u' ? 'u' :
+			*res = map_chars(r, off, obj, name[0] == 'l' ? 'l' : name[0] == 'u' ? 'u' :
 			    name[0] == 't' ? 't' : 'c');
 			return 0;
 		}
@@ -605,10 +637,12 @@ struct jv jb_filter(struct jrender *r, const struct jnode *n, struct jv v,
 
 			indent = i < 0 ? 0 : i > 64 ? 64 : (int)i;
 		}
-		if (arg(args, kw, nargs, 2, "separators"))
-			jr_fail(r, -EINVAL, off, "tojson: separators are not supported");
+		const struct jv *seps = arg(args, kw, nargs, 2, "separators");
+
+		if (seps && seps->t == JV_NONE)
+			seps = NULL;
 		b = jr_buf_open(r, off);
-		jv_to_json(r, b, v, ea && jv_truthy(*ea), indent, sk && jv_truthy(*sk), off);
+		jv_to_json(r, b, v, ea && jv_truthy(*ea), indent, sk && jv_truthy(*sk), seps, off);
 		return jr_buf_close(r, b);
 	}
 	if (!strcmp(name, "safe"))
@@ -742,7 +776,7 @@ struct jv jb_filter(struct jrender *r, const struct jnode *n, struct jv v,
 		return strip(jv_stringify(r, v, off), arg(args, kw, nargs, 0, "chars"), 1, 1);
 	if (!strcmp(name, "lower") || !strcmp(name, "upper") || !strcmp(name, "title") ||
 	    !strcmp(name, "capitalize"))
-		return map_chars(r, jv_stringify(r, v, off), name[0] == 'l' ? 'l' :
+		return map_chars(r, off, jv_stringify(r, v, off), name[0] == 'l' ? 'l' :
 		    name[0] == 'u' ? 'u' : name[0] == 't' ? 't' : 'c');
 	if (!strcmp(name, "replace")) {
 		const struct jv *a1 = arg(args, kw, nargs, 1, NULL), *a2 = arg(args, kw, nargs, 2, "count");

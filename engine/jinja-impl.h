@@ -183,9 +183,10 @@ void jv_to_str(struct jrender *r, struct buf *b, struct jv v, size_t off);
 struct jv jv_stringify(struct jrender *r, struct jv v, size_t off);
 /* Python repr() of v (used inside str() of lists and dicts). */
 void jv_repr(struct jrender *r, struct buf *b, struct jv v, size_t off);
-/* json.dumps(v, ensure_ascii, indent (<0: none), sort_keys). */
+/* json.dumps(v, ensure_ascii, indent (<0: none), sort_keys, separators (NULL:
+ * Python's defaults, else a list of two strings)). */
 void jv_to_json(struct jrender *r, struct buf *b, struct jv v, int ensure_ascii,
-    int indent, int sort_keys, size_t off);
+    int indent, int sort_keys, const struct jv *separators, size_t off);
 void jv_format_float(struct buf *b, double f);
 struct jv jv_from_cjson(struct jrender *r, const cJSON *j, int depth);
 /* UTF-8 code points in s[0..n). */

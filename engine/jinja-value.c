@@ -473,9 +473,16 @@ static int key_cmp(const void *pa, const void *pb)
 	return c ? c : (a->u.s.n > b->u.s.n) - (a->u.s.n < b->u.s.n);
 }
 
-static void json_val(struct jrender *r, struct buf *b, struct jv v, int ensure_ascii,
-    int indent, int sort_keys, int level, size_t off)
+struct json_opts {
+	int ensure_ascii, indent, sort_keys;
+	struct jv item_sep, key_sep;  /* strings */
+};
+
+static void json_val(struct jrender *r, struct buf *b, struct jv v, const struct json_opts *o,
+    int level, size_t off)
 {
+	int indent = o->indent;
+
 	size_t i;
 
 	if (++r->depth > r->lim.max_depth)
@@ -492,17 +499,15 @@ static void json_val(struct jrender *r, struct buf *b, struct jv v, int ensure_a
 		else
 			jv_format_float(b, v.u.f);
 		break;
-	case JV_STR: json_str(b, v.u.s.p, v.u.s.n, ensure_ascii); break;
+	case JV_STR: json_str(b, v.u.s.p, v.u.s.n, o->ensure_ascii); break;
 	case JV_LIST:
 		buf_addch(b, '[');
 		for (i = 0; i < v.u.l->n; i++) {
 			if (i)
-				buf_addch(b, ',');
+				buf_add(b, o->item_sep.u.s.p, o->item_sep.u.s.n);
 			if (indent >= 0)
 				json_nl(b, indent, level + 1);
-			else if (i)
-				buf_addch(b, ' ');
-			json_val(r, b, v.u.l->v[i], ensure_ascii, indent, sort_keys, level + 1, off);
+			json_val(r, b, v.u.l->v[i], o, level + 1, off);
 			check_out(r, b, off);
 		}
 		if (indent >= 0 && v.u.l->n)
@@ -517,21 +522,19 @@ static void json_val(struct jrender *r, struct buf *b, struct jv v, int ensure_a
 				jr_fail(r, -EINVAL, off, "tojson: dict keys must be strings");
 			keys[i] = &v.u.d->k[i];
 		}
-		if (sort_keys)
+		if (o->sort_keys)
 			qsort(keys, v.u.d->n, sizeof(*keys), key_cmp);
 		buf_addch(b, '{');
 		for (i = 0; i < v.u.d->n; i++) {
 			size_t idx = (size_t)(keys[i] - v.u.d->k);
 
 			if (i)
-				buf_addch(b, ',');
+				buf_add(b, o->item_sep.u.s.p, o->item_sep.u.s.n);
 			if (indent >= 0)
 				json_nl(b, indent, level + 1);
-			else if (i)
-				buf_addch(b, ' ');
-			json_str(b, keys[i]->u.s.p, keys[i]->u.s.n, ensure_ascii);
-			buf_adds(b, ": ");
-			json_val(r, b, v.u.d->v[idx], ensure_ascii, indent, sort_keys, level + 1, off);
+			json_str(b, keys[i]->u.s.p, keys[i]->u.s.n, o->ensure_ascii);
+			buf_add(b, o->key_sep.u.s.p, o->key_sep.u.s.n);
+			json_val(r, b, v.u.d->v[idx], o, level + 1, off);
 			check_out(r, b, off);
 		}
 		if (indent >= 0 && v.u.d->n)
@@ -546,9 +549,19 @@ static void json_val(struct jrender *r, struct buf *b, struct jv v, int ensure_a
 }
 
 void jv_to_json(struct jrender *r, struct buf *b, struct jv v, int ensure_ascii,
-    int indent, int sort_keys, size_t off)
+    int indent, int sort_keys, const struct jv *separators, size_t off)
 {
-	json_val(r, b, v, ensure_ascii, indent, sort_keys, 0, off);
+	struct json_opts o = { ensure_ascii, indent, sort_keys,
+		jv_cstr(indent >= 0 ? "," : ", "), jv_cstr(": ") };
+
+	if (separators) {
+		if (separators->t != JV_LIST || separators->u.l->n != 2 ||
+		    separators->u.l->v[0].t != JV_STR || separators->u.l->v[1].t != JV_STR)
+			jr_fail(r, -EINVAL, off, "tojson: separators must be a pair of strings");
+		o.item_sep = separators->u.l->v[0];
+		o.key_sep = separators->u.l->v[1];
+	}
+	json_val(r, b, v, &o, 0, off);
 }
 
 struct jv jv_from_cjson(struct jrender *r, const cJSON *j, int depth)

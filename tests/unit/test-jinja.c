@@ -167,6 +167,10 @@ Test(jinja, filters)
 	    "{\"d\":{\"a\":1}}", "[['a', 1]] 43 0 3.0 5x");
 	EXPECT("{{ 'a\\nb'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}", NULL, "a\n  b|  a\n  b");
 	EXPECT("{{ 'aXbX'|replace('X', '-') }} {{ -3|abs }}", NULL, "a-b- 3");
+	/* Unicode case mapping, as Python's str methods */
+	EXPECT("{{ '\xc3\x89T\xc3\x89'|lower }} {{ 'stra\xc3\x9f" "e \xc3\xa9t\xc3\xa9'.upper() }}"
+	    " {{ '\xc3\xa9" "cole ouverte'|title }}", NULL,
+	    "\xc3\xa9t\xc3\xa9 STRASSE \xc3\x89T\xc3\x89 \xc3\x89" "cole Ouverte");
 }
 
 Test(jinja, tojson)
@@ -180,6 +184,7 @@ Test(jinja, tojson)
 	    "\"\\u00e9\\ud83e\\udd99\"");
 	EXPECT("{{ {'b': 1, 'a': 2}|tojson(sort_keys=true) }}", NULL, "{\"a\": 2, \"b\": 1}");
 	EXPECT("{{ dict(call_id='x', n=1)|tojson }}", NULL, "{\"call_id\": \"x\", \"n\": 1}");
+	EXPECT("{{ {'a': [1, 2]}|tojson(separators=(',', ':')) }}", NULL, "{\"a\":[1,2]}");
 	EXPECT_FAIL("{{ x|tojson }}", NULL, -EINVAL, "1:5", "cannot serialize");
 }
 
