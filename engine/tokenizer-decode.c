@@ -20,7 +20,9 @@ id_bytes_of(const struct tokenizer *tok, int32_t id, struct buf *b)
 	const char *s = tok->id_str[id];
 	size_t n = strlen(s);
 
-	if (tok->decoder == DEC_BYTELEVEL) {
+	if (tok->decoder == DEC_BYTELEVEL && (tok->id_flags[id] & TOKF_ADDED)) {
+		buf_add(b, s, n);   /* added tokens are text, not byte-level symbols */
+	} else if (tok->decoder == DEC_BYTELEVEL) {
 		for (size_t i = 0; i < n;) {
 			int32_t cp;
 			int l = utf8_decode((const unsigned char *)s + i, n - i, &cp);

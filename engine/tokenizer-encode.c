@@ -34,7 +34,6 @@ struct enc {
 	struct cache_ent *cache;
 	struct idvec cache_ids;
 	struct buf cache_words;
-	int seg_first;          /* the segment starts the text (Metaspace "first") */
 	int error;              /* a regex gave up (match limits): the encode fails */
 };
 
@@ -218,10 +217,8 @@ is_ascii(const char *s, size_t n)
 	return 1;
 }
 
-/* Applies the normalizers to s[0..n); the result is in *out (or s itself
- * when nothing changed and *out is left empty). */
-static void
-normalize(const struct tokenizer *tok, const char *s, size_t n, struct buf *out)
+void
+tokenizer_normalize(const struct tokenizer *tok, const char *s, size_t n, struct buf *out)
 {
 	struct buf cur = BUF_INIT;
 	int have = 0;
@@ -301,20 +298,6 @@ normalize(const struct tokenizer *tok, const char *s, size_t n, struct buf *out)
 		*out = cur;
 }
 
-static void
-encode_segment(struct enc *c, const char *s, size_t n)
-{
-	struct buf norm = BUF_INIT;
-
-	normalize(c->tok, s, n, &norm);
-	if (norm.alloc) {
-		pretok(c, 0, norm.buf, norm.len, c->seg_first);
-		buf_release(&norm);
-	} else {
-		pretok(c, 0, s, n, c->seg_first);
-	}
-}
-
 static int
 is_space_cp(int32_t cp)
 {
@@ -352,16 +335,16 @@ cp_before(const char *s, size_t i)
 	return cp;
 }
 
-/* Longest added token at s+i, or NULL. */
+/* Longest added token of set at s+i, or NULL. */
 static const struct added_token *
-match_added(const struct tokenizer *tok, const char *s, size_t n, size_t i)
+match_added(const struct added_set *set, const char *s, size_t n, size_t i)
 {
-	int32_t k = tok->first_byte[(unsigned char)s[i]];
+	int32_t k = set->first_byte[(unsigned char)s[i]];
 
 	if (k < 0)
 		return NULL;
-	for (; (size_t)k < tok->n_added && tok->added[k].content[0] == s[i]; k++) {
-		const struct added_token *a = &tok->added[k];
+	for (; (size_t)k < set->n && set->v[k].content[0] == s[i]; k++) {
+		const struct added_token *a = &set->v[k];
 		if (a->len > n - i || memcmp(s + i, a->content, a->len) != 0)
 			continue;
 		if (a->single_word) {
@@ -379,39 +362,41 @@ match_added(const struct tokenizer *tok, const char *s, size_t n, size_t i)
 	return NULL;
 }
 
-int
-tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int add_special,
-    int32_t **ids, size_t *n_ids)
+static void split_added(struct enc *c, const struct added_set *set, const char *text, size_t len,
+    int first, int normalized);
+
+/* A run of text between added tokens: normalized, then cut by the
+ * normalized added tokens, then pre-tokenized. */
+static void
+encode_segment(struct enc *c, const char *s, size_t n, int first)
 {
-	struct idvec out = { 0 };
-	struct enc c = { 0 };
-	c.cache_words = (struct buf)BUF_INIT;
-	pcre2_match_data *md_stack[8];
+	struct buf norm = BUF_INIT;
+
+	tokenizer_normalize(c->tok, s, n, &norm);
+	if (norm.alloc) {
+		s = norm.buf;
+		n = norm.len;
+	}
+	if (c->tok->norm_added.n)
+		split_added(c, &c->tok->norm_added, s, n, first, 1);
+	else
+		pretok(c, 0, s, n, first);
+	buf_release(&norm);
+}
+
+/* Cuts text at the added tokens of set (leftmost, longest, honouring
+ * single_word/lstrip/rstrip); the runs between go on to normalization (raw
+ * text) or pre-tokenization (normalized text). */
+static void
+split_added(struct enc *c, const struct added_set *set, const char *text, size_t len, int first,
+    int normalized)
+{
 	size_t seg = 0, i = 0;
-
-	*ids = NULL;
-	*n_ids = 0;
-	if (!utf8_valid(text, len))
-		return -EILSEQ;
-	c.tok = tok;
-	c.out = &out;
-	c.md = tok->n_pretoks <= ARRAY_SIZE(md_stack) ? md_stack
-						       : xcalloc(tok->n_pretoks, sizeof(*c.md));
-	for (size_t k = 0; k < tok->n_pretoks; k++)
-		c.md[k] = tok->pretoks[k].re ? pcre2_match_data_create_from_pattern(tok->pretoks[k].re, NULL)
-					     : NULL;
-	if (len >= CACHE_MIN_TEXT)
-		c.cache = xcalloc(CACHE_SLOTS, sizeof(*c.cache));
-
-	if (add_special)
-		for (size_t k = 0; k < tok->n_prefix; k++)
-			idvec_push(&out, tok->prefix_ids[k]);
-	size_t body = out.n;
 
 	while (i < len) {
 		const struct added_token *a = NULL;
-		if (tok->first_byte[(unsigned char)text[i]] >= 0)
-			a = match_added(tok, text, len, i);
+		if (set->first_byte[(unsigned char)text[i]] >= 0)
+			a = match_added(set, text, len, i);
 		if (a == NULL) {
 			i++;
 			continue;
@@ -436,15 +421,52 @@ tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int 
 					break;
 				me += (size_t)l;
 			}
-		c.seg_first = seg == 0;
-		if (ms > seg)
-			encode_segment(&c, text + seg, ms - seg);
-		idvec_push(&out, a->id);
+		if (ms > seg) {
+			if (normalized)
+				pretok(c, 0, text + seg, ms - seg, first && seg == 0);
+			else
+				encode_segment(c, text + seg, ms - seg, first && seg == 0);
+		}
+		idvec_push(c->out, a->id);
 		seg = i = me;
 	}
-	c.seg_first = seg == 0;
-	if (seg < len)
-		encode_segment(&c, text + seg, len - seg);
+	if (seg < len) {
+		if (normalized)
+			pretok(c, 0, text + seg, len - seg, first && seg == 0);
+		else
+			encode_segment(c, text + seg, len - seg, first && seg == 0);
+	}
+}
+
+int
+tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int add_special,
+    int32_t **ids, size_t *n_ids)
+{
+	struct idvec out = { 0 };
+	struct enc c = { 0 };
+	c.cache_words = (struct buf)BUF_INIT;
+	pcre2_match_data *md_stack[8];
+
+	*ids = NULL;
+	*n_ids = 0;
+	if (!utf8_valid(text, len))
+		return -EILSEQ;
+	c.tok = tok;
+	c.out = &out;
+	c.md = tok->n_pretoks <= ARRAY_SIZE(md_stack) ? md_stack
+						       : xcalloc(tok->n_pretoks, sizeof(*c.md));
+	for (size_t k = 0; k < tok->n_pretoks; k++)
+		c.md[k] = tok->pretoks[k].re ? pcre2_match_data_create_from_pattern(tok->pretoks[k].re, NULL)
+					     : NULL;
+	if (len >= CACHE_MIN_TEXT)
+		c.cache = xcalloc(CACHE_SLOTS, sizeof(*c.cache));
+
+	if (add_special)
+		for (size_t k = 0; k < tok->n_prefix; k++)
+			idvec_push(&out, tok->prefix_ids[k]);
+	size_t body = out.n;
+
+	split_added(&c, &tok->raw_added, text, len, 1, 0);
 
 	/* never a double BOS: text that already starts with the prefix keeps one */
 	if (add_special && tok->n_prefix && out.n >= body + tok->n_prefix &&

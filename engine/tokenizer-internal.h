@@ -97,6 +97,12 @@ struct added_token {
 	unsigned special : 1, single_word : 1, lstrip : 1, rstrip : 1, normalized : 1;
 };
 
+struct added_set {
+	struct added_token *v;         /* sorted by first byte, longest first */
+	size_t n;
+	int32_t first_byte[256];       /* index of the first token with that byte, -1 */
+};
+
 enum decoder_kind { DEC_NONE, DEC_BYTELEVEL, DEC_SENTENCEPIECE };
 
 struct tokenizer {
@@ -126,9 +132,9 @@ struct tokenizer {
 	size_t n_norms;
 	struct pretok_step *pretoks;
 	size_t n_pretoks;
-	struct added_token *added;
-	size_t n_added;
-	int32_t first_byte[256];       /* index into added (sorted by first byte, longest first), -1 */
+	/* added tokens matched on the raw text, and (normalized: true, with a
+	 * normalizer) on the normalized text by their normalized content */
+	struct added_set raw_added, norm_added;
 
 	enum decoder_kind decoder;
 	int dec_strip_start;           /* SentencePiece: leading spaces stripped from the text */
@@ -149,6 +155,10 @@ struct tokenizer {
 struct idvec { int32_t *v; size_t n, alloc; };
 void idvec_push(struct idvec *v, int32_t id);
 void bpe_encode_word(const struct tokenizer *tok, const char *w, size_t n, struct idvec *out);
+
+/* tokenizer-encode.c: applies the normalizers to s; *out is left empty when
+ * there are none or nothing changed. */
+void tokenizer_normalize(const struct tokenizer *tok, const char *s, size_t n, struct buf *out);
 
 /* tokenizer-decode.c: fills id_bytes for every id once the vocab is loaded. */
 void tokenizer_build_id_bytes(struct tokenizer *tok);

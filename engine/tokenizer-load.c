@@ -545,9 +545,20 @@ parse_added_tokens(struct tokenizer *tok, const cJSON *arr, struct llmd_err *e)
 		at.lstrip = json_bool(it, "lstrip", 0);
 		at.rstrip = json_bool(it, "rstrip", 0);
 		at.normalized = json_bool(it, "normalized", !at.special);
-		tok->added = xreallocarray(tok->added, tok->n_added + 1, sizeof(*tok->added));
-		tok->added[tok->n_added++] = at;
 		strmap_put(&tok->added_map, c, at.len, id);
+		struct added_set *set = &tok->raw_added;
+		if (at.normalized && tok->n_norms > 0) {
+			struct buf nb = BUF_INIT;
+			tokenizer_normalize(tok, at.content, at.len, &nb);
+			if (nb.alloc && nb.len > 0) {
+				free(at.content);
+				at.content = buf_detach(&nb, &at.len);
+			}
+			buf_release(&nb);
+			set = &tok->norm_added;
+		}
+		set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
+		set->v[set->n++] = at;
 		if (id >= tok->n_ids || tok->id_str[id] == NULL)
 			set_id(tok, id, c, at.len);
 		tok->id_flags[id] |= TOKF_ADDED | (at.special ? TOKF_SPECIAL : 0);
@@ -569,14 +580,14 @@ added_cmp(const void *pa, const void *pb)
 }
 
 static void
-index_added(struct tokenizer *tok)
+index_added(struct added_set *set)
 {
 	for (int b = 0; b < 256; b++)
-		tok->first_byte[b] = -1;
-	if (tok->n_added)
-		qsort(tok->added, tok->n_added, sizeof(*tok->added), added_cmp);
-	for (size_t i = tok->n_added; i-- > 0;)
-		tok->first_byte[(unsigned char)tok->added[i].content[0]] = (int32_t)i;
+		set->first_byte[b] = -1;
+	if (set->n)
+		qsort(set->v, set->n, sizeof(*set->v), added_cmp);
+	for (size_t i = set->n; i-- > 0;)
+		set->first_byte[(unsigned char)set->v[i].content[0]] = (int32_t)i;
 }
 
 static void
@@ -602,7 +613,7 @@ static int
 parse_config(struct tokenizer *tok, const cJSON *cfg)
 {
 	const char *s;
-	const cJSON *ct;
+	const cJSON *ct, *it;
 
 	if ((s = token_text(cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"))) != NULL)
 		tok->bos_id = tokenizer_token_id(tok, s);
@@ -613,7 +624,6 @@ parse_config(struct tokenizer *tok, const cJSON *cfg)
 		tok->chat_template = xstrdup(ct->valuestring);
 	} else if (cJSON_IsArray(ct)) {
 		/* [{"name": "default", "template": "..."}, ...] */
-		const cJSON *it;
 		cJSON_ArrayForEach(it, ct) {
 			const char *name = json_str(it, "name"), *t = json_str(it, "template");
 			if (t && (tok->chat_template == NULL || (name && strcmp(name, "default") == 0))) {
@@ -621,6 +631,13 @@ parse_config(struct tokenizer *tok, const cJSON *cfg)
 				tok->chat_template = xstrdup(t);
 			}
 		}
+	}
+	/* additional_special_tokens are skipped by decode(skip_special) too */
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cfg, "additional_special_tokens")) {
+		const char *t = token_text(it);
+		int32_t id = t ? strmap_get(&tok->added_map, t, strlen(t)) : -1;
+		if (id >= 0)
+			tok->id_flags[id] |= TOKF_SPECIAL;
 	}
 	/* Without a TemplateProcessing, add_bos_token/add_eos_token decide. */
 	if (tok->n_prefix == 0 && tok->n_suffix == 0) {
@@ -645,8 +662,8 @@ load_json(struct tokenizer *tok, const cJSON *j, struct llmd_err *e)
 	if (!cJSON_IsObject(j))
 		return err_set(e, -EINVAL, "", "top level must be an object");
 	if ((rc = parse_model(tok, cJSON_GetObjectItemCaseSensitive(j, "model"), &crosses, e)) < 0 ||
-	    (rc = parse_added_tokens(tok, cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), e)) < 0 ||
 	    (rc = parse_normalizer(tok, cJSON_GetObjectItemCaseSensitive(j, "normalizer"), "normalizer", e)) < 0 ||
+	    (rc = parse_added_tokens(tok, cJSON_GetObjectItemCaseSensitive(j, "added_tokens"), e)) < 0 ||
 	    (rc = parse_pretokenizer(tok, cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer"), "pre_tokenizer", e)) < 0 ||
 	    (rc = parse_decoder(tok, cJSON_GetObjectItemCaseSensitive(j, "decoder"), e)) < 0 ||
 	    (rc = parse_post_processor(tok, cJSON_GetObjectItemCaseSensitive(j, "post_processor"), e)) < 0)
@@ -659,7 +676,8 @@ load_json(struct tokenizer *tok, const cJSON *j, struct llmd_err *e)
 			return err_set(e, -EINVAL, "post_processor", "id %d out of range", tok->suffix_ids[i]);
 	if (tok->n_ids == 0)
 		return err_set(e, -EINVAL, "model.vocab", "empty vocabulary");
-	index_added(tok);
+	index_added(&tok->raw_added);
+	index_added(&tok->norm_added);
 	init_byte_ids(tok);
 	/* SentencePiece-style BPE over a whole segment: when no merge can make
 	 * "x▁", cutting before each "▁" that follows other text changes nothing
@@ -746,9 +764,12 @@ tokenizer_free(struct tokenizer *tok)
 		free(tok->pretoks[i].replacement);
 	}
 	free(tok->pretoks);
-	for (size_t i = 0; i < tok->n_added; i++)
-		free(tok->added[i].content);
-	free(tok->added);
+	for (size_t i = 0; i < tok->raw_added.n; i++)
+		free(tok->raw_added.v[i].content);
+	free(tok->raw_added.v);
+	for (size_t i = 0; i < tok->norm_added.n; i++)
+		free(tok->norm_added.v[i].content);
+	free(tok->norm_added.v);
 	free(tok->prefix_ids);
 	free(tok->suffix_ids);
 	free(tok->chat_template);

@@ -53,8 +53,10 @@ for (const [name, dir] of tokenizers) {
   const oursSpecial = run(["tokenize", "--model", dir, "--jsonl", "--add-special-tokens"], inFile);
   const oursText = run(["detokenize", "--model", dir, "--jsonl"],
     ours.map((ids) => JSON.stringify(ids)).join("\n") + "\n");
+  const oursSkip = run(["detokenize", "--model", dir, "--jsonl", "--skip-special-tokens"],
+    ours.map((ids) => JSON.stringify(ids)).join("\n") + "\n");
   if (ours.length !== texts.length || oursSpecial.length !== texts.length ||
-      oursText.length !== texts.length) {
+      oursText.length !== texts.length || oursSkip.length !== texts.length) {
     throw new Error(`${name}: got ${ours.length}/${oursSpecial.length}/${oursText.length} lines for ${texts.length} texts`);
   }
   let n = 0, roundTrips = 0;
@@ -69,6 +71,8 @@ for (const [name, dir] of tokenizers) {
     if (JSON.stringify(wantSp) !== JSON.stringify(oursSpecial[i])) problems.push(`special ids ${JSON.stringify(oursSpecial[i])} want ${JSON.stringify(wantSp)}`);
     const wantText = refDecode(want);
     if (wantText !== oursText[i]) problems.push(`decoded ${JSON.stringify(oursText[i])} want ${JSON.stringify(wantText)}`);
+    const wantSkip = want.length ? ref.decode(want, { skip_special_tokens: true, clean_up_tokenization_spaces: false }) : "";
+    if (wantSkip !== oursSkip[i]) problems.push(`decoded without special tokens ${JSON.stringify(oursSkip[i])} want ${JSON.stringify(wantSkip)}`);
     if (problems.length) {
       failed++;
       report.push(`FAIL ${name} ${JSON.stringify(t).slice(0, 80)}: ${problems.join("; ").slice(0, 600)}`);
@@ -77,7 +81,7 @@ for (const [name, dir] of tokenizers) {
       n++;
     }
   });
-  console.log(`${name}: ${n}/${texts.length} strings identical (ids, ids with special tokens, decoded text); ` +
+  console.log(`${name}: ${n}/${texts.length} strings identical (ids, ids with special tokens, decoded text with and without special tokens); ` +
     `${roundTrips} decode back to the input text`);
 }
 for (const l of report.slice(0, 40)) console.log(l);

@@ -59,6 +59,7 @@ const base = [
   "text<|im_end|>text", " <|im_end|> ", "<|im_start|><|im_start|>", "<|fim_prefix|>x<|fim_suffix|>",
   "hello <mask> world", "x   <mask>", "<mask>", " <mask> ", "\t<mask>\n", "<rs>  y", "a<rs>\n\nb",
   "<mask><rs> z", "a <rs> <mask> b",
+  "say hello world", "hello worlds", "hello  world", "\u03a9mega \u03a9mega", "x\u03a9mega",
     "<think>\nreasoning\n</think>", "<tool_call>{}</tool_call>", "<|reserved_special_token_5|>",
   // punctuation
   "Hello, world... isn't it?", "«Bonjour» — dit-il", "“quoted” ‘single’", "¿Qué? ¡Sí!",

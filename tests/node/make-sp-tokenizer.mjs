@@ -57,6 +57,12 @@ function build(text, layout) {
     normalized: false, special: true });
   added.push({ id: id++, content: "<rs>", single_word: false, lstrip: false, rstrip: true,
     normalized: false, special: false });
+  // normalized: true tokens are matched, by their normalized content, in the
+  // normalized text (Llama-2 layout: "▁hello▁world").
+  for (const content of ["hello world", "\u03a9mega"]) {
+    added.push({ id: id++, content, single_word: false, lstrip: false, rstrip: false,
+      normalized: true, special: false });
+  }
   const post = {
     type: "TemplateProcessing",
     single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
