@@ -805,8 +805,8 @@ int scheduler_update(struct scheduler *s, const struct sched_batch *b, const int
 {
 	if (b != &s->batch)
 		return -EINVAL;
-	if (b->n_logits > 0 && !sampled)
-		return -EINVAL;
+	/* No samples for a step that needs them: it failed, nothing advances. */
+	bool failed = b->n_logits > 0 && !sampled;
 	for (int i = 0; i < b->n_seq; i++) {
 		struct req *r = s->batch_req[i];
 		const struct sched_seq *q = &b->seqs[i];
@@ -815,6 +815,8 @@ int scheduler_update(struct scheduler *s, const struct sched_batch *b, const int
 		if (!r || !r->in_step)
 			continue;   /* finished in between */
 		r->in_step = false;
+		if (failed)
+			continue;
 		r->n_computed += (uint32_t)q->n_tok;
 		blockmgr_commit_full_blocks(s->bm, &r->seq, r->tokens, r->n_computed);
 		if (!q->want_logits)

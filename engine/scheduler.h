@@ -222,7 +222,9 @@ const struct sched_batch *scheduler_schedule(struct scheduler *s);
 
 /*
  * Applies a step's results (compute thread): sampled[i] is the token sampled
- * for b->seqs[i] (read only where want_logits; may be NULL when none do).
+ * for b->seqs[i] (read only where want_logits). sampled NULL for a step that
+ * wanted logits means the step failed: no request advances (abort them, or
+ * they are computed again next step); pending outputs are still returned.
  * Finishes requests on stop tokens, max_tokens and max_model_len, frees their
  * blocks, and returns one output per new token or finish (aborts included) in
  * *out (valid until the next schedule/update).

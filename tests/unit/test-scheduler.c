@@ -489,6 +489,33 @@ Test(scheduler, waiting_queue_is_bounded)
 	scheduler_free(m.s);
 }
 
+Test(scheduler, a_failed_step_advances_nothing)
+{
+	struct sim m;
+	struct sched_config c = cfg_default();
+	const struct sched_output *out;
+	size_t n_out;
+
+	sim_new(&m, &c);
+	struct shadow *a = sim_add(&m, 20, 1, 4);
+	const struct sched_batch *b = scheduler_schedule(m.s);
+	cr_assert_eq(b->n_tok, 20);
+	cr_assert_eq(scheduler_update(m.s, b, NULL, &out, &n_out), 0);
+	cr_assert_eq(n_out, 0);
+	const int32_t *toks;
+	uint32_t n, computed;
+	cr_assert_eq(scheduler_request_tokens(m.s, a->id, &toks, &n, &computed), 0);
+	cr_assert_eq(computed, 0);
+	cr_assert_eq(n, 20);
+	sim_step(&m);   /* the same prompt again */
+	cr_assert_eq(m.b->seqs[0].pos0, 0);
+	cr_assert_eq(m.b->seqs[0].n_tok, 20);
+	cr_assert_eq(a->n_out, 1);
+	sim_run(&m, 10);
+	cr_assert_eq(a->n_out, 4);
+	scheduler_free(m.s);
+}
+
 Test(scheduler, caller_finish_frees_at_once)
 {
 	struct sim m;
