@@ -4,7 +4,7 @@
 # @huggingface/jinja.
 engine_libengine_a_SOURCES += engine/jinja.h engine/jinja-impl.h engine/jinja-arena.c \
 	engine/jinja-lex.c engine/jinja-parse.c engine/jinja-value.c engine/jinja-eval.c \
-	engine/jinja-builtins.c engine/chat.h engine/chat.c
+	engine/jinja-builtins.c engine/chat.h engine/chat.c engine/chat-template.c
 
 # Renders chat templates for tests (tests/integration/chat-template-conformance.sh).
 check_PROGRAMS += tests/tools/render-chat

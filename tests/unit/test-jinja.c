@@ -6,8 +6,10 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/chat.h"
 #include "engine/jinja.h"
@@ -404,4 +406,131 @@ Test(chat, rejects_bad_input)
 	cr_expect(strstr(last_err.msg, "image_url") != NULL, "%s", last_err.msg);
 	cr_expect_null(chat(CHATML, "[]", "{\"chat_template_kwargs\":[1]}", &rc));
 	cr_expect_str_eq(last_err.field, "chat_template_kwargs");
+}
+
+static char model_dir[64];
+
+static void write_file(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", model_dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void make_model_dir(void)
+{
+	strcpy(model_dir, "/tmp/llmd-test-jinja-XXXXXX");
+	cr_assert_not_null(mkdtemp(model_dir));
+}
+
+static void remove_model_dir(void)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/tokenizer_config.json", model_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/chat_template.jinja", model_dir);
+	unlink(path);
+	rmdir(model_dir);
+}
+
+static char *template_render(const struct chat_template *ct, const char *messages, const char *vars)
+{
+	struct buf out = BUF_INIT;
+	cJSON *m = cJSON_Parse(messages), *v = vars ? cJSON_Parse(vars) : NULL;
+	int rc;
+
+	err_clear(&last_err);
+	rc = chat_template_render(ct, m, v, &out, &last_err);
+	cJSON_Delete(m);
+	cJSON_Delete(v);
+	if (rc < 0) {
+		buf_release(&out);
+		return NULL;
+	}
+	return buf_detach(&out, NULL);
+}
+
+Test(chat_template, loads_tokenizer_config_and_picks_tool_use, .init = make_model_dir,
+    .fini = remove_model_dir)
+{
+	struct chat_template *ct = NULL;
+	struct llmd_err e = LLMD_ERR_INIT;
+	char *s;
+
+	write_file("tokenizer_config.json", "{\"bos_token\": {\"content\": \"<B>\", \"lstrip\": false},"
+	    " \"eos_token\": \"<E>\", \"chat_template\": ["
+	    "{\"name\": \"default\", \"template\": \"{{ bos_token }}D:{{ messages[0].content }}{{ eos_token }}\"},"
+	    "{\"name\": \"tool_use\", \"template\": \"T:{{ tools|length }}\"},"
+	    "{\"name\": \"rag\", \"template\": \"{{ unused\"}]}");
+	cr_assert_eq(chat_template_load(model_dir, &ct, &e), 0, "%s: %s", e.field, e.msg);
+	cr_expect_str_eq(ct->bos_token, "<B>");
+	s = template_render(ct, "[{\"role\":\"user\",\"content\":\"x\"}]", NULL);
+	cr_expect_str_eq(s, "<B>D:x<E>");
+	free(s);
+	s = template_render(ct, "[]", "{\"tools\":[{\"type\":\"function\"}]}");
+	cr_expect_str_eq(s, "T:1");
+	free(s);
+	s = template_render(ct, "[{\"role\":\"user\",\"content\":\"x\"}]", "{\"tools\":[],\"bos_token\":\"\"}");
+	cr_expect_str_eq(s, "D:x<E>");
+	free(s);
+	chat_template_free(ct);
+}
+
+Test(chat_template, prefers_chat_template_jinja, .init = make_model_dir, .fini = remove_model_dir)
+{
+	struct chat_template *ct = NULL;
+	char *s;
+
+	write_file("tokenizer_config.json", "{\"chat_template\": \"config\"}");
+	write_file("chat_template.jinja", "{% for m in messages %}file:{{ m.content }}{% endfor %}\n");
+	cr_assert_eq(chat_template_load(model_dir, &ct, NULL), 0);
+	s = template_render(ct, "[{\"role\":\"user\",\"content\":\"y\"}]", NULL);
+	cr_expect_str_eq(s, "file:y");
+	free(s);
+	chat_template_free(ct);
+}
+
+Test(chat_template, errors, .init = make_model_dir, .fini = remove_model_dir)
+{
+	struct chat_template *ct = NULL;
+	struct llmd_err e = LLMD_ERR_INIT;
+
+	cr_expect_eq(chat_template_load(model_dir, &ct, &e), -ENOENT);
+	write_file("tokenizer_config.json", "{\"eos_token\": \"</s>\"}");
+	cr_expect_eq(chat_template_load(model_dir, &ct, &e), -ENOENT);
+	write_file("tokenizer_config.json", "{\"chat_template\": \"ok\\n{% if x %}\"}");
+	cr_expect_eq(chat_template_load(model_dir, &ct, &e), -EINVAL);
+	cr_expect_str_eq(e.field, "tokenizer_config.json:2:1");
+	cr_expect(strstr(e.msg, "unclosed 'if'") != NULL, "%s", e.msg);
+	write_file("tokenizer_config.json", "{\"chat_template\": ");
+	cr_expect_eq(chat_template_load(model_dir, &ct, &e), -EINVAL);
+	write_file("chat_template.jinja", "{{ 1 +");
+	cr_expect_eq(chat_template_load(model_dir, &ct, &e), -EINVAL);
+}
+
+Test(chat_template, shipped_qwen3)
+{
+	struct chat_template *ct = NULL;
+	struct llmd_err e = LLMD_ERR_INIT;
+	char dir[512];
+	char *s;
+	const char *src = getenv("top_srcdir");
+
+	snprintf(dir, sizeof(dir), "%s/etc/tokenizers/qwen3", src ? src : "..");
+	cr_assert_eq(chat_template_load(dir, &ct, &e), 0, "%s: %s", e.field, e.msg);
+	s = template_render(ct, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"Hi\"},"
+	    "{\"role\":\"assistant\",\"content\":\"<think>\\nr\\n</think>\\n\\nA\"},{\"role\":\"user\",\"content\":\"Q\"}]",
+	    "{\"add_generation_prompt\":true,\"chat_template_kwargs\":{\"enable_thinking\":false}}");
+	cr_assert_not_null(s, "%s: %s", last_err.field, last_err.msg);
+	cr_expect_str_eq(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+	    "<|im_start|>assistant\nA<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
+	    "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+	free(s);
+	chat_template_free(ct);
 }
