@@ -5,7 +5,7 @@ noinst_LIBRARIES += engine/libengine.a
 engine_libengine_a_SOURCES = engine/commands.h engine/tensor.h engine/kernels.h \
 	engine/cmd-stubs.c
 engine_libengine_a_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS) $(UTF8PROC_CFLAGS)
-ENGINE_LIBS = engine/libengine.a $(PCRE2_LIBS) $(UTF8PROC_LIBS) $(LLMD_LIBS)
+ENGINE_LIBS = engine/libengine.a rdma/librdmakv.a $(IBVERBS_LIBS) $(PCRE2_LIBS) $(UTF8PROC_LIBS) $(LLMD_LIBS)
 
 bin_PROGRAMS += llmd-engine
 llmd_engine_SOURCES = engine/main.c

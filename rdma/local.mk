@@ -1,1 +1,14 @@
-# rdma/local.mk - KV-cache transfer library (verbs when libibverbs is found, TCP always).
+# rdma/local.mk - librdmakv: KV-cache block transfer between engines (TCP
+# always; verbs when libibverbs is found).
+noinst_LIBRARIES += rdma/librdmakv.a
+rdma_librdmakv_a_SOURCES = rdma/kvxfer.c rdma/kvxfer.h
+rdma_librdmakv_a_CFLAGS = $(AM_CFLAGS) $(IBVERBS_CFLAGS)
+RDMA_LIBS = rdma/librdmakv.a $(IBVERBS_LIBS)
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-kvxfer
+TESTS += tests/unit/test-kvxfer
+tests_unit_test_kvxfer_SOURCES = tests/unit/test-kvxfer.c
+tests_unit_test_kvxfer_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_kvxfer_LDADD = $(RDMA_LIBS) $(LLMD_LIBS) $(CRITERION_LIBS)
+endif
