@@ -8,10 +8,11 @@
  *   SIMD_W              lanes of vec (f32)
  *   vec                 the f32 vector type
  *   v_zero() v_fma(a, b, c) v_hsum(v)
- *   v_loadx(p)          SIMD_W f32 activations
+ *   v_loadx(p) v_storeu(p, v)  SIMD_W f32 activations in / out
  *   v_loadw(row, i, dt) SIMD_W weights of dtype dt from element i, as f32
  *   SIMD_MASKED_TAIL    1 if v_loadx_n / v_loadw_n (first n < SIMD_W lanes,
  *                       rest zero) exist; else the tail is scalar
+ *   SIMD_PR SIMD_PT SIMD_SLAB  prompt blocking (optional, defaults below)
  *
  * Weights are widened to f32 exactly (BF16 is a shift, F16 is vcvtph2ps) and
  * multiplied with the f32 activations in f32: results match the scalar path
@@ -246,7 +247,8 @@ SIMD_FN(to_f32)(float *out, const void *row, enum dtype dt, int64_t k)
 			v_storeu(out + j, v_loadw(row, j, DT_F16));
 		break;
 	case DT_F32:
-		break;
+		memcpy(out, row, (size_t)k * sizeof(float));
+		return;
 	}
 	for (; j < k; j++)
 		out[j] = SIMD_FN(elem)(row, dt, j);
