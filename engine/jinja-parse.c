@@ -853,8 +853,25 @@ int jinja_parse(const char *src, size_t len, struct jinja_template **out, struct
 		jinja_free(t);
 		return err_set(e, -E2BIG, NULL, "template too large");
 	}
-	memcpy(copy, src, len);
-	copy[len] = '\0';
+	/* as Jinja2's lexer: newlines become "\n", and one at the very end
+	 * goes (keep_trailing_newline is off) */
+	{
+		size_t i, n = 0;
+
+		for (i = 0; i < len; i++) {
+			if (src[i] == '\r') {
+				copy[n++] = '\n';
+				if (i + 1 < len && src[i + 1] == '\n')
+					i++;
+			} else {
+				copy[n++] = src[i];
+			}
+		}
+		if (n > 0 && copy[n - 1] == '\n')
+			n--;
+		copy[n] = '\0';
+		len = n;
+	}
 	t->src = copy;
 	t->len = len;
 	memset(&P, 0, sizeof(P));

@@ -77,6 +77,10 @@ Test(jinja, text_and_output)
 	EXPECT("{{ {'k': \"it's\"} }}", NULL, "{'k': \"it's\"}");
 	EXPECT("{# comment #}x{# another\nline #}", NULL, "x");
 	EXPECT("{% raw %}{{ not parsed }}{% endraw %}", NULL, "{{ not parsed }}");
+	/* Jinja2 drops one trailing newline and turns \r\n and \r into \n */
+	EXPECT("{{ 1 }}\n", NULL, "1");
+	EXPECT("{{ 1 }}\n\n", NULL, "1\n");
+	EXPECT("a\r\nb\rc\r\n", NULL, "a\nb\nc");
 }
 
 Test(jinja, whitespace_control)
@@ -86,7 +90,7 @@ Test(jinja, whitespace_control)
 	EXPECT("{% if true %}\n  yes\n{% endif %}\n", NULL, "  yes\n");
 	EXPECT("a\n    {% if true %}b{% endif %}\n", NULL, "a\nb");
 	EXPECT("a  {% if true %}b{% endif %}", NULL, "a  b");
-	EXPECT("  {{ 'v' }}\n", NULL, "  v\n");
+	EXPECT("  {{ 'v' }}\n\n", NULL, "  v\n");
 	EXPECT("a  {{- 'v' -}}  \n b", NULL, "avb");
 	EXPECT("a\n  {%- if true -%}\n  b  \n{%- endif %}", NULL, "ab");
 	EXPECT("x\n  {%+ if true %}y{% endif %}", NULL, "x\n  y");
