@@ -7,15 +7,12 @@
 
 #include <stddef.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "daemon/api.h"
+#include "lib/http_server.h"
 
 struct api {
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *sock;
+	struct http_server *srv;
 	struct store *store;
 	struct watch_hub *hub;
 	struct workpool *wp;
@@ -27,23 +24,22 @@ struct api {
 
 struct api_call {
 	struct api *api;
-	struct evhttp_request *req;
-	enum evhttp_cmd_type method;
+	struct http_req *req;
+	const char *method;  /* "GET", ... */
 	const struct api_resource *res;
 	char *ns;           /* NULL: cluster-scoped or all namespaces */
 	char *name;         /* NULL: the collection */
 	int status_sub;     /* .../{name}/status */
-	struct evkeyvalq query;
 };
 
 /* Replies with obj (compact JSON + newline). */
-void api_reply_json(struct evhttp_request *req, int code, const cJSON *obj);
+void api_reply_json(struct http_req *req, int code, const cJSON *obj);
 /*
  * Replies with a Kubernetes Status (kind Status, status Failure). e (may be
  * NULL) with a field adds details.causes: e->msg may hold several
  * "; "-separated problems, each "field: message" after the first.
  */
-void api_reply_status(struct evhttp_request *req, int code, const char *reason,
+void api_reply_status(struct http_req *req, int code, const char *reason,
     const char *message, const struct api_resource *r, const char *name,
     const struct llmd_err *e);
 /* Maps a negative errno from the store/validation to a Status reply. */

@@ -8,47 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "daemon/api-internal.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 #include "lib/util.h"
 
 void
-api_reply_json(struct evhttp_request *req, int code, const cJSON *obj)
+api_reply_json(struct http_req *req, int code, const cJSON *obj)
 {
-	struct evbuffer *out = evbuffer_new();
 	struct buf b = BUF_INIT;
 
 	json_print_compact(obj, &b);
 	buf_addch(&b, '\n');
-	evbuffer_add(out, b.buf, b.len);
+	http_reply_data(req, code, "application/json", b.buf, b.len);
 	buf_release(&b);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 201 ? "Created" :
-	    "Error", out);
-	evbuffer_free(out);
-}
-
-static const char *
-reason_phrase(int code)
-{
-	switch (code) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 413: return "Request Entity Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Entity";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
 }
 
 static void
@@ -99,12 +72,11 @@ add_causes(cJSON *details, const struct llmd_err *e)
 }
 
 void
-api_reply_status(struct evhttp_request *req, int code, const char *reason,
+api_reply_status(struct http_req *req, int code, const char *reason,
     const char *message, const struct api_resource *r, const char *name,
     const struct llmd_err *e)
 {
 	cJSON *st = cJSON_CreateObject(), *details;
-	struct evbuffer *out = evbuffer_new();
 	struct buf b = BUF_INIT;
 
 	cJSON_AddStringToObject(st, "kind", "Status");
@@ -127,12 +99,8 @@ api_reply_status(struct evhttp_request *req, int code, const char *reason,
 	json_print_compact(st, &b);
 	buf_addch(&b, '\n');
 	cJSON_Delete(st);
-	evbuffer_add(out, b.buf, b.len);
+	http_reply_data(req, code, "application/json", b.buf, b.len);
 	buf_release(&b);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_send_reply(req, code, reason_phrase(code), out);
-	evbuffer_free(out);
 }
 
 void

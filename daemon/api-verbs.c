@@ -15,8 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <openssl/evp.h>
 
 #include "daemon/api-internal.h"
@@ -30,7 +28,7 @@
 static const char *
 qparam(struct api_call *c, const char *k)
 {
-	return evhttp_find_header(&c->query, k);
+	return http_req_query(c->req, k);
 }
 
 static int
@@ -240,13 +238,11 @@ validate(struct api_call *c, const cJSON *obj, const cJSON *old, struct llmd_err
 static cJSON *
 read_body(struct api_call *c)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
-	size_t n = evbuffer_get_length(in);
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-	    "Content-Type");
+	size_t n = 0;
+	const char *p = http_req_body(c->req, &n);
+	const char *ct = http_req_header(c->req, "Content-Type");
 	struct llmd_err e = LLMD_ERR_INIT;
 	cJSON *obj = NULL;
-	char *p;
 	int rc;
 
 	if (n > c->api->max_body) {
@@ -255,8 +251,7 @@ read_body(struct api_call *c)
 		api_reply_err(c, -E2BIG, &e);
 		return NULL;
 	}
-	p = (char *)evbuffer_pullup(in, -1);
-	rc = api_body_parse(p ? p : "", n, ct, &obj, &e);
+	rc = api_body_parse(p, n, ct, &obj, &e);
 	if (rc < 0) {
 		api_reply_err(c, -EBADMSG, &e);
 		return NULL;
@@ -282,8 +277,7 @@ enum write_op { OP_CREATE, OP_UPDATE, OP_DELETE };
 
 struct write_job {
 	struct api *api;
-	struct evhttp_request *req;   /* NULL once the client went away */
-	struct evhttp_connection *conn;
+	struct http_req *req;   /* finished in job_done even if the client left */
 	const struct api_resource *res;
 	char *ns, *name;
 	enum write_op op;
@@ -293,21 +287,6 @@ struct write_job {
 	int rc;
 	struct llmd_err e;
 };
-
-/*
- * The client hung up: libevent detached the request (we finish it, which
- * frees it, in job_done). On server shutdown it is still attached and
- * libevent frees it: forget it.
- */
-static void
-job_conn_closed(struct evhttp_connection *conn, void *arg)
-{
-	struct write_job *j = arg;
-
-	if (evhttp_request_get_connection(j->req) != NULL)
-		j->req = NULL;
-	j->conn = NULL;
-}
 
 static void
 job_work(void *arg)
@@ -334,9 +313,7 @@ job_done(void *arg)
 {
 	struct write_job *j = arg;
 
-	if (j->req != NULL) {
-		if (j->conn)
-			evhttp_connection_set_closecb(j->conn, NULL, NULL);
+	{
 		if (j->rc < 0) {
 			struct api_call c;
 
@@ -369,7 +346,6 @@ submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags)
 
 	j->api = c->api;
 	j->req = c->req;
-	j->conn = evhttp_request_get_connection(c->req);
 	j->res = c->res;
 	j->ns = c->ns ? xstrdup(c->ns) : NULL;
 	if (obj && !n)
@@ -385,7 +361,6 @@ submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags)
 		job_done(j);
 		return;
 	}
-	evhttp_connection_set_closecb(j->conn, job_conn_closed, j);
 }
 
 static void
@@ -438,6 +413,7 @@ do_list(struct api_call *c)
 	if (w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0)) {
 		long n = 0, to = 0;
 		const char *ts = qparam(c, "timeoutSeconds");
+		const char *bm = qparam(c, "allowWatchBookmarks");
 
 		if ((rvq && *rvq && parse_long(rvq, 0, LONG_MAX, &n) < 0) ||
 		    (ts && parse_long(ts, 0, 86400 * 7, &to) < 0)) {
@@ -448,7 +424,8 @@ do_list(struct api_call *c)
 			api_reply_err(c, -EBADMSG, &e);
 			return;
 		}
-		rc = watch_start(c->api->hub, c->req, c->res, c->ns, ls, fs, n, (int)to, &e);
+		rc = watch_start(c->api->hub, c->req, c->res, c->ns, ls, fs, n, (int)to,
+		    bm && strcmp(bm, "true") == 0, &e);
 		if (rc < 0)
 			api_reply_err(c, rc, &e);
 		return;
@@ -540,8 +517,7 @@ static void
 do_patch(struct api_call *c)
 {
 	struct llmd_err e = LLMD_ERR_INIT;
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-	    "Content-Type");
+	const char *ct = http_req_header(c->req, "Content-Type");
 	cJSON *patch, *old = NULL, *obj, *md, *rvp;
 	int rc;
 
@@ -614,39 +590,20 @@ api_verbs_dispatch(struct api_call *c)
 	/* Take ownership of the name so do_create can replace it. */
 	if (c->name)
 		c->name = xstrdup(c->name);
-	switch (c->method) {
-	case EVHTTP_REQ_GET:
-	case EVHTTP_REQ_HEAD:
+	if (strcmp(c->method, "GET") == 0 || strcmp(c->method, "HEAD") == 0) {
 		if (c->name)
 			do_get(c);
 		else
 			do_list(c);
-		break;
-	case EVHTTP_REQ_POST:
-		if (c->name || c->status_sub)
-			method_not_allowed(c);
-		else
-			do_create(c);
-		break;
-	case EVHTTP_REQ_PUT:
-		if (c->name)
-			do_put(c);
-		else
-			method_not_allowed(c);
-		break;
-	case EVHTTP_REQ_PATCH:
-		if (c->name)
-			do_patch(c);
-		else
-			method_not_allowed(c);
-		break;
-	case EVHTTP_REQ_DELETE:
-		if (c->name && !c->status_sub)
-			do_delete(c);
-		else
-			method_not_allowed(c);
-		break;
-	default:
+	} else if (strcmp(c->method, "POST") == 0 && !c->name && !c->status_sub) {
+		do_create(c);
+	} else if (strcmp(c->method, "PUT") == 0 && c->name) {
+		do_put(c);
+	} else if (strcmp(c->method, "PATCH") == 0 && c->name) {
+		do_patch(c);
+	} else if (strcmp(c->method, "DELETE") == 0 && c->name && !c->status_sub) {
+		do_delete(c);
+	} else {
 		method_not_allowed(c);
 	}
 	free(c->name);
@@ -660,7 +617,7 @@ api_verbs_namespaces(struct api_call *c)
 	cJSON *names = NULL, *it, *list, *items;
 	int rc;
 
-	if (c->method != EVHTTP_REQ_GET && c->method != EVHTTP_REQ_HEAD) {
+	if (strcmp(c->method, "GET") != 0 && strcmp(c->method, "HEAD") != 0) {
 		method_not_allowed(c);
 		return;
 	}

@@ -11,16 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/socket.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
 #include "daemon/api-internal.h"
+#include "daemon/nodes.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -40,26 +37,24 @@ api_host_is_loopback(const char *host)
 }
 
 static void
-reply_text(struct evhttp_request *req, int code, const char *text)
+reply_text(struct http_req *req, int code, const char *text)
 {
-	struct evbuffer *out = evbuffer_new();
+	struct buf b = BUF_INIT;
 
-	evbuffer_add_printf(out, "%s\n", text);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/plain; charset=utf-8");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : "Service Unavailable", out);
-	evbuffer_free(out);
+	buf_addf(&b, "%s\n", text);
+	http_reply_data(req, code, "text/plain; charset=utf-8", b.buf, b.len);
+	buf_release(&b);
 }
 
 static int
-authorized(struct api *a, struct evhttp_request *req)
+authorized(struct api *a, struct http_req *req)
 {
 	const char *h;
 	size_t n;
 
 	if (a->token == NULL)
 		return 1;
-	h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	h = http_req_header(req, "Authorization");
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
@@ -67,7 +62,10 @@ authorized(struct api *a, struct evhttp_request *req)
 	return strlen(h) == n && CRYPTO_memcmp(h, a->token, n) == 0;
 }
 
-/* Splits a path into at most max segments (decoded); returns the count or -1. */
+/*
+ * Splits a path into at most max URL-decoded segments; returns the count,
+ * -1 when there are more, -2 when a segment decodes to a NUL byte.
+ */
 static int
 split_path(const char *path, char **segs, int max)
 {
@@ -76,7 +74,6 @@ split_path(const char *path, char **segs, int max)
 
 	while (*p) {
 		const char *s;
-		size_t len;
 
 		while (*p == '/')
 			p++;
@@ -85,15 +82,12 @@ split_path(const char *path, char **segs, int max)
 		s = p;
 		while (*p && *p != '/')
 			p++;
-		len = (size_t)(p - s);
-		if (n == max)
-			return -1;
-		segs[n] = xstrndup(s, len);
-		{
-			char *d = evhttp_uridecode(segs[n], 0, NULL);
+		if (n == max || (segs[n] = http_urldecode(s, (size_t)(p - s))) == NULL) {
+			int rc = n == max ? -1 : -2;
 
-			free(segs[n]);
-			segs[n] = d ? d : xstrdup("");
+			while (n > 0)
+				free(segs[--n]);
+			return rc;
 		}
 		n++;
 	}
@@ -101,7 +95,7 @@ split_path(const char *path, char **segs, int max)
 }
 
 static void
-route(struct api *a, struct evhttp_request *req, const char *path)
+route(struct api *a, struct http_req *req, const char *path)
 {
 	struct api_call c;
 	char *segs[10];
@@ -111,22 +105,13 @@ route(struct api *a, struct evhttp_request *req, const char *path)
 	memset(&c, 0, sizeof(c));
 	c.api = a;
 	c.req = req;
-	c.method = evhttp_request_get_command(req);
-	TAILQ_INIT(&c.query);
+	c.method = http_req_method(req);
 	n = split_path(path, segs, (int)ARRAY_SIZE(segs));
 	if (n < 0) {
-		api_reply_status(req, 404, "NotFound", "the server could not find the "
-		    "requested resource", NULL, NULL, NULL);
+		api_reply_status(req, n == -2 ? 400 : 404, n == -2 ? "BadRequest" :
+		    "NotFound", n == -2 ? "malformed request path" : "the server could "
+		    "not find the requested resource", NULL, NULL, NULL);
 		return;
-	}
-	{
-		const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-
-		if (q && evhttp_parse_query_str(q, &c.query) < 0) {
-			api_reply_status(req, 400, "BadRequest", "malformed query string",
-			    NULL, NULL, NULL);
-			goto out;
-		}
 	}
 	/* /api/v1/... or /apis/GROUP/VERSION/... */
 	if (n >= 2 && strcmp(segs[0], "api") == 0 && strcmp(segs[1], "v1") == 0) {
@@ -172,23 +157,16 @@ notfound:
 	api_reply_status(req, 404, "NotFound", "the server could not find the "
 	    "requested resource", NULL, NULL, NULL);
 out:
-	evhttp_clear_headers(&c.query);
 	for (i = 0; i < n; i++)
 		free(segs[i]);
 }
 
 static void
-on_request(struct evhttp_request *req, void *arg)
+on_request(struct http_req *req, void *arg)
 {
 	struct api *a = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *path = http_req_path(req);
 
-	if (path == NULL || *path != '/') {
-		api_reply_status(req, 400, "BadRequest", "malformed request path", NULL,
-		    NULL, NULL);
-		return;
-	}
 	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0) {
 		reply_text(req, 200, "ok");
 		return;
@@ -197,7 +175,9 @@ on_request(struct evhttp_request *req, void *arg)
 		reply_text(req, a->ready ? 200 : 503, a->ready ? "ok" : "not ready");
 		return;
 	}
-	if (!authorized(a, req)) {
+	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(a, req, path))
+		return;
+	if (!authorized(a, req) && !api_agent_authorized(a, req, path)) {
 		api_reply_status(req, 401, "Unauthorized", "Unauthorized", NULL, NULL, NULL);
 		return;
 	}
@@ -215,48 +195,20 @@ on_request(struct evhttp_request *req, void *arg)
 	route(a, req, path);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or ":PORT". */
-static int
-split_listen(const char *listen, char *host, size_t hostlen, unsigned short *port)
-{
-	const char *colon;
-	long p;
-
-	if (listen[0] == '[') {
-		const char *end = strchr(listen, ']');
-
-		if (end == NULL || end[1] != ':')
-			return -EINVAL;
-		snprintf(host, hostlen, "%.*s", (int)(end - listen - 1), listen + 1);
-		colon = end + 1;
-	} else {
-		colon = strrchr(listen, ':');
-		if (colon == NULL)
-			return -EINVAL;
-		snprintf(host, hostlen, "%.*s", (int)(colon - listen), listen);
-	}
-	if (parse_long(colon + 1, 0, 65535, &p) < 0)
-		return -EINVAL;
-	if (!*host)
-		snprintf(host, hostlen, "0.0.0.0");
-	*port = (unsigned short)p;
-	return 0;
-}
-
 int
 api_start(struct api **out, struct event_base *base, struct store *store,
     struct watch_hub *hub, const struct api_opts *o, struct llmd_err *e)
 {
+	struct http_server_config cfg = { 0 };
 	struct api *a;
 	char host[96];
-	unsigned short port;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN];
+	int port, rc;
 
-	if (split_listen(o->listen, host, sizeof(host), &port) < 0)
+	if (http_parse_hostport(o->listen, host, sizeof(host), &port) < 0)
 		return err_set(e, -EINVAL, "--listen", "expected HOST:PORT, got \"%s\"",
 		    o->listen);
+	if (!*host)
+		snprintf(host, sizeof(host), "0.0.0.0");
 	if (o->token == NULL && !api_host_is_loopback(host))
 		return err_set(e, -EACCES, "--listen", "refusing to serve the API on "
 		    "non-loopback address %s without authentication: pass --token-file",
@@ -268,43 +220,39 @@ api_start(struct api **out, struct event_base *base, struct store *store,
 	a->wp = o->workpool;
 	a->token = o->token ? xstrdup(o->token) : NULL;
 	a->max_body = o->max_body ? o->max_body : API_MAX_BODY;
-	a->http = evhttp_new(base);
-	/* evhttp answers far larger bodies itself; ours get a Status 413. */
-	evhttp_set_max_body_size(a->http, (ev_ssize_t)(a->max_body * 2 + 65536));
-	evhttp_set_max_headers_size(a->http, 64 * 1024);
-	evhttp_set_timeout(a->http, o->write_timeout_s > 0 ? o->write_timeout_s : 60);
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(a->http, on_request, a);
-	a->sock = evhttp_bind_socket_with_handle(a->http, host, port);
-	if (a->sock == NULL) {
-		int rc = err_set(e, -EADDRINUSE, "--listen", "cannot listen on %s: %s",
-		    o->listen, strerror(errno));
-
+	cfg.max_body = a->max_body;
+	cfg.max_headers = 64 * 1024;
+	cfg.timeout_ms = o->write_timeout_s > 0 ? (int64_t)o->write_timeout_s * 1000 : 0;
+	cfg.shutdown_grace_ms = 5000;
+	cfg.error_fmt = http_error_fmt_k8s;
+	if ((a->srv = http_server_new(base, &cfg, e)) == NULL) {
+		api_stop(a);
+		return e && e->code ? e->code : -ENOMEM;
+	}
+	if ((rc = http_server_route(a->srv, NULL, "/{path...}", on_request, a)) < 0 ||
+	    (rc = http_server_listen(a->srv, o->listen, e)) < 0) {
 		api_stop(a);
 		return rc;
 	}
-	if (getsockname(evhttp_bound_socket_get_fd(a->sock), (struct sockaddr *)&ss,
-	    &sl) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-			inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-			snprintf(a->bound, sizeof(a->bound), "[%s]:%u", addr,
-			    ntohs(s6->sin6_port));
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-			inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
-			snprintf(a->bound, sizeof(a->bound), "%s:%u", addr,
-			    ntohs(s4->sin_port));
-		}
-	}
+	snprintf(a->bound, sizeof(a->bound), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+	    host, rc);
 	if (a->token == NULL)
 		log_warnx("API on %s is open without authentication (loopback only); "
 		    "pass --token-file to require a bearer token", a->bound);
 	*out = a;
 	return 0;
+}
+
+void
+api_shutdown(struct api *a)
+{
+	http_server_shutdown(a->srv);
+}
+
+void
+api_on_shutdown(struct api *a, void (*fn)(void *arg), void *arg)
+{
+	http_server_on_shutdown(a->srv, fn, arg);
 }
 
 const char *
@@ -324,8 +272,7 @@ api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
-	if (a->http)
-		evhttp_free(a->http);
+	http_server_free(a->srv);
 	free(a->token);
 	free(a);
 }

@@ -18,7 +18,6 @@
 #include "lib/err.h"
 
 struct event_base;
-struct evhttp_request;
 struct store;
 struct watch_hub;
 
@@ -88,6 +87,9 @@ int api_start(struct api **out, struct event_base *base, struct store *store,
 /* The bound "HOST:PORT" (after port 0 was resolved). */
 const char *api_bound_address(const struct api *a);
 void api_set_ready(struct api *a, int ready);
+/* Graceful shutdown: stop accepting, run the hooks, exit the loop when idle. */
+void api_shutdown(struct api *a);
+void api_on_shutdown(struct api *a, void (*fn)(void *arg), void *arg);
 void api_stop(struct api *a);
 
 /* Is host (an address literal or "localhost") a loopback address? */

@@ -22,6 +22,7 @@
 #include "daemon/api.h"
 #include "daemon/reconcile.h"
 #include "daemon/reconciler.h"
+#include "daemon/nodes.h"
 #include "daemon/store.h"
 #include "daemon/watch.h"
 #include "lib/cli.h"
@@ -75,7 +76,13 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("signal %d: shutting down", (int)sig);
-	event_base_loopexit(loop_base, NULL);
+	api_shutdown(arg);
+}
+
+static void
+end_watches(void *arg)
+{
+	watch_hub_end_streams(arg);
 }
 
 static char *
@@ -325,9 +332,18 @@ main(int argc, char **argv)
 	if (api_start(&api, loop_base, store, hub, &ao, &e) < 0)
 		fatalx("%s", err_str(&e, ebuf, sizeof(ebuf)));
 	rec = reconciler_new(loop_base, store, hub, wp, o.resync_ms ? o.resync_ms : 30000);
+	{
+		struct nodes_opts no;
+
+		nodes_opts_from_env(&no);
+		nodes_start(loop_base, store, hub, &no);
+	}
 	write_addr_file(o.data_dir, api_bound_address(api));
-	sigterm = evsignal_new(loop_base, SIGTERM, on_signal, NULL);
-	sigint = evsignal_new(loop_base, SIGINT, on_signal, NULL);
+	api_on_shutdown(api, end_watches, hub);
+	/* Heartbeats keep watch streams inside the idle timeout. */
+	watch_hub_set_heartbeat(hub, (o.http_timeout_ms ? o.http_timeout_ms : 60000) / 3);
+	sigterm = evsignal_new(loop_base, SIGTERM, on_signal, api);
+	sigint = evsignal_new(loop_base, SIGINT, on_signal, api);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	api_set_ready(api, 1);
@@ -340,6 +356,7 @@ main(int argc, char **argv)
 	workpool_free(wp);
 	api_stop(api);
 	reconciler_free(rec);
+	nodes_stop();
 	watch_hub_free(hub);
 	event_free(sigterm);
 	event_free(sigint);

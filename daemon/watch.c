@@ -8,14 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "daemon/api.h"
 #include "daemon/watch.h"
 #include "lib/buf.h"
+#include "lib/http_server.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -25,12 +23,12 @@
 
 struct watcher {
 	struct watch_hub *hub;
-	struct evhttp_request *req;
-	struct evhttp_connection *conn;
+	struct http_req *req;
 	const struct api_resource *res;
 	char *ns;
 	struct selector *labels, *fields;
 	int64_t last_rv;
+	int bookmarks;
 	struct event *timer;
 	struct watcher *next;
 };
@@ -47,6 +45,7 @@ struct watch_hub {
 	int64_t last_rv;
 	struct watcher *watchers;
 	struct sub *subs;
+	struct event *heartbeat;
 	int pumping;
 };
 
@@ -84,31 +83,20 @@ watcher_free(struct watcher *w)
 	free(w);
 }
 
-/*
- * The connection goes away. When the client hung up, libevent detached the
- * unfinished request from it (no connection) and leaves freeing it to us:
- * ending the reply does. When the server shuts down, the request is still
- * attached and libevent frees it after this callback.
- */
-static void
-on_close(struct evhttp_connection *conn, void *arg)
-{
-	struct watcher *w = arg;
-
-	watcher_unlink(w);
-	if (evhttp_request_get_connection(w->req) == NULL)
-		evhttp_send_reply_end(w->req);
-	watcher_free(w);
-}
-
-/* Ends the stream from our side. */
+/* Ends the stream (the client left, it timed out, or the server stops). */
 static void
 watcher_end(struct watcher *w)
 {
 	watcher_unlink(w);
-	evhttp_connection_set_closecb(w->conn, NULL, NULL);
-	evhttp_send_reply_end(w->req);
+	http_req_on_close(w->req, NULL, NULL);
+	http_stream_end(w->req);
 	watcher_free(w);
+}
+
+static void
+on_close(struct http_req *req, void *arg)
+{
+	watcher_end(arg);
 }
 
 static void
@@ -129,14 +117,60 @@ watch_hub_count(const struct watch_hub *h)
 }
 
 void
+watch_hub_end_streams(struct watch_hub *h)
+{
+	while (h->watchers)
+		watcher_end(h->watchers);
+}
+
+static void
+on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct watch_hub *h = arg;
+	struct watcher *w;
+
+	for (w = h->watchers; w; w = w->next) {
+		if (w->bookmarks) {
+			struct buf b = BUF_INIT;
+			char av[128];
+
+			buf_addf(&b, "{\"type\":\"BOOKMARK\",\"object\":{\"apiVersion\":"
+			    "\"%s\",\"kind\":\"%s\",\"metadata\":{\"resourceVersion\":"
+			    "\"%lld\"}}}\n", api_resource_api_version(w->res, av, sizeof(av)),
+			    w->res->kind, (long long)w->last_rv);
+			http_stream_chunk(w->req, b.buf, b.len);
+			buf_release(&b);
+		} else {
+			http_stream_chunk(w->req, "\n", 1);
+		}
+	}
+}
+
+void
+watch_hub_set_heartbeat(struct watch_hub *h, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	if (h->heartbeat) {
+		event_free(h->heartbeat);
+		h->heartbeat = NULL;
+	}
+	if (ms <= 0)
+		return;
+	h->heartbeat = event_new(h->base, -1, EV_PERSIST, on_heartbeat, h);
+	event_add(h->heartbeat, &tv);
+}
+
+void
 watch_hub_free(struct watch_hub *h)
 {
 	struct sub *s, *sn;
 
 	if (h == NULL)
 		return;
-	while (h->watchers)
-		watcher_end(h->watchers);
+	watch_hub_end_streams(h);
+	if (h->heartbeat)
+		event_free(h->heartbeat);
 	for (s = h->subs; s; s = sn) {
 		sn = s->next;
 		free(s);
@@ -159,15 +193,13 @@ watch_hub_subscribe(struct watch_hub *h, watch_sub_fn fn, void *arg)
 static int
 send_event(struct watcher *w, const char *type, int64_t rv, const cJSON *obj)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(w->conn);
-	struct evbuffer *out;
 	struct buf b = BUF_INIT;
 
 	if (rv <= w->last_rv)
 		return 0;
 	if (!selector_match(w->labels, obj) || !selector_match(w->fields, obj))
 		goto done;
-	if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > WATCH_MAX_BACKLOG) {
+	if (http_stream_pending(w->req) > WATCH_MAX_BACKLOG) {
 		log_warnx("watch: dropping a client that does not read");
 		watcher_end(w);
 		return -1;
@@ -175,10 +207,7 @@ send_event(struct watcher *w, const char *type, int64_t rv, const cJSON *obj)
 	buf_addf(&b, "{\"type\":\"%s\",\"object\":", type);
 	json_print_compact(obj, &b);
 	buf_adds(&b, "}\n");
-	out = evbuffer_new();
-	evbuffer_add(out, b.buf, b.len);
-	evhttp_send_reply_chunk(w->req, out);
-	evbuffer_free(out);
+	http_stream_chunk(w->req, b.buf, b.len);
 	buf_release(&b);
 done:
 	w->last_rv = rv;
@@ -251,9 +280,10 @@ replay_one(const struct store_event *ev, void *arg)
 }
 
 int
-watch_start(struct watch_hub *h, struct evhttp_request *req,
+watch_start(struct watch_hub *h, struct http_req *req,
     const struct api_resource *r, const char *ns, struct selector *labels,
-    struct selector *fields, int64_t rv, int timeout_s, struct llmd_err *e)
+    struct selector *fields, int64_t rv, int timeout_s, int bookmarks,
+    struct llmd_err *e)
 {
 	struct watcher *w;
 	struct replay rp;
@@ -273,19 +303,14 @@ watch_start(struct watch_hub *h, struct evhttp_request *req,
 	w = xcalloc(1, sizeof(*w));
 	w->hub = h;
 	w->req = req;
-	w->conn = evhttp_request_get_connection(req);
 	w->res = r;
 	w->ns = ns ? xstrdup(ns) : NULL;
 	w->labels = labels;
 	w->fields = fields;
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control",
-	    "no-cache, private");
-	evhttp_send_reply_start(req, 200, "OK");
-	evhttp_connection_set_closecb(w->conn, on_close, w);
-	/* No idle timeout on a stream. */
-	evhttp_connection_set_timeout(w->conn, -1);
+	w->bookmarks = bookmarks;
+	http_reply_header(req, "Cache-Control", "no-cache, private");
+	http_stream_start(req, 200, "application/json");
+	http_req_on_close(req, on_close, w);
 	w->next = h->watchers;
 	h->watchers = w;
 	if (items) {

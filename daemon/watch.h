@@ -15,7 +15,7 @@
 #include "daemon/store.h"
 
 struct event_base;
-struct evhttp_request;
+struct http_req;
 struct api_resource;
 struct selector;
 struct watch_hub;
@@ -23,9 +23,16 @@ struct watch_hub;
 typedef void (*watch_sub_fn)(const struct store_event *ev, void *arg);
 
 struct watch_hub *watch_hub_new(struct event_base *base, struct store *s);
-/* Ends every stream. */
+/* Ends every stream (graceful shutdown), and frees the hub. */
+void watch_hub_end_streams(struct watch_hub *h);
 void watch_hub_free(struct watch_hub *h);
 void watch_hub_pump(struct watch_hub *h);
+/*
+ * Every ms, streams get a heartbeat so idle timeouts do not cut them: a
+ * BOOKMARK event when the client asked (allowWatchBookmarks=true), else a
+ * bare newline (JSON whitespace). 0 disables.
+ */
+void watch_hub_set_heartbeat(struct watch_hub *h, int64_t ms);
 void watch_hub_subscribe(struct watch_hub *h, watch_sub_fn fn, void *arg);
 /* Open streams (for tests and /metrics). */
 int watch_hub_count(const struct watch_hub *h);
@@ -37,8 +44,9 @@ int watch_hub_count(const struct watch_hub *h);
  * after rv (-ERANGE when compacted: reply 410 Gone). timeout_s > 0 ends the
  * stream after that many seconds.
  */
-int watch_start(struct watch_hub *h, struct evhttp_request *req,
+int watch_start(struct watch_hub *h, struct http_req *req,
     const struct api_resource *r, const char *ns, struct selector *labels,
-    struct selector *fields, int64_t rv, int timeout_s, struct llmd_err *e);
+    struct selector *fields, int64_t rv, int timeout_s, int bookmarks,
+    struct llmd_err *e);
 
 #endif

@@ -188,6 +188,21 @@ AUTH=""
 req GET /healthz; check "healthz without token" 200 "$code"
 kill $pid; wait $pid 2>/dev/null; pid=""
 
+# --- config file; watches outlive the idle timeout (heartbeats) ---
+printf 'httpTimeout: 1s\neventHistory: 50\n' > "$tmp/llmd.yaml"
+start "$tmp/d4" --config "$tmp/llmd.yaml"
+curl -sN "$U/api/v1/nodes?watch=true&timeoutSeconds=3" > "$tmp/watch-idle" &
+wpid=$!
+sleep 2
+req POST /api/v1/nodes '{"metadata":{"name":"late"}}'
+wait $wpid; wrc=$?; wpid=""
+check "idle watch survives the 1s timeout" 0 "$wrc"
+contains "event after 2s of idle" '"type":"ADDED".*"name":"late"' "$tmp/watch-idle"
+printf 'bogusKey: 1\n' > "$tmp/bad.yaml"
+"$LLMD" --config "$tmp/bad.yaml" --data-dir "$tmp/d5" 2>"$tmp/badcfg.log"
+if [ $? -ne 0 ] && grep -q "unknown key" "$tmp/badcfg.log"; then ok; else ko "bad config key must be refused"; fi
+kill $pid; wait $pid 2>/dev/null; pid=""
+
 "$LLMD" --listen 0.0.0.0:0 --data-dir "$tmp/d3" 2>"$tmp/refuse.log"
 rc=$?
 if [ $rc -ne 0 ] && grep -q "token-file" "$tmp/refuse.log"; then ok; else ko "non-loopback without token must refuse (rc=$rc)"; fi
