@@ -569,3 +569,55 @@ int blockmgr_reset_prefix_cache(struct blockmgr *bm)
 	emit(bm, BLOCKMGR_EV_CLEARED, -1, NULL);
 	return 0;
 }
+
+#define CHECK(cond, ...) do { \
+		if (!(cond)) { \
+			log_warnx("blockmgr check: " __VA_ARGS__); \
+			return -EFAULT; \
+		} \
+	} while (0)
+
+int blockmgr_check(const struct blockmgr *bm)
+{
+	uint32_t n_queued = 0, n_cached = 0, n_cached_free = 0, n_mapped = 0;
+	int32_t prev = -1;
+
+	for (int32_t id = bm->fq_head; id >= 0; id = bm->blk[id].next) {
+		const struct block *b = &bm->blk[id];
+		CHECK(n_queued < bm->n_blocks, "free queue has a cycle");
+		CHECK(b->in_free && b->refcnt == 0, "block %d queued with refcount %d", (int)id,
+		    (int)b->refcnt);
+		CHECK(b->prev == prev, "block %d has a broken prev link", (int)id);
+		prev = id;
+		n_queued++;
+	}
+	CHECK(prev == bm->fq_tail, "free queue tail is %d, walk ends at %d", (int)bm->fq_tail,
+	    (int)prev);
+	CHECK(n_queued == bm->n_free, "%u blocks queued, n_free %u", n_queued, bm->n_free);
+	for (uint32_t i = 0; i < bm->n_blocks; i++) {
+		const struct block *b = &bm->blk[i];
+		CHECK(b->refcnt >= 0, "block %u refcount %d", i, (int)b->refcnt);
+		CHECK((b->refcnt == 0) == (b->in_free != 0), "block %u refcount %d, queued %d", i,
+		    (int)b->refcnt, (int)b->in_free);
+		if (!b->cached)
+			continue;
+		n_cached++;
+		if (b->in_free)
+			n_cached_free++;
+		CHECK(map_lookup(bm, &b->key, NULL) >= 0, "cached block %u not in the key map", i);
+	}
+	for (uint32_t h = 0; h <= bm->bucket_mask; h++) {
+		for (int32_t id = bm->buckets[h]; id >= 0; id = bm->blk[id].hnext) {
+			CHECK(bm->blk[id].cached, "uncached block %d in the key map", (int)id);
+			CHECK((key_bucket(&bm->blk[id].key) & bm->bucket_mask) == h,
+			    "block %d in the wrong bucket", (int)id);
+			CHECK(n_mapped < bm->n_blocks, "key map has a cycle");
+			n_mapped++;
+		}
+	}
+	CHECK(n_cached == bm->n_cached && n_mapped == n_cached, "%u cached, %u mapped, counter %u",
+	    n_cached, n_mapped, bm->n_cached);
+	CHECK(n_cached_free == bm->n_cached_free, "%u cached free, counter %u", n_cached_free,
+	    bm->n_cached_free);
+	return 0;
+}

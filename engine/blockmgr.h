@@ -170,6 +170,13 @@ void blockmgr_set_event_cb(struct blockmgr *bm, blockmgr_event_fn fn, void *arg)
 /* Forgets every cached prefix; -EBUSY while any block is in use (as vLLM). */
 int blockmgr_reset_prefix_cache(struct blockmgr *bm);
 
+/*
+ * Verifies the pool's internal invariants (free queue links and counts, every
+ * block either referenced or queued, key map and counters); 0 or -EFAULT with
+ * a warning naming the first broken one. O(n_blocks): tests and debugging.
+ */
+int blockmgr_check(const struct blockmgr *bm);
+
 /* key of the block of tokens[0..block_size) under parent (exposed for tests/events). */
 void blockmgr_block_key(const struct blockmgr_key *parent, const int32_t *tokens,
     uint32_t block_size, struct blockmgr_key *out);

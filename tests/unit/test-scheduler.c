@@ -6,8 +6,11 @@
  * A fake model drives the scheduler: every step is checked against a shadow
  * copy of each request (the batch must carry exactly the request's tokens at
  * their positions, contiguous from what is already computed, with slots from
- * its block table), and the sampled token is a hash of the whole context, so a
- * wrong recompute would change the outputs.
+ * its block table). A fake KV cache stores, per slot, a hash of the context
+ * up to that position; before sampling, every position a sequence attends to
+ * must hold its own context's hash, so a block table pointing at a wrong,
+ * evicted or overwritten block (prefix caching, preemption, sharing) fails.
+ * The sampled token is a hash of the whole context.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "engine/scheduler.h"
+#include "lib/util.h"
 
 #define MAXTOK 1100
 #define MAXREQ 64
@@ -24,6 +28,8 @@ struct shadow {
 	uint64_t id;
 	int32_t tok[MAXTOK];
 	uint32_t n;           /* prompt + outputs */
+	uint32_t h[MAXTOK];   /* h[p]: hash of tok[0..p] */
+	uint32_t n_h;
 	uint32_t computed;    /* positions the model has seen */
 	uint32_t n_out;
 	enum sched_finish finish;
@@ -35,18 +41,33 @@ struct sim {
 	struct scheduler *s;
 	struct shadow r[MAXREQ];
 	int n;
+	uint32_t *kv;         /* (n_blocks * block_size) fake KV: context hash per slot */
+	uint32_t n_slots;
 	/* last step */
 	const struct sched_batch *b;
 	int n_outputs;
 };
 
-static int32_t fake_model(const struct shadow *r, uint32_t ctx_len)
+/* Hash of r's tokens [0..p]. */
+static uint32_t ctx_hash(struct shadow *r, uint32_t p)
 {
-	uint32_t h = 2166136261u;
+	cr_assert(p < r->n);
+	for (; r->n_h <= p; r->n_h++) {
+		uint32_t h = r->n_h ? r->h[r->n_h - 1] : 2166136261u;
+		r->h[r->n_h] = (h ^ (uint32_t)r->tok[r->n_h]) * 16777619u;
+	}
+	return r->h[p];
+}
 
-	for (uint32_t i = 0; i < ctx_len; i++)
-		h = (h ^ (uint32_t)r->tok[i]) * 16777619u;
-	return (int32_t)(1000 + h % 30000);   /* never a stop token below 1000 */
+static int32_t fake_model(struct shadow *r, uint32_t ctx_len)
+{
+	return (int32_t)(1000 + ctx_hash(r, ctx_len - 1) % 30000);   /* never a stop token */
+}
+
+static uint32_t slot_of(const int32_t *table, int n_blocks, uint32_t bs, uint32_t p)
+{
+	cr_assert(p / bs < (uint32_t)n_blocks);
+	return (uint32_t)table[p / bs] * bs + p % bs;
 }
 
 static struct shadow *find(struct sim *m, uint64_t id)
@@ -64,6 +85,15 @@ static void sim_new(struct sim *m, const struct sched_config *cfg)
 
 	memset(m, 0, sizeof(*m));
 	cr_assert_eq(scheduler_new(cfg, &m->s, &e), 0, "%s", e.msg);
+	m->n_slots = cfg->n_blocks * (cfg->block_size ? cfg->block_size : 16);
+	m->kv = calloc(m->n_slots, sizeof(uint32_t));
+}
+
+static void sim_free(struct sim *m)
+{
+	cr_assert_eq(blockmgr_check(scheduler_blockmgr(m->s)), 0);
+	scheduler_free(m->s);
+	free(m->kv);
 }
 
 static struct shadow *sim_add(struct sim *m, uint32_t n_prompt, int32_t base, uint32_t max_tokens)
@@ -116,14 +146,36 @@ static void sim_step(struct sim *m)
 		}
 		cr_assert_eq(q->want_logits, (uint32_t)q->ctx_len == r->n);
 		r->computed = (uint32_t)q->ctx_len;
-		sampled[i] = q->want_logits ? fake_model(r, r->n) : -1;
+		for (int j = 0; j < q->n_tok; j++) {   /* "kv_store" */
+			uint32_t slot = (uint32_t)b->slot[q->tok_off + j];
+			cr_assert(slot < m->n_slots);
+			m->kv[slot] = ctx_hash(r, (uint32_t)(q->pos0 + j));
+		}
 	}
 	cr_assert_eq(tok_total, b->n_tok);
+	/* "attention": every position of every sequence reads its own context */
+	for (int i = 0; i < b->n_seq; i++) {
+		const struct sched_seq *q = &b->seqs[i];
+		struct shadow *r = find(m, q->req_id);
+		for (uint32_t p = 0; p < (uint32_t)q->ctx_len; p++)
+			cr_assert_eq(m->kv[slot_of(q->block_table, q->n_blocks, b->block_size, p)],
+			    ctx_hash(r, p), "request %llu reads wrong KV at position %u",
+			    (unsigned long long)q->req_id, p);
+		sampled[i] = q->want_logits ? fake_model(r, r->n) : -1;
+	}
+	/* remote KV loads complete (content-correct) at once; the test says when */
+	for (int i = 0; i < b->n_loads; i++) {
+		const struct sched_kv_load *l = &b->loads[i];
+		struct shadow *r = find(m, l->req_id);
+		for (uint32_t p = (uint32_t)l->first_block * b->block_size; p < (uint32_t)l->n_tokens; p++)
+			m->kv[slot_of(l->block_table, l->n_blocks, b->block_size, p)] = ctx_hash(r, p);
+	}
 
 	const struct sched_output *out;
 	size_t n_out;
 	cr_assert_eq(scheduler_update(m->s, b, sampled, &out, &n_out), 0);
 	m->n_outputs = (int)n_out;
+	cr_assert_eq(blockmgr_check(scheduler_blockmgr(m->s)), 0);
 	for (size_t k = 0; k < n_out; k++) {
 		struct shadow *r = find(m, out[k].req_id);
 		cr_assert_eq(r->finish, SCHED_NOT_FINISHED, "no output after finish");
@@ -208,7 +260,7 @@ Test(scheduler, token_budget_and_outputs)
 	cr_assert_eq(st.finished[SCHED_FINISH_LENGTH], 5);
 	cr_assert_eq(st.num_running, 0);
 	cr_assert_float_eq(st.kv_usage, 0.0, 1e-9);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, chunked_prefill_does_not_stall_a_decode)
@@ -247,7 +299,7 @@ Test(scheduler, chunked_prefill_does_not_stall_a_decode)
 	sim_run(&m, 20);
 	cr_assert_eq(p->n_out, 3);
 	cr_assert_eq(d->finish, SCHED_FINISH_ABORT);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, max_num_seqs_bounds_the_batch)
@@ -274,7 +326,7 @@ Test(scheduler, max_num_seqs_bounds_the_batch)
 	cr_assert_eq(steps, 6, "two waves of 3 steps");
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(m.r[i].n_out, 3);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 /* Runs two long generations in a pool too small for both. */
@@ -301,7 +353,7 @@ static void run_pair(bool caching, uint32_t n_blocks, int32_t out_a[], int32_t o
 	*preemptions = st.num_preemptions;
 	*hits = st.prefix_hits;
 	cr_assert_float_eq(st.kv_usage, 0.0, 1e-9);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, preemption_recomputes_the_same_sequence)
@@ -363,7 +415,7 @@ Test(scheduler, preempts_the_newest_and_requeues_it_first)
 	sim_run(&m, 200);
 	cr_assert_eq(a->n_out, 16);
 	cr_assert_eq(b->n_out, 16);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, abort_frees_blocks)
@@ -397,7 +449,7 @@ Test(scheduler, abort_frees_blocks)
 	cr_assert_eq(bs.n_used, 0);
 	cr_assert(bs.n_cached_free >= 2, "computed full blocks stay cached");
 	cr_assert_eq(scheduler_finish(m.s, a->id, SCHED_FINISH_STOP), -ENOENT);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, max_model_len_is_enforced)
@@ -426,7 +478,7 @@ Test(scheduler, max_model_len_is_enforced)
 	cr_assert_eq(b->finish, SCHED_FINISH_LENGTH);
 	cr_assert_eq(f->n_out, 1);
 	cr_assert(a->computed <= 32 && b->computed <= 32 && f->computed <= 32);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, stop_tokens_and_min_tokens)
@@ -461,7 +513,7 @@ Test(scheduler, stop_tokens_and_min_tokens)
 	sim_run(&m, 20);
 	cr_assert_eq(r2->n_out, 10);
 	cr_assert_eq(r2->finish, SCHED_FINISH_LENGTH);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, waiting_queue_is_bounded)
@@ -486,7 +538,7 @@ Test(scheduler, waiting_queue_is_bounded)
 	sim_run(&m, 50);
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(m.r[i].n_out, 2);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, a_failed_step_advances_nothing)
@@ -513,7 +565,7 @@ Test(scheduler, a_failed_step_advances_nothing)
 	cr_assert_eq(a->n_out, 1);
 	sim_run(&m, 10);
 	cr_assert_eq(a->n_out, 4);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, caller_finish_frees_at_once)
@@ -530,7 +582,7 @@ Test(scheduler, caller_finish_frees_at_once)
 	struct sched_stats st;
 	scheduler_get_stats(m.s, &st);
 	cr_assert_eq(st.finished[SCHED_FINISH_STOP], 1);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, prefix_cache_hits_are_reported)
@@ -549,7 +601,7 @@ Test(scheduler, prefix_cache_hits_are_reported)
 	scheduler_get_stats(m.s, &st);
 	cr_assert_eq(st.prefix_queries, 200);
 	cr_assert_eq(st.prefix_hits, 96);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, held_blocks_outlive_the_request)
@@ -576,7 +628,7 @@ Test(scheduler, held_blocks_outlive_the_request)
 	cr_assert(scheduler_has_work(m.s), "the release is queued");
 	sim_step(&m);
 	cr_assert_float_eq(blockmgr_usage(bm), 0.0, 1e-9);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 static struct shadow *sim_add_remote(struct sim *m, uint32_t n_prompt, int32_t base)
@@ -637,7 +689,7 @@ Test(scheduler, remote_prefill_loads_then_decodes)
 	cr_assert_eq(m.b->seqs[0].req_id, l->id);
 	cr_assert_eq(m.b->seqs[0].pos0, 32);
 	sim_run(&m, 10);
-	scheduler_free(m.s);
+	sim_free(&m);
 }
 
 Test(scheduler, remote_prefill_failure_recomputes_and_abort_waits_for_the_load)
@@ -684,7 +736,85 @@ Test(scheduler, remote_prefill_failure_recomputes_and_abort_waits_for_the_load)
 	sim_step(&m);
 	cr_assert_eq(m.b->n_tok, 0);
 	cr_assert_float_eq(blockmgr_usage(bm), 0.0, 1e-9);
-	scheduler_free(m.s);
+	sim_free(&m);
+}
+
+static uint32_t rnd(uint64_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return (uint32_t)(*st >> 11);
+}
+
+/*
+ * Random arrivals with shared prefixes, random aborts, a pool too small for
+ * the batch: every step passes sim_step's checks (tokens, positions, slots,
+ * KV read back, pool invariants), and every request ends as it should.
+ */
+Test(scheduler, random_workload_keeps_every_invariant)
+{
+	struct sim *m = calloc(1, sizeof(*m));
+	struct sched_config c = {
+		.n_blocks = 40, .block_size = 4, .enable_prefix_caching = true,
+		.max_num_batched_tokens = 48, .max_num_seqs = 6, .max_model_len = 64,
+	};
+	uint64_t st = 0x9e3779b97f4a7c15ull;
+	int32_t prefix[3][32];
+	uint32_t want_out[MAXREQ];
+	bool aborted[MAXREQ] = { false };
+	int added = 0, steps = 0;
+
+	sim_new(m, &c);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 32; j++)
+			prefix[i][j] = (int32_t)(rnd(&st) % 50000);
+	while ((added < 60 || scheduler_has_work(m->s)) && steps < 5000) {
+		for (uint32_t k = rnd(&st) % 3; k > 0 && added < 60; k--) {
+			struct shadow *r = &m->r[m->n];
+			uint32_t pfx = rnd(&st) % 4, plen = pfx < 3 ? rnd(&st) % 33 : 0;
+			uint32_t n = plen + 1 + rnd(&st) % 16;
+			for (uint32_t j = 0; j < n; j++)
+				r->tok[j] = j < plen ? prefix[pfx][j] : (int32_t)(rnd(&st) % 50000);
+			r->n = n;
+			struct sched_request rq = { .prompt = r->tok, .n_prompt = n,
+				.max_tokens = 1 + rnd(&st) % 24 };
+			want_out[m->n] = MIN(rq.max_tokens, 64 - n);
+			cr_assert_eq(scheduler_add_request(m->s, &rq, &r->id, NULL), 0);
+			m->n++;
+			added++;
+		}
+		if (m->n > 0 && rnd(&st) % 20 == 0) {
+			int i = (int)(rnd(&st) % (uint32_t)m->n);
+			if (m->r[i].finish == SCHED_NOT_FINISHED && !aborted[i]) {
+				scheduler_abort(m->s, m->r[i].id);
+				aborted[i] = true;
+			}
+		}
+		sim_step(m);
+		cr_assert(m->b->n_tok <= 48);
+		cr_assert(m->b->n_seq <= 6);
+		steps++;
+	}
+	cr_assert_not(scheduler_has_work(m->s));
+	for (int i = 0; i < m->n; i++) {
+		if (aborted[i]) {
+			cr_assert_eq(m->r[i].finish, SCHED_FINISH_ABORT, "request %d", i);
+			continue;
+		}
+		cr_assert_eq(m->r[i].finish, SCHED_FINISH_LENGTH, "request %d", i);
+		cr_assert_eq(m->r[i].n_out, want_out[i], "request %d", i);
+	}
+	struct sched_stats ss;
+	scheduler_get_stats(m->s, &ss);
+	cr_assert_float_eq(ss.kv_usage, 0.0, 1e-9);
+	cr_assert(ss.num_preemptions > 0, "the pool was tight enough to preempt");
+	cr_assert(ss.prefix_hits > 0, "shared prefixes hit the cache");
+	cr_log_info("random workload: %d steps, %llu preemptions, %llu/%llu prefix tokens hit",
+	    steps, (unsigned long long)ss.num_preemptions, (unsigned long long)ss.prefix_hits,
+	    (unsigned long long)ss.prefix_queries);
+	sim_free(m);
+	free(m);
 }
 
 struct producer {
