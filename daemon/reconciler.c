@@ -226,8 +226,71 @@ observed_children(struct store *s, const char *ns, const char *uid)
 	return all;
 }
 
+/*
+ * Records a Kubernetes Event about pod (one object per pod and reason,
+ * counted; rewritten only when the message changes). Owned by the service,
+ * so it goes with it.
+ */
 static void
-schedule_pods(struct store *s, const char *ns, const char *uid)
+pod_event(struct store *s, const cJSON *svc, const cJSON *pod, const char *type,
+    const char *reason, const char *message)
+{
+	const char *pname = str_at(pod, "metadata", "name");
+	const char *ns = str_at(pod, "metadata", "namespace");
+	cJSON *ev, *old = NULL, *io, *md;
+	char name[320], lower[64], ts[32];
+	size_t i;
+	double count = 1;
+
+	if (pname == NULL || ns == NULL)
+		return;
+	for (i = 0; reason[i] && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)(reason[i] >= 'A' && reason[i] <= 'Z' ? reason[i] + 32 : reason[i]);
+	lower[i] = '\0';
+	snprintf(name, sizeof(name), "%s.%s", pname, lower);
+	store_timestamp(ts, sizeof(ts));
+	if (store_get(s, "events", ns, name, &old, NULL) == 0) {
+		const char *m = str_at(old, "message", NULL);
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(old, "count");
+
+		if (m && strcmp(m, message) == 0) {
+			cJSON_Delete(old);
+			return;
+		}
+		if (cJSON_IsNumber(c))
+			count = c->valuedouble + 1;
+	}
+	ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "apiVersion", "v1");
+	cJSON_AddStringToObject(ev, "kind", "Event");
+	md = cJSON_AddObjectToObject(ev, "metadata");
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", ns);
+	io = cJSON_AddObjectToObject(ev, "involvedObject");
+	cJSON_AddStringToObject(io, "apiVersion", "v1");
+	cJSON_AddStringToObject(io, "kind", "Pod");
+	cJSON_AddStringToObject(io, "name", pname);
+	cJSON_AddStringToObject(io, "namespace", ns);
+	cJSON_AddStringToObject(ev, "type", type);
+	cJSON_AddStringToObject(ev, "reason", reason);
+	cJSON_AddStringToObject(ev, "message", message);
+	cJSON_AddNumberToObject(ev, "count", count);
+	cJSON_AddStringToObject(ev, "firstTimestamp", old && str_at(old, "firstTimestamp", NULL) ?
+	    str_at(old, "firstTimestamp", NULL) : ts);
+	cJSON_AddStringToObject(ev, "lastTimestamp", ts);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component",
+	    "llmd-scheduler");
+	set_owner(ev, svc);
+	if (old)
+		store_update(s, "events", ev, 0, NULL, NULL, NULL);
+	else
+		store_create(s, "events", ev, NULL, NULL);
+	cJSON_Delete(ev);
+	cJSON_Delete(old);
+}
+
+static void
+schedule_pods(struct store *s, const cJSON *svc, const char *ns, const char *uid)
 {
 	cJSON *nodes = NULL, *bound = NULL, *mine = cJSON_CreateArray(), *all = NULL;
 	cJSON *it, *next;
@@ -249,9 +312,20 @@ schedule_pods(struct store *s, const char *ns, const char *uid)
 		goto out;
 	if (placement_schedule(mine, nodes, bound, &res) < 0)
 		goto out;
-	cJSON_ArrayForEach(it, mine)
-		if (str_at(it, "spec", "nodeName"))
+	cJSON_ArrayForEach(it, mine) {
+		const char *node = str_at(it, "spec", "nodeName");
+		const char *why = str_at(res.failures, str_at(it, "metadata", "name"), NULL);
+		char msg[600];
+
+		if (node) {
 			store_update(s, "pods", it, 0, NULL, NULL, NULL);
+			snprintf(msg, sizeof(msg), "Successfully assigned %s/%s to %s", ns,
+			    str_at(it, "metadata", "name"), node);
+			pod_event(s, svc, it, "Normal", "Scheduled", msg);
+		} else if (why) {
+			pod_event(s, svc, it, "Warning", "FailedScheduling", why);
+		}
+	}
 	placement_result_release(&res);
 out:
 	cJSON_Delete(nodes);
@@ -336,7 +410,7 @@ reconcile_service(struct store *s, const char *ns, const char *name)
 					    "name"), 0, NULL, NULL);
 			cJSON_Delete(items);
 		}
-		schedule_pods(s, ns, uid);
+		schedule_pods(s, svc, ns, uid);
 		rc = 0;
 	} else if (rc == 0) {
 		rc = err_set(&cerr, -EINVAL, "", "derive returned no children");

@@ -13,7 +13,7 @@ pass=0
 fail=0
 pid=""
 
-cleanup() {
+cleanup() { [ -n "${KEEP:-}" ] && return;
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
 	wait 2>/dev/null
 	rm -rf "$tmp"
@@ -123,6 +123,14 @@ contains "get -w streams rows" "^chat " "$tmp/watch"
 run describe llmisvc chat; check "describe" 0 "$rc"; contains "describe name" "^Name: *chat" "$tmp/o"
 contains "describe status" "^Status:" "$tmp/o"
 run desc llmisvc/chat; check "prefix lookup" 0 "$rc"
+
+run get events; contains "Scheduled event" "Normal *Scheduled *Pod/" "$tmp/o"
+sed 's/name: chat/name: huge/; s/gpu: "1"/gpu: "64"/' "$tmp/svc.yaml" | "$A" apply -f - >/dev/null 2>&1
+sleep 0.5
+run get events; contains "FailedScheduling event" "Warning *FailedScheduling *Pod/huge-kserve-" "$tmp/o"
+run describe pod "$(grep -o 'huge-kserve-[a-z0-9-]*' "$tmp/o" | head -1)"
+contains "describe shows the pod's events" "FailedScheduling" "$tmp/o"
+run delete llmisvc huge
 
 # --- scale, patch, wait ---
 run scale llmisvc/chat --replicas 3; contains "scale" "llminferenceservice.serving.kserve.io/chat scaled" "$tmp/o"
