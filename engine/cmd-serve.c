@@ -41,6 +41,9 @@ usage(FILE *f)
 	    "  --device auto|cpu|cuda           backend (default auto)\n"
 	    "  --threads N                      CPU threads (default: all cores)\n"
 	    "  --shutdown-grace DURATION        in-flight requests get this long on SIGTERM (10s)\n"
+	    "  --kv-transfer-config JSON        P/D: {\"kv_connector\":\"LlmdConnector\",\"kv_role\":\n"
+	    "                                   \"kv_producer|kv_consumer|kv_both\"} (side channel from\n"
+	    "                                   VLLM_NIXL_SIDE_CHANNEL_HOST/PORT, default 127.0.0.1:5600)\n"
 	    "  --max-request-body BYTES         request body limit (default 8MiB)\n"
 	    "Simulation (--simulate: latency model instead of the forward pass; the tokenizer,\n"
 	    "scheduler, KV/prefix-cache accounting, API and metrics are real):\n"
@@ -89,7 +92,6 @@ static const struct {
 	{ "--headless", 0, "multi-host (headless worker) execution is not supported yet" },
 	{ "--enable-lora", 0, "LoRA adapters are not supported yet" },
 	{ "--lora-modules", 1, "LoRA adapters are not supported yet" },
-	{ "--kv-transfer-config", 1, "KV transfer (prefill/decode disaggregation) is not supported yet" },
 	{ "--speculative-config", 1, "speculative decoding is not supported" },
 	{ "--quantization", 1, "quantized weights are not supported" },
 };
@@ -230,6 +232,15 @@ cmd_serve(int argc, char **argv)
 			if (parse_size(s, &v) < 0 || v == 0)
 				cli_usage_error("llmd-engine serve", "--max-request-body: '%s' is not a size", s);
 			cfg.max_body = (size_t)v;
+		} else if (strcmp(f, "--kv-transfer-config") == 0) {
+			struct kv_transfer_config kc;
+			struct llmd_err ke = LLMD_ERR_INIT;
+			char msg[800];
+			cfg.kv_transfer_config = take_value(&a);
+			if (kv_transfer_config_parse(cfg.kv_transfer_config, &kc, &ke) < 0) {
+				fprintf(stderr, "llmd-engine serve: %s\n", err_str(&ke, msg, sizeof(msg)));
+				return EXIT_USAGE;
+			}
 		} else if (strcmp(f, "--simulate") == 0) {
 			cfg.simulate = true;
 		} else if (strcmp(f, "--sim-ttft-ms") == 0) {

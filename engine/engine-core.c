@@ -187,6 +187,7 @@ engine_core_take_events(struct engine_core *ec)
 void
 engine_event_free(struct engine_event *ev)
 {
+	cJSON_Delete(ev->kv_params);
 	free(ev->text);
 	free(ev);
 }
@@ -203,6 +204,7 @@ engine_req_free(struct engine_req *r)
 		sampler_destroy(r->sampler);
 	if (r->detok.tok)
 		detok_release(&r->detok);
+	kv_remote_release(&r->remote);
 	buf_release(&r->held);
 	free(r);
 }
@@ -338,6 +340,14 @@ handle_output(struct engine_core *ec, const struct sched_output *o, float logpro
 		}
 	}
 	ev->finish = fin;
+	if (o->held_blocks != NULL) {
+		if (ec->kvc != NULL)
+			ev->kv_params = kv_connector_hold(ec->kvc, r->id, o->held_blocks, o->n_held);
+		else
+			scheduler_release_held(ec->sched, o->held_blocks, o->n_held);
+	}
+	if (fin != SCHED_NOT_FINISHED && r->remote.valid && !r->remote_started)
+		kv_connector_notify(ec->kvc, &r->remote);   /* full local hit or abort: free the producer's blocks */
 	if (fin != SCHED_NOT_FINISHED) {
 		observe_finish(ec, r, fin);
 		r->done = true;
@@ -478,6 +488,12 @@ compute_main(void *arg)
 		if (atomic_load(&ec->stop))
 			break;
 		const struct sched_batch *b = scheduler_schedule(ec->sched);
+		for (int i = 0; i < b->n_loads; i++) {
+			struct engine_req *lr = b->loads[i].user;
+			lr->remote_started = true;
+			kv_connector_start_load(ec->kvc, &b->loads[i], &lr->remote, (uint32_t)ec->cfg.block_size);
+		}
+		kv_connector_expire(ec->kvc);
 		if (run_step(ec, b) < 0) {
 			/* a failed step: abort what it carried rather than spin */
 			for (int i = 0; i < b->n_seq; i++)
@@ -592,6 +608,34 @@ load_chat_template(struct engine_core *ec, struct llmd_err *e)
 	return rc;
 }
 
+static int
+start_kv_connector(struct engine_core *ec, uint64_t per_tok, struct llmd_err *e)
+{
+	struct kv_transfer_config kc;
+	struct kvx_layout l;
+	int rc;
+
+	if ((rc = kv_transfer_config_parse(ec->cfg.kv_transfer_config, &kc, e)) < 0)
+		return rc;
+	memset(&l, 0, sizeof(l));
+	snprintf(l.model, sizeof(l.model), "%s", ec->cfg.served_names[0]);
+	snprintf(l.dtype, sizeof(l.dtype), "%s", ec->cfg.simulate ? "simulated" : "float32");
+	l.block_size = (uint32_t)ec->cfg.block_size;
+	l.n_layers = (uint32_t)ec->mc.n_layers;
+	l.n_kv_heads = (uint32_t)ec->mc.n_kv_heads;
+	l.head_dim = (uint32_t)ec->mc.head_dim;
+	l.tp_rank = 0;
+	l.tp_size = 1;
+	if (ec->cfg.simulate) {
+		l.block_bytes = per_tok * (uint64_t)ec->cfg.block_size;
+		return kv_connector_new(&kc, &l, NULL, 1, 64, ec->sched, ec->metrics, ec->label_vals,
+		    ec->cfg.sim.kv_transfer_ms_per_token, &ec->kvc, e);
+	}
+	l.block_bytes = ec->kv.block_stride * sizeof(float);
+	return kv_connector_new(&kc, &l, ec->kv.data, (uint32_t)ec->kv.n_blocks,
+	    ec->kv.block_stride * sizeof(float), ec->sched, ec->metrics, ec->label_vals, 0, &ec->kvc, e);
+}
+
 int
 engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct llmd_err *e)
 {
@@ -673,6 +717,8 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 	if ((rc = scheduler_new(&sc, &ec->sched, e)) < 0)
 		return rc;
 	metrics_setup(ec);
+	if (cfg->kv_transfer_config != NULL && (rc = start_kv_connector(ec, per_tok, e)) < 0)
+		return rc;
 	ec->out_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (ec->out_fd < 0)
 		return err_set(e, -errno, "", "eventfd: %s", strerror(errno));
@@ -704,6 +750,7 @@ engine_core_stop(struct engine_core *ec)
 		engine_event_free(ev);
 	}
 	ec->out_head = NULL;
+	kv_connector_free(ec->kvc);
 	if (ec->sched)
 		scheduler_free(ec->sched);
 	if (ec->have_kv)
@@ -863,6 +910,18 @@ engine_core_submit(struct engine_core *ec, struct engine_req *r, struct llmd_err
 		.cache_salt_len = o->cache_salt ? strlen(o->cache_salt) : 0,
 		.user = r,
 	};
+	enum kv_role role = kv_connector_role(ec->kvc);
+	if (kv_params_want_remote_decode(o->kv_transfer_params) &&
+	    (role == KV_ROLE_PRODUCER || role == KV_ROLE_BOTH))
+		sr.hold_blocks_on_finish = true;
+	if (o->kv_transfer_params != NULL && (role == KV_ROLE_CONSUMER || role == KV_ROLE_BOTH)) {
+		struct llmd_err ke = LLMD_ERR_INIT;
+		rc = kv_remote_parse(o->kv_transfer_params, &r->remote, &ke);
+		if (rc < 0)
+			log_warnx("request %s: %s: %s; computing the prompt locally", r->id, ke.field, ke.msg);
+		else if (rc == 1)
+			sr.remote_prefill = true;
+	}
 	atomic_fetch_add(&ec->n_active, 1);
 	if ((rc = scheduler_add_request(ec->sched, &sr, &r->sched_id, e)) < 0) {
 		atomic_fetch_sub(&ec->n_active, 1);

@@ -17,6 +17,7 @@
 
 #include "engine/forward.h"
 #include "engine/jinja.h"
+#include "engine/kv-connector.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
 #include "engine/openai.h"
@@ -61,6 +62,7 @@ struct serve_config {
 	int64_t shutdown_grace_ms;
 	size_t max_body;
 	int max_queue;                  /* waiting requests before 503 */
+	const char *kv_transfer_config; /* --kv-transfer-config JSON, or NULL */
 };
 
 void serve_config_default(struct serve_config *c);
@@ -81,6 +83,7 @@ struct engine_event {
 	const char *stop_str;
 	int32_t stop_token;             /* finish by a request stop_token_ids entry, else -1 */
 	uint32_t n_cached;
+	cJSON *kv_params;               /* prefill for a remote decoder: the response's kv_transfer_params */
 };
 
 /*
@@ -107,6 +110,8 @@ struct engine_req {
 	size_t n_out;
 	uint64_t t_first_us, t_last_us;
 	bool done;
+	struct kv_remote remote;        /* decode side of P/D: where the prompt's KV is */
+	bool remote_started;
 
 	/* event-loop state (engine/server.c) */
 	void *http;                     /* struct http_req *, NULL once gone */
@@ -125,6 +130,7 @@ struct engine_core {
 	struct kv_cache kv;
 	bool have_fw, have_kv;
 	struct scheduler *sched;
+	struct kv_connector *kvc;       /* P/D, with --kv-transfer-config */
 	int max_model_len;
 	int32_t vocab;
 	struct oai_defaults defaults;

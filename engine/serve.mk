@@ -1,6 +1,7 @@
 # engine/serve.mk - llmd-engine serve: the OpenAI/vLLM-compatible server.
 engine_libengine_a_SOURCES += engine/openai.c engine/openai.h \
-	engine/serve.h engine/engine-core.c engine/server.c engine/server.h engine/cmd-serve.c
+	engine/serve.h engine/engine-core.c engine/server.c engine/server.h engine/cmd-serve.c \
+	engine/kv-connector.c engine/kv-connector.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-engine-serve
@@ -10,6 +11,8 @@ tests_unit_test_engine_serve_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_engine_serve_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif
 
-TESTS += tests/integration/engine-serve.sh tests/integration/engine-simulate.sh
+TESTS += tests/integration/engine-serve.sh tests/integration/engine-simulate.sh \
+	tests/integration/engine-pd.sh
 EXTRA_DIST += tests/integration/engine-serve.sh tests/integration/engine-simulate.sh \
+	tests/integration/engine-pd.sh \
 	tests/node/openai-serve.mjs

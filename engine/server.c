@@ -560,7 +560,10 @@ finish_nonstream(struct engine_server *es, struct engine_req *r, struct srv_req 
 		cJSON_AddNullToObject(c, "prompt_logprobs");
 	cJSON_AddItemToArray(choices, c);
 	cJSON_AddItemToObject(o, "usage", usage_json(r, s));
-	cJSON_AddNullToObject(o, "kv_transfer_params");
+	if (ev->kv_params != NULL)
+		cJSON_AddItemReferenceToObject(o, "kv_transfer_params", ev->kv_params);
+	else
+		cJSON_AddNullToObject(o, "kv_transfer_params");
 	http_reply_json(s->http, 200, o);
 	cJSON_Delete(o);
 }
