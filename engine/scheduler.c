@@ -72,6 +72,7 @@ struct scheduler {
 	size_t n_outs, cap_outs;
 	uint32_t budget;
 	bool preempted;
+	bool stalled;               /* waiting requests, but no blocks until an inbox op */
 	struct sched_stats counters;   /* cumulative counters; gauges filled on publish */
 
 	/* shared with other threads, under mu */
@@ -82,6 +83,7 @@ struct scheduler {
 	uint32_t inbox_adds;
 	uint64_t next_id;
 	bool woken;
+	bool snap_stalled;
 	struct sched_stats snap;
 };
 
@@ -422,8 +424,10 @@ void scheduler_wakeup(struct scheduler *s)
 /* Under mu. */
 static bool has_work_locked(const struct scheduler *s)
 {
+	/* Waiting requests that did not fit need blocks that only an inbox op
+	 * (release, load end, abort) frees: nothing to do until one comes. */
 	return s->n_inbox > 0 || s->snap.num_running > 0 ||
-	    s->snap.num_waiting > s->snap.num_loading;
+	    (s->snap.num_waiting > s->snap.num_loading && !s->snap_stalled);
 }
 
 bool scheduler_has_work(struct scheduler *s)
@@ -474,6 +478,7 @@ static void publish_stats(struct scheduler *s)
 	s->counters.prefix_hits = bs.prefix_hits;
 	pthread_mutex_lock(&s->mu);
 	s->snap = s->counters;
+	s->snap_stalled = s->stalled;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -782,6 +787,7 @@ const struct sched_batch *scheduler_schedule(struct scheduler *s)
 	if (!s->preempted)
 		admit_waiting(s);
 
+	s->stalled = b->n_tok == 0 && b->n_loads == 0 && s->n_waiting > 0;
 	publish_stats(s);
 	return b;
 }
@@ -862,6 +868,7 @@ int scheduler_finish(struct scheduler *s, uint64_t id, enum sched_finish reason)
 		return 0;
 	}
 	req_retire(s, r, reason);
+	s->stalled = false;   /* blocks were freed */
 	publish_stats(s);
 	return 0;
 }

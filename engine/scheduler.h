@@ -214,7 +214,12 @@ void scheduler_remote_kv_done(struct scheduler *s, uint64_t id, bool ok);
 bool scheduler_wait(struct scheduler *s, int timeout_ms);
 /* Wakes scheduler_wait (any thread), e.g. for shutdown. */
 void scheduler_wakeup(struct scheduler *s);
-/* Requests running, waiting or queued. */
+/*
+ * Whether a step can do anything: requests running or queued in the inbox, or
+ * waiting ones, unless the last step could admit none of them for lack of
+ * blocks that only an inbox op (release, KV load end, abort) can free; so the
+ * compute thread sleeps, not spins, while remote decoders hold the blocks.
+ */
 bool scheduler_has_work(struct scheduler *s);
 
 /* Builds the next step (compute thread). Never NULL; n_tok 0 when idle. */

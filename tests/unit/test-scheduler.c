@@ -817,6 +817,41 @@ Test(scheduler, random_workload_keeps_every_invariant)
 	free(m);
 }
 
+Test(scheduler, no_busy_loop_while_blocks_are_held)
+{
+	struct sim m;
+	struct sched_config c = cfg_default();
+
+	c.n_blocks = 8;
+	c.block_size = 4;
+	c.max_model_len = 32;
+	sim_new(&m, &c);
+	struct shadow *p = &m.r[m.n++];
+	for (int i = 0; i < 24; i++)
+		p->tok[i] = i + 1;
+	p->n = 24;
+	struct sched_request rq = { .prompt = p->tok, .n_prompt = 24, .max_tokens = 1,
+		.hold_blocks_on_finish = true };
+	cr_assert_eq(scheduler_add_request(m.s, &rq, &p->id, NULL), 0);
+	sim_step(&m);
+	cr_assert_eq(p->n_held, 6, "the prefill's blocks are held");
+
+	struct shadow *q = sim_add(&m, 12, 100, 2);   /* needs 3 blocks, 2 are free */
+	sim_step(&m);
+	cr_assert_eq(m.b->n_tok, 0);
+	cr_assert_not(scheduler_has_work(m.s), "nothing can run until the hold ends");
+	cr_assert_not(scheduler_wait(m.s, 0));
+	struct sched_stats st;
+	scheduler_get_stats(m.s, &st);
+	cr_assert_eq(st.num_waiting, 1);
+
+	scheduler_release_held(m.s, p->held, p->n_held);
+	cr_assert(scheduler_wait(m.s, 0));
+	sim_run(&m, 10);
+	cr_assert_eq(q->n_out, 2);
+	sim_free(&m);
+}
+
 struct producer {
 	struct scheduler *s;
 	int n;
