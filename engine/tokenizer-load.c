@@ -284,10 +284,10 @@ parse_pretokenizer(struct tokenizer *tok, const cJSON *p, const char *field, str
 		st.kind = PRE_METASPACE;
 		if (r == NULL || *r == '\0')
 			r = "\xe2\x96\x81";
-		st.replacement_len = strlen(r);
-		st.replacement = xmemdup(r, st.replacement_len);
 		if (parse_prepend_scheme(p, &st.prepend) < 0)
 			return err_set(e, -EINVAL, field, "bad prepend_scheme");
+		st.replacement_len = strlen(r);
+		st.replacement = xmemdup(r, st.replacement_len);
 		st.split = json_bool(p, "split", 1);
 	} else {
 		return err_set(e, -ENOTSUP, field, "unsupported pre_tokenizer type \"%s\"", type);
@@ -545,7 +545,7 @@ parse_added_tokens(struct tokenizer *tok, const cJSON *arr, struct llmd_err *e)
 		at.lstrip = json_bool(it, "lstrip", 0);
 		at.rstrip = json_bool(it, "rstrip", 0);
 		at.normalized = json_bool(it, "normalized", !at.special);
-		strmap_put(&tok->added_map, c, at.len, id);
+		strmap_put(&tok->added_map, c, strlen(c), id);
 		struct added_set *set = &tok->raw_added;
 		if (at.normalized && tok->n_norms > 0) {
 			struct buf nb = BUF_INIT;
@@ -560,7 +560,7 @@ parse_added_tokens(struct tokenizer *tok, const cJSON *arr, struct llmd_err *e)
 		set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
 		set->v[set->n++] = at;
 		if (id >= tok->n_ids || tok->id_str[id] == NULL)
-			set_id(tok, id, c, at.len);
+			set_id(tok, id, c, strlen(c));
 		tok->id_flags[id] |= TOKF_ADDED | (at.special ? TOKF_SPECIAL : 0);
 	}
 	return 0;
