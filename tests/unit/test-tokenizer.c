@@ -240,7 +240,8 @@ make_sp_tokenizer(void)
 	    "{\"id\":0,\"content\":\"<unk>\",\"special\":true,\"normalized\":false},"
 	    "{\"id\":1,\"content\":\"<s>\",\"special\":true,\"normalized\":false},"
 	    "{\"id\":2,\"content\":\"</s>\",\"special\":true,\"normalized\":false},"
-	    "{\"id\":400,\"content\":\"wor\",\"single_word\":true,\"special\":false,\"normalized\":false}],"
+	    "{\"id\":400,\"content\":\"wor\",\"single_word\":true,\"special\":false,\"normalized\":false},"
+	    "{\"id\":401,\"content\":\"o w\",\"special\":false,\"normalized\":true}],"
 	    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":["
 	    "{\"type\":\"Prepend\",\"prepend\":\"" SP "\"},"
 	    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"" SP "\"}]},"
@@ -302,6 +303,10 @@ Test(tokenizer_sentencepiece, metaspace_byte_fallback_bos, .init = make_sp_token
 	assert_ids(tok, "hello world", 0, hw + 1, 2);
 	assert_ids(tok, "hello wor", 0, sw, 3);
 	cr_assert_eq(tokenizer_token_id(tok, "wor"), 400);
+	/* normalized: true: matched by its normalized form "▁o▁w" in "▁hello▁o▁w" */
+	const int32_t nt[] = { HELLO, 401 };
+	assert_ids(tok, "hello o w", 0, nt, 2);
+	cr_assert_str_eq(tokenizer_id_token(tok, 401), "o w");
 	cr_assert_not(tokenizer_is_special(tok, 400));
 	const int32_t fb[] = { HELLO, SP_, BYTE0 + 0xc3, BYTE0 + 0xa9 };
 	assert_ids(tok, "hello \xc3\xa9", 0, fb, 4);
