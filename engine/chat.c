@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/chat.h"
+#include "lib/json.h"
 #include "lib/util.h"
 
 /* Joins the text parts of a content list; -EINVAL on other part types. */
@@ -40,19 +41,93 @@ static int join_parts(const cJSON *parts, size_t mi, struct buf *b, struct llmd_
 	return 0;
 }
 
+static void set_member(cJSON *obj, const char *key, cJSON *v)
+{
+	if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v))
+		cJSON_AddItemToObject(obj, key, v);
+}
+
+/*
+ * Content as vLLM hands it to templates. "string" format: one string (text
+ * parts joined with "\n", null or absent as ""). "openai" format, for
+ * templates that iterate over content: a list of parts (a string becomes
+ * one text part, null or absent an empty list).
+ */
+static int normalize_content(cJSON *msg, const cJSON *content, int openai, size_t mi,
+    struct llmd_err *e)
+{
+	char field[64];
+
+	snprintf(field, sizeof(field), "messages[%zu].content", mi);
+	if (content && !cJSON_IsNull(content) && !cJSON_IsString(content) && !cJSON_IsArray(content))
+		return err_set(e, -EINVAL, field, "must be a string, a list of parts or null");
+	if (openai) {
+		cJSON *parts, *p;
+
+		if (cJSON_IsArray(content))
+			return 0;
+		parts = cJSON_CreateArray();
+		if (cJSON_IsString(content)) {
+			p = cJSON_CreateObject();
+			cJSON_AddStringToObject(p, "type", "text");
+			cJSON_AddStringToObject(p, "text", content->valuestring);
+			cJSON_AddItemToArray(parts, p);
+		}
+		set_member(msg, "content", parts);
+		return 0;
+	}
+	if (cJSON_IsString(content))
+		return 0;
+	if (cJSON_IsArray(content)) {
+		struct buf b = BUF_INIT;
+		int rc = join_parts(content, mi, &b, e);
+
+		if (rc == 0)
+			set_member(msg, "content", cJSON_CreateString(b.buf));
+		buf_release(&b);
+		return rc;
+	}
+	set_member(msg, "content", cJSON_CreateString(""));
+	return 0;
+}
+
+/* OpenAI sends tool call arguments as a JSON string; templates expect the
+ * object (vLLM parses them too). */
+static int parse_tool_arguments(cJSON *msg, size_t mi, struct llmd_err *e)
+{
+	cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
+	size_t j = 0;
+
+	if (!cJSON_IsArray(calls))
+		return 0;
+	cJSON_ArrayForEach(call, calls) {
+		cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+		cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments"), *parsed = NULL;
+		char field[96];
+
+		snprintf(field, sizeof(field), "messages[%zu].tool_calls[%zu].function.arguments", mi, j++);
+		if (!cJSON_IsString(args))
+			continue;
+		if (json_parse(args->valuestring, strlen(args->valuestring), &parsed, NULL) < 0)
+			return err_set(e, -EINVAL, field, "is not valid JSON");
+		set_member(fn, "arguments", parsed);
+	}
+	return 0;
+}
+
 static int build_messages(const struct jinja_template *t, const cJSON *messages, cJSON *out,
     struct llmd_err *e)
 {
-	int keep_parts = jinja_iterates_over(t, "content");
+	int openai = jinja_iterates_over(t, "content");
 	const cJSON *m;
 	size_t i = 0;
 
 	if (!cJSON_IsArray(messages))
 		return err_set(e, -EINVAL, "messages", "must be an array");
 	cJSON_ArrayForEach(m, messages) {
-		const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
 		cJSON *copy;
 		char field[64];
+		int rc;
 
 		snprintf(field, sizeof(field), "messages[%zu]", i);
 		if (!cJSON_IsObject(m))
@@ -63,17 +138,11 @@ static int build_messages(const struct jinja_template *t, const cJSON *messages,
 		if (!copy)
 			return err_set(e, -ENOMEM, field, "out of memory");
 		cJSON_AddItemToArray(out, copy);
-		if (cJSON_IsArray(content) && !keep_parts) {
-			struct buf b = BUF_INIT;
-			int rc = join_parts(content, i, &b, e);
-
-			if (rc == 0)
-				cJSON_ReplaceItemInObjectCaseSensitive(copy, "content",
-				    cJSON_CreateString(b.buf));
-			buf_release(&b);
-			if (rc < 0)
-				return rc;
-		}
+		rc = normalize_content(copy, cJSON_GetObjectItemCaseSensitive(m, "content"), openai, i, e);
+		if (rc == 0)
+			rc = parse_tool_arguments(copy, i, e);
+		if (rc < 0)
+			return rc;
 		i++;
 	}
 	return 0;

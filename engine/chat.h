@@ -21,11 +21,13 @@
  * members become variables of their own (e.g. enable_thinking), taking
  * precedence.
  *
- * Content given as a list of parts is joined (text parts, "\n" between
- * them) into one string unless the template iterates over message content
- * itself (jinja_iterates_over(t, "content")), in which case the list is
- * passed through. Errors: -EINVAL with e->field the offending message
- * ("messages[1].content[0].type") or the template's line:col.
+ * Messages are prepared as vLLM prepares them: content becomes one string
+ * (text parts joined with "\n", null as "") unless the template iterates
+ * over message content itself (jinja_iterates_over(t, "content")), which
+ * gets a list of parts instead (a string as one text part, null as []);
+ * tool call arguments given as a JSON string are parsed into the object.
+ * Errors: -EINVAL with e->field the offending message
+ * ("messages[1].content[0]") or the template's line:col.
  */
 int chat_render(const struct jinja_template *t, const cJSON *messages, const cJSON *extra_vars,
     struct buf *out, struct llmd_err *e);

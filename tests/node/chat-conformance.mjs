@@ -6,8 +6,10 @@
 // A TEMPLATE is a .jinja file or a tokenizer_config.json. Variables are built
 // as engine/chat.c builds them: add_generation_prompt=false and tools=null
 // unless given, bos/eos tokens from the config, chat_template_kwargs merged
-// in, content part lists joined with "\n" unless the template loops over
-// message content; bare .jinja templates get bos_token "<s>", eos_token "</s>".
+// in, messages as vLLM prepares them (content one string: parts joined with
+// "\n", null as ""; or, for templates that loop over message content, a
+// list of parts; tool call arguments given as JSON strings parsed); bare
+// .jinja templates get bos_token "<s>", eos_token "</s>".
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Template } from "@huggingface/jinja";
@@ -39,10 +41,22 @@ function loadTemplate(path) {
 function buildVars(tpl, c) {
   const loopsOverContent = /\{%-?\s*for\s+[\w\s,]+\s+in\s+[^%]*content/.test(tpl.source);
   const messages = c.messages.map((m) => {
-    if (Array.isArray(m.content) && !loopsOverContent) {
-      return { ...m, content: m.content.map((p) => (typeof p === "string" ? p : p.text)).join("\n") };
+    const out = { ...m };
+    if (loopsOverContent) {
+      if (typeof m.content === "string") out.content = [{ type: "text", text: m.content }];
+      else if (m.content == null) out.content = [];
+    } else if (Array.isArray(m.content)) {
+      out.content = m.content.map((p) => (typeof p === "string" ? p : p.text)).join("\n");
+    } else if (m.content == null) {
+      out.content = "";
     }
-    return m;
+    if (Array.isArray(m.tool_calls)) {
+      out.tool_calls = m.tool_calls.map((tc) =>
+        tc.function && typeof tc.function.arguments === "string"
+          ? { ...tc, function: { ...tc.function, arguments: JSON.parse(tc.function.arguments) } }
+          : tc);
+    }
+    return out;
   });
   const vars = { ...tpl.vars, add_generation_prompt: false, tools: null };
   let kwargs = null;

@@ -395,6 +395,36 @@ Test(chat, keeps_part_lists_for_templates_that_iterate_content)
 	free(s);
 }
 
+Test(chat, prepares_messages_as_vllm)
+{
+	const char *tpl = "{% for m in messages %}[{{ m.content }}]{% for c in m.tool_calls or [] %}"
+	    "{{ c.function.arguments is mapping }}{{ c.function.arguments|tojson }}{% endfor %}{% endfor %}";
+	const char *parts_tpl = "{% for m in messages %}{% for p in m['content'] %}<{{ p.text }}>{% endfor %}"
+	    "{{ m.content|length }};{% endfor %}";
+	int rc;
+	char *s;
+
+	/* null content is "", string arguments become objects */
+	s = chat(tpl, "[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"a\","
+	    "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\": [1, 2.5]}\"}}]},"
+	    "{\"role\":\"user\"}]", NULL, &rc);
+	cr_assert_not_null(s, "%s: %s", last_err.field, last_err.msg);
+	cr_expect_str_eq(s, "[]True{\"x\": [1, 2.5]}[]");
+	free(s);
+	/* templates that walk content get part lists */
+	s = chat(parts_tpl, "[{\"role\":\"user\",\"content\":\"plain\"},{\"role\":\"assistant\","
+	    "\"content\":null}]", NULL, &rc);
+	cr_assert_not_null(s, "%s: %s", last_err.field, last_err.msg);
+	cr_expect_str_eq(s, "<plain>1;0;");
+	free(s);
+	cr_expect_null(chat(tpl, "[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":"
+	    "{\"name\":\"f\",\"arguments\":\"{oops\"}}]}]", NULL, &rc));
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect_str_eq(last_err.field, "messages[0].tool_calls[0].function.arguments");
+	cr_expect_null(chat(tpl, "[{\"role\":\"user\",\"content\":42}]", NULL, &rc));
+	cr_expect_str_eq(last_err.field, "messages[0].content");
+}
+
 Test(chat, rejects_bad_input)
 {
 	int rc;
