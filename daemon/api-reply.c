@@ -132,12 +132,16 @@ api_reply_err(struct api_call *c, int rc, const struct llmd_err *e)
 		api_reply_status(c->req, 409, "Conflict", msg, r, name, NULL);
 		return;
 	case -EINVAL:
+		/* LLMInferenceService.serving.kserve.io "x" is invalid: field: msg */
+		if (r)
+			snprintf(what, sizeof(what), "%s%s%s", r->kind, *r->group ? "." : "",
+			    r->group);
 		if (e && e->field[0])
-			snprintf(msg, sizeof(msg), "%s \"%s\" is invalid: %s: %s",
-			    r ? r->kind : "object", name ? name : "", e->field, e->msg);
+			snprintf(msg, sizeof(msg), "%s \"%s\" is invalid: %s: %s", what,
+			    name ? name : "", e->field, e->msg);
 		else
-			snprintf(msg, sizeof(msg), "%s \"%s\" is invalid: %s",
-			    r ? r->kind : "object", name ? name : "", e ? e->msg : "");
+			snprintf(msg, sizeof(msg), "%s \"%s\" is invalid: %s", what,
+			    name ? name : "", e ? e->msg : "");
 		api_reply_status(c->req, 422, "Invalid", msg, r, name, e);
 		return;
 	case -EBADMSG:

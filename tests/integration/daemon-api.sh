@@ -142,6 +142,14 @@ req POST $S '{"metadata":{"name":"s5"},"spec":[]}'; check "spec not an object" 4
 req POST $S '[1,2]'; check "array body" 400 "$code"
 req POST $S '{"kind":"Pod","metadata":{"name":"s6"}}'; check "wrong kind" 400 "$code"
 req GET "/apis/serving.kserve.io/v1alpha1/namespaces/BAD/llminferenceservices"; check "bad namespace" 400 "$code"
+req POST $S '{"metadata":{"name":"pp"},"spec":{"model":{"uri":"hf://a/b"},"worker":{"containers":[]},"parallelism":{"data":0,"pipeline":2}}}'
+check "webhook validation" 422 "$code"
+contains "upstream message" 'LLMInferenceService.serving.kserve.io \\"pp\\" is invalid' "$tmp/out"
+contains "all causes" '"field":"spec.parallelism.dataLocal"' "$tmp/out"
+req POST $S '{"metadata":{"name":"wt"},"spec":{"replicas":"two"}}'; check "wrong type" 422 "$code"
+contains "wrong type field" '"field":"spec.replicas"' "$tmp/out"
+req POST /apis/serving.kserve.io/v1alpha1/namespaces/team-a/llminferenceserviceconfigs '{"metadata":{"name":"c1"},"spec":{"baseRefs":[{"name":"x"}]}}'
+check "config with baseRefs" 422 "$code"
 req GET /healthz; check "still serving" 200 "$code"
 
 # --- watch ---
