@@ -295,9 +295,8 @@ watch_start(struct watch_hub *h, struct http_req *req,
 		if ((rc = store_list(h->store, r->plural, ns, &items, &from, e)) < 0)
 			goto fail;
 	} else {
-		/* Fails early with -ERANGE before any header is sent. */
-		if ((rc = store_events_since(h->store, rv, r->plural, ns, NULL, NULL, e)) < 0 &&
-		    rc != -EFAULT)
+		/* Fails early with -ERANGE (410) before any header is sent. */
+		if ((rc = store_events_since(h->store, rv, r->plural, ns, NULL, NULL, e)) < 0)
 			goto fail;
 	}
 	w = xcalloc(1, sizeof(*w));
