@@ -713,6 +713,7 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 		.max_num_batched_tokens = (uint32_t)cfg->max_num_batched_tokens,
 		.max_num_seqs = (uint32_t)cfg->max_num_seqs,
 		.max_model_len = (uint32_t)ec->max_model_len,
+		.max_num_waiting = (uint32_t)cfg->max_queue,
 	};
 	if ((rc = scheduler_new(&sc, &ec->sched, e)) < 0)
 		return rc;

@@ -722,7 +722,7 @@ handle_generate(struct http_req *req, struct engine_server *es, enum oai_kind ki
 		return;
 	}
 	if ((rc = engine_core_submit(&es->core, r, &e)) < 0) {
-		reply_llmd_err(req, 400, &e);
+		reply_llmd_err(req, rc == -EAGAIN ? 503 : 400, &e);
 		srv_req_free(r);
 		return;
 	}

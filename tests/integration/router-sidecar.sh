@@ -1,0 +1,86 @@
+#!/bin/bash
+# tests/integration/router-sidecar.sh - `llmd-router sidecar` in front of a
+# decode engine: with x-prefiller-host-port the request is prefilled on the
+# prefill engine and decoded from its pulled KV, token-identical to one
+# aggregated engine (streaming and not); without the header it goes straight
+# to the decoder; a prefill 4xx is passed through; a dead prefill engine
+# falls back to local prefill and still answers; SSRF protection refuses an
+# unlisted prefill host.
+set -u
+B=${top_builddir:-.}
+ROUTER=${LLMD_ROUTER:-$B/llmd-router}
+pass=0 fail=0
+ok() { pass=$((pass+1)); }
+no() { fail=$((fail+1)); echo "FAIL: $*"; }
+t=$(mktemp -d /tmp/llmd-sidecar-test.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$t"' EXIT
+"$ROUTER" sidecar --help >/dev/null 2>&1 || { echo "SKIP: llmd-router has no sidecar mode"; exit 77; }
+
+"$B/llmd-engine" make-model --arch qwen3 --out "$t/m" --layers 2 --hidden 64 --heads 4 --kv-heads 2 \
+	--intermediate 128 --seed 5 >/dev/null 2>&1
+waitport() { for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.05; done; tail -1 "$1"; }
+sp=$((30000 + RANDOM % 20000))
+engine() { # name side-port extra...
+	local name=$1 port=$2; shift 2
+	VLLM_NIXL_SIDE_CHANNEL_PORT=$port "$B/llmd-engine" serve "$t/m" --host 127.0.0.1 --port 0 \
+		--served-model-name m --threads 1 "$@" >"$t/$name.port" 2>"$t/$name.log" &
+	pids+=($!)
+}
+engine agg $sp
+engine pre $((sp+1)) --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_producer"}'
+engine dec $((sp+2)) --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_consumer"}'
+AGG=$(waitport "$t/agg.port"); PRE=$(waitport "$t/pre.port"); DEC=$(waitport "$t/dec.port")
+"$ROUTER" sidecar --port 0 --host 127.0.0.1 --vllm-port "$DEC" --secure-proxy=false >"$t/sc.port" 2>"$t/sc.log" &
+pids+=($!)
+SC=$(waitport "$t/sc.port")
+"$ROUTER" sidecar --port 0 --host 127.0.0.1 --vllm-port "$DEC" --enable-ssrf-protection \
+	--allowed-prefill-hosts 10.9.9.9 >"$t/sc2.port" 2>"$t/sc2.log" &
+pids+=($!)
+SC2=$(waitport "$t/sc2.port")
+curl -sf "http://127.0.0.1:$SC/health" >/dev/null && ok || no "sidecar health"
+
+J=(-H 'Content-Type: application/json')
+body='{"model":"m","messages":[{"role":"user","content":"Tell me about prefill and decode disaggregation in detail please"}],"max_tokens":10,"temperature":0}'
+text() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["choices"][0]["message"]["content"])'; }
+a=$(curl -s "${J[@]}" -d "$body" "http://127.0.0.1:$AGG/v1/chat/completions" | text)
+p=$(curl -s "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:$PRE" -d "$body" "http://127.0.0.1:$SC/v1/chat/completions" | text)
+[ -n "$a" ] && [ "$a" = "$p" ] && ok || no "P/D through the sidecar differs: '$a' vs '$p'"
+curl -s "http://127.0.0.1:$SC/sidecar/metrics" | grep -q 'path="pd"} 1' && ok || no "pd path counted"
+curl -s "http://127.0.0.1:$DEC/metrics" | grep -q 'llmd:kv_transfer_pulls_total{model_name="m",engine="0"} 1' && ok || no "decoder pulled the KV"
+
+# streaming through the sidecar: same text as aggregated
+sbody=${body%\}}',"stream":true}'
+s=$(curl -s -N "${J[@]}" -H "x-prefiller-host-port: http://127.0.0.1:$PRE" -d "$sbody" "http://127.0.0.1:$SC/v1/chat/completions" |
+	/usr/bin/python3 -c 'import json,sys
+out=""
+for line in sys.stdin:
+    line=line.strip()
+    if line.startswith("data: {"):
+        d=json.loads(line[6:])
+        for c in d["choices"]: out += c["delta"].get("content") or ""
+print(out)')
+[ "$a" = "$s" ] && ok || no "streamed P/D differs: '$a' vs '$s'"
+
+# no header: straight to the decoder
+l=$(curl -s "${J[@]}" -d "$body" "http://127.0.0.1:$SC/v1/chat/completions" | text)
+[ "$a" = "$l" ] && ok || no "local path differs"
+curl -s "http://127.0.0.1:$SC/v1/models" | grep -q '"id":"m"' && ok || no "other paths proxied to the decoder"
+
+# a prefill 4xx is the client's answer
+code=$(curl -s -o "$t/b" -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:$PRE" \
+	-d '{"model":"nope","prompt":"x"}' "http://127.0.0.1:$SC/v1/completions")
+[ "$code" = 404 ] && grep -q "does not exist" "$t/b" && ok || no "prefill 404 passed through (got $code)"
+
+# a dead prefill engine: fall back to local prefill
+f=$(curl -s "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:1" -d "$body" "http://127.0.0.1:$SC/v1/chat/completions" | text)
+[ "$a" = "$f" ] && ok || no "fallback answer differs: '$f'"
+grep -q "prefill failed" "$t/sc.log" && ok || no "fallback logged"
+
+# SSRF protection
+code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:$PRE" -d "$body" "http://127.0.0.1:$SC2/v1/chat/completions")
+[ "$code" = 403 ] && ok || no "SSRF protection (got $code)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:$PRE" -d '{"bad json' "http://127.0.0.1:$SC/v1/chat/completions")
+[ "$code" = 400 ] && ok || no "bad JSON is 400 (got $code)"
+echo "router-sidecar: $pass passed, $fail failed"
+[ $fail = 0 ]
