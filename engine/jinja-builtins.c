@@ -350,6 +350,54 @@ int jb_method(struct jrender *r, size_t off, struct jv obj, const char *name,
 			}
 			return 0;
 		}
+		if (!strcmp(name, "rfind")) {
+			const char *hit = NULL, *p;
+			struct jv sub;
+
+			if (!a0)
+				jr_fail(r, -EINVAL, off, "rfind() takes one argument");
+			sub = want_str(r, off, name, *a0);
+			for (p = obj.u.s.p; (p = find_sub(p, (size_t)(obj.u.s.p + obj.u.s.n - p), sub.u.s.p,
+			    sub.u.s.n)); p++) {
+				hit = p;
+				if (p == obj.u.s.p + obj.u.s.n)
+					break;
+			}
+			*res = jv_int(hit ? (int64_t)ju_len(obj.u.s.p, (size_t)(hit - obj.u.s.p)) : -1);
+			return 0;
+		}
+		if (!strcmp(name, "splitlines")) {
+			const char *p = obj.u.s.p, *end = p + obj.u.s.n, *ls = p;
+
+			*res = jv_list(r, 0);
+			while (p < end) {
+				if (*p == '\n' || *p == '\r') {
+					jl_push(r, res->u.l, jv_str(ls, (size_t)(p - ls)));
+					if (*p == '\r' && p + 1 < end && p[1] == '\n')
+						p++;
+					ls = ++p;
+				} else {
+					p++;
+				}
+			}
+			if (ls < end)
+				jl_push(r, res->u.l, jv_str(ls, (size_t)(end - ls)));
+			return 0;
+		}
+		if (!strcmp(name, "isdigit") || !strcmp(name, "isalpha") || !strcmp(name, "isalnum") ||
+		    !strcmp(name, "isspace")) {
+			size_t i;
+			int ok = obj.u.s.n > 0;
+
+			for (i = 0; i < obj.u.s.n && ok; i++) {
+				int c = (unsigned char)obj.u.s.p[i];
+
+				ok = name[2] == 'd' ? isdigit(c) : name[2] == 's' ? isspace(c) :
+				    name[4] == 'p' ? isalpha(c) : isalnum(c);
+			}
+			*res = jv_bool(ok);
+			return 0;
+		}
 		if (!strcmp(name, "join")) {
 			if (!a0)
 				jr_fail(r, -EINVAL, off, "join() takes one argument");
@@ -608,6 +656,45 @@ static struct jv select_items(struct jrender *r, const struct jnode *n, struct j
 	return res;
 }
 
+struct keyed {
+	struct jv key, item;
+};
+
+static void merge_sort(struct jrender *r, struct keyed *v, struct keyed *tmp, size_t n,
+    int fold_case, size_t off)
+{
+	size_t mid = n / 2, i = 0, j = mid, k = 0;
+
+	if (n < 2)
+		return;
+	merge_sort(r, v, tmp, mid, fold_case, off);
+	merge_sort(r, v + mid, tmp, n - mid, fold_case, off);
+	while (i < mid && j < n)
+		tmp[k++] = jv_cmp(r, v[j].key, v[i].key, fold_case, off) < 0 ? v[j++] : v[i++];
+	while (i < mid)
+		tmp[k++] = v[i++];
+	while (j < n)
+		tmp[k++] = v[j++];
+	memcpy(v, tmp, n * sizeof(*v));
+}
+
+/* Items of seq with their sort keys (the item or its attribute), sorted
+ * stably when sort is set. */
+static struct keyed *keyed_items(struct jrender *r, size_t off, struct jlist *l,
+    const struct jv *attribute, int fold_case, int sort)
+{
+	struct keyed *v = jr_alloc(r, (l->n + 1) * sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		v[i].item = l->v[i];
+		v[i].key = attribute && attribute->t != JV_NONE ? attr_of(l->v[i], *attribute) : l->v[i];
+	}
+	if (sort)
+		merge_sort(r, v, jr_alloc(r, (l->n + 1) * sizeof(*v)), l->n, fold_case, off);
+	return v;
+}
+
 struct jv jb_filter(struct jrender *r, const struct jnode *n, struct jv v,
     struct jv *args, const char **kw, size_t nargs)
 {
@@ -718,6 +805,124 @@ struct jv jb_filter(struct jrender *r, const struct jnode *n, struct jv v,
 			jl_push(r, res.u.l, x);
 		}
 		return res;
+	}
+	if (!strcmp(name, "sort") || !strcmp(name, "unique") || !strcmp(name, "min") ||
+	    !strcmp(name, "max")) {
+		const struct jv *rev = arg(args, kw, nargs, 0, "reverse");
+		const struct jv *cs = arg(args, kw, nargs, name[1] == 'o' ? 1 : 0, "case_sensitive");
+		const struct jv *attribute = arg(args, kw, nargs, name[1] == 'o' ? 2 :
+		    name[0] == 'u' ? 1 : 1, "attribute");
+		struct jlist *l = to_list(r, off, v).u.l;
+		int fold_case = !(cs && jv_truthy(*cs));
+		struct keyed *kv;
+		struct jv res;
+		size_t i;
+
+		if (name[0] != 's')
+			rev = NULL;  /* only sort takes reverse */
+		if (name[0] == 'u') {
+			res = jv_list(r, l->n);
+			kv = keyed_items(r, off, l, attribute, fold_case, 0);
+			for (i = 0; i < l->n; i++) {
+				size_t k;
+
+				for (k = 0; k < i; k++) {
+					struct jv a = kv[k].key, b = kv[i].key;
+
+					if (a.t == JV_STR && b.t == JV_STR ? jv_cmp(r, a, b, fold_case, off) == 0 :
+					    jv_eq(a, b))
+						break;
+				}
+				if (k == i)
+					jl_push(r, res.u.l, kv[i].item);
+			}
+			return res;
+		}
+		kv = keyed_items(r, off, l, attribute, fold_case, 1);
+		if (name[1] == 'i' || name[1] == 'a') {
+			if (l->n == 0)
+				return jv_undef(NULL);
+			return name[1] == 'i' ? kv[0].item : kv[l->n - 1].item;
+		}
+		res = jv_list(r, l->n);
+		for (i = 0; i < l->n; i++)
+			jl_push(r, res.u.l, kv[rev && jv_truthy(*rev) ? l->n - 1 - i : i].item);
+		return res;
+	}
+	if (!strcmp(name, "dictsort")) {
+		const struct jv *cs = arg(args, kw, nargs, 0, "case_sensitive");
+		const struct jv *by = arg(args, kw, nargs, 1, "by");
+		const struct jv *rev = arg(args, kw, nargs, 2, "reverse");
+		struct jv pairs, res;
+		struct keyed *kv;
+		size_t i;
+		int by_value = by && by->t == JV_STR && by->u.s.n == 5 && !memcmp(by->u.s.p, "value", 5);
+
+		if (v.t != JV_DICT)
+			jr_fail(r, -EINVAL, off, "dictsort: expected a mapping, got %s", jv_typename(v));
+		pairs = items_of(r, v);
+		kv = jr_alloc(r, (pairs.u.l->n + 1) * sizeof(*kv));
+		for (i = 0; i < pairs.u.l->n; i++) {
+			kv[i].item = pairs.u.l->v[i];
+			kv[i].key = pairs.u.l->v[i].u.l->v[by_value ? 1 : 0];
+		}
+		merge_sort(r, kv, jr_alloc(r, (pairs.u.l->n + 1) * sizeof(*kv)), pairs.u.l->n,
+		    !(cs && jv_truthy(*cs)), off);
+		res = jv_list(r, pairs.u.l->n);
+		for (i = 0; i < pairs.u.l->n; i++)
+			jl_push(r, res.u.l, kv[rev && jv_truthy(*rev) ? pairs.u.l->n - 1 - i : i].item);
+		return res;
+	}
+	if (!strcmp(name, "sum")) {
+		const struct jv *attribute = arg(args, kw, nargs, 0, "attribute");
+		const struct jv *start = arg(args, kw, nargs, 1, "start");
+		struct jlist *l = to_list(r, off, v).u.l;
+		int64_t acc = 0;
+		double facc = 0;
+		int is_float = 0;
+		size_t i;
+
+		if (start) {
+			if (start->t == JV_FLOAT) {
+				is_float = 1;
+				facc = start->u.f;
+			} else {
+				acc = want_int(r, off, "sum", *start);
+			}
+		}
+		for (i = 0; i < l->n; i++) {
+			struct jv x = attribute ? attr_of(l->v[i], *attribute) : l->v[i];
+
+			if (x.t == JV_FLOAT && !is_float) {
+				is_float = 1;
+				facc = (double)acc;
+			}
+			if (x.t == JV_FLOAT)
+				facc += x.u.f;
+			else if (is_float)
+				facc += (double)want_int(r, off, "sum", x);
+			else if (__builtin_add_overflow(acc, want_int(r, off, "sum", x), &acc))
+				jr_fail(r, -ERANGE, off, "integer overflow");
+		}
+		return is_float ? jv_float(facc) : jv_int(acc);
+	}
+	if (!strcmp(name, "round")) {
+		const struct jv *prec = arg(args, kw, nargs, 0, "precision");
+		const struct jv *method = arg(args, kw, nargs, 1, "method");
+		double x, m;
+		int64_t p = prec ? want_int(r, off, "round", *prec) : 0;
+
+		if (v.t != JV_INT && v.t != JV_FLOAT && v.t != JV_BOOL)
+			jr_fail(r, -EINVAL, off, "round: expected a number, got %s", jv_typename(v));
+		x = v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : v.u.b;
+		if (p < -15 || p > 15)
+			jr_fail(r, -EINVAL, off, "round: precision out of range");
+		m = pow(10.0, (double)p);
+		if (method && method->t == JV_STR && !strcmp(jv_strdup(r, method->u.s.p, method->u.s.n).u.s.p, "floor"))
+			return jv_float(floor(x * m) / m);
+		if (method && method->t == JV_STR && !strcmp(jv_strdup(r, method->u.s.p, method->u.s.n).u.s.p, "ceil"))
+			return jv_float(ceil(x * m) / m);
+		return jv_float(round(x * m) / m);
 	}
 	if (!strcmp(name, "select") || !strcmp(name, "reject"))
 		return select_items(r, n, v, args, nargs, 0, name[0] == 's');

@@ -332,18 +332,9 @@ static struct jv repeat(struct jrender *r, const struct jnode *n, struct jv s, i
 
 static int compare(struct jrender *r, const struct jnode *n, struct jv a, struct jv b)
 {
-	if (is_num(a) && is_num(b)) {
-		if (a.t != JV_FLOAT && b.t != JV_FLOAT)
-			return (ival(a) > ival(b)) - (ival(a) < ival(b));
-		return (fval(a) > fval(b)) - (fval(a) < fval(b));
-	}
-	if (a.t == JV_STR && b.t == JV_STR) {
-		int c = memcmp(a.u.s.p, b.u.s.p, MIN(a.u.s.n, b.u.s.n));
-
-		return c ? (c > 0) - (c < 0) : (a.u.s.n > b.u.s.n) - (a.u.s.n < b.u.s.n);
-	}
-	type_fail(r, n, a, b);
-	return 0;
+	if ((a.t == JV_LIST) != (b.t == JV_LIST) || (a.t != JV_LIST && a.t != JV_STR && !is_num(a)))
+		type_fail(r, n, a, b);
+	return jv_cmp(r, a, b, 0, n->off);
 }
 
 static int contains(struct jrender *r, const struct jnode *n, struct jv item, struct jv coll)

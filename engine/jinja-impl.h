@@ -177,6 +177,9 @@ struct jv *jd_get(const struct jdict *d, struct jv k);
 struct jv *jd_gets(const struct jdict *d, const char *k, size_t n);
 int jv_truthy(struct jv v);
 int jv_eq(struct jv a, struct jv b);
+/* <0, 0, >0 as Python orders numbers, strings (bytes, ASCII case folded on
+ * request) and lists; other types fail the render. */
+int jv_cmp(struct jrender *r, struct jv a, struct jv b, int fold_case, size_t off);
 const char *jv_typename(struct jv v);
 /* str(): what {{ v }} prints. */
 void jv_to_str(struct jrender *r, struct buf *b, struct jv v, size_t off);

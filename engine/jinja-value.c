@@ -223,6 +223,50 @@ int jv_eq(struct jv a, struct jv b)
 	}
 }
 
+static int fold(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+int jv_cmp(struct jrender *r, struct jv a, struct jv b, int fold_case, size_t off)
+{
+	size_t i;
+
+	if (is_num(a) && is_num(b)) {
+		if (a.t != JV_FLOAT && b.t != JV_FLOAT) {
+			int64_t x = a.t == JV_INT ? a.u.i : a.u.b, y = b.t == JV_INT ? b.u.i : b.u.b;
+
+			return (x > y) - (x < y);
+		}
+		return (num(a) > num(b)) - (num(a) < num(b));
+	}
+	if (a.t == JV_STR && b.t == JV_STR) {
+		size_t n = MIN(a.u.s.n, b.u.s.n);
+
+		for (i = 0; i < n; i++) {
+			int x = (unsigned char)a.u.s.p[i], y = (unsigned char)b.u.s.p[i];
+
+			if (fold_case) {
+				x = fold(x);
+				y = fold(y);
+			}
+			if (x != y)
+				return x < y ? -1 : 1;
+		}
+		return (a.u.s.n > b.u.s.n) - (a.u.s.n < b.u.s.n);
+	}
+	if (a.t == JV_LIST && b.t == JV_LIST) {
+		for (i = 0; i < a.u.l->n && i < b.u.l->n; i++) {
+			int c = jv_cmp(r, a.u.l->v[i], b.u.l->v[i], fold_case, off);
+
+			if (c)
+				return c;
+		}
+		return (a.u.l->n > b.u.l->n) - (a.u.l->n < b.u.l->n);
+	}
+	jr_fail(r, -EINVAL, off, "cannot compare %s with %s", jv_typename(a), jv_typename(b));
+}
+
 const char *jv_typename(struct jv v)
 {
 	static const char *const names[] = {

@@ -173,6 +173,14 @@ Test(jinja, filters)
 	    "{\"d\":{\"a\":1}}", "[['a', 1]] 43 0 3.0 5x");
 	EXPECT("{{ 'a\\nb'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}", NULL, "a\n  b|  a\n  b");
 	EXPECT("{{ 'aXbX'|replace('X', '-') }} {{ -3|abs }}", NULL, "a-b- 3");
+	EXPECT("{{ [3, 1, 2]|sort }} {{ ['b', 'A', 'c']|sort }} {{ ['b', 'A']|sort(case_sensitive=true) }}"
+	    " {{ [1, 3, 2]|sort(reverse=true) }} {{ l|sort(attribute='n')|map(attribute='n')|list }}",
+	    "{\"l\":[{\"n\":2},{\"n\":1}]}", "[1, 2, 3] ['A', 'b', 'c'] ['A', 'b'] [3, 2, 1] [1, 2]");
+	EXPECT("{{ ['a', 'A', 'b', 'a']|unique|list }} {{ [4, 2, 9]|min }} {{ [4, 2, 9]|max }}"
+	    " {{ [1, 2, 3]|sum }} {{ [1, 2.5]|sum }} {{ 2.567|round(2) }} {{ 2.5|round(method='floor') }}"
+	    " {{ d|dictsort }}", "{\"d\":{\"b\":1,\"a\":2}}",
+	    "['a', 'b'] 2 9 6 3.5 2.57 2.0 [['a', 2], ['b', 1]]");
+	EXPECT_FAIL("{{ [1, 'a']|sort }}", NULL, -EINVAL, "1:12", "cannot compare");
 	/* Unicode case mapping, as Python's str methods */
 	EXPECT("{{ '\xc3\x89T\xc3\x89'|lower }} {{ 'stra\xc3\x9f" "e \xc3\xa9t\xc3\xa9'.upper() }}"
 	    " {{ '\xc3\xa9" "cole ouverte'|title }}", NULL,
@@ -207,6 +215,9 @@ Test(jinja, string_and_dict_methods)
 	EXPECT("{{ d.get('a') }} {{ d.get('z') }} {{ d.get('z', 0) }} {{ d.keys()|list }}"
 	    " {{ d.values()|list }}", "{\"d\":{\"a\":1}}", "1 None 0 ['a'] [1]");
 	EXPECT("{{ '-'.join(['a', 'b']) }}", NULL, "a-b");
+	EXPECT("{{ 'a/b/c'.rfind('/') }} {{ 'x\\ny\\r\\nz'.splitlines() }} {{ '123'.isdigit() }}"
+	    "{{ 'ab1'.isalpha() }}{{ 'ab1'.isalnum() }}{{ ' '.isspace() }}{{ ''.isdigit() }}", NULL,
+	    "3 ['x', 'y', 'z'] TrueFalseTrueTrueFalse");
 }
 
 Test(jinja, tests)
