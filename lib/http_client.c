@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -300,6 +301,22 @@ http_client_cancel(struct http_client_req *r)
 	/* Inside one of its libevent callbacks: finish on the next loop turn. */
 	r->reaper = evtimer_new(r->c->base, on_reaper, r);
 	event_active(r->reaper, EV_TIMEOUT, 1);
+}
+
+void
+http_client_pause(struct http_client_req *r, int paused)
+{
+	struct bufferevent *bev;
+
+	if (r == NULL || r->cancelled || r->ev == NULL || r->conn == NULL)
+		return;
+	bev = evhttp_connection_get_bufferevent(r->conn->evcon);
+	if (bev == NULL)
+		return;
+	if (paused)
+		bufferevent_disable(bev, EV_READ);
+	else
+		bufferevent_enable(bev, EV_READ);
 }
 
 static void

@@ -79,6 +79,11 @@ struct http_client_req *http_client_stream(struct http_client *c, const char *me
     const char *url, const char *const *headers, const void *body, size_t len,
     const struct http_stream_cbs *cbs, void *arg, struct llmd_err *e);
 void http_client_cancel(struct http_client_req *req);
+/*
+ * Back-pressure for streams: paused != 0 stops reading the response from the
+ * connection (nothing more reaches on_data) until called again with 0.
+ */
+void http_client_pause(struct http_client_req *req, int paused);
 
 /* ---- synchronous ---- */
 

@@ -1,4 +1,31 @@
-# router/local.mk - llmd-router.
+# router/local.mk - llmd-router: gateway, proxy and in-process endpoint picker.
+noinst_LIBRARIES += router/librouter.a
+router_librouter_a_SOURCES = \
+	router/config.c router/config.h \
+	router/source-static.c \
+	router/prefix.c router/prefix.h \
+	router/pool.c router/pool.h \
+	router/picker.c router/picker.h \
+	router/scorer-load.c \
+	router/scorer-prefix.c \
+	router/scorer-lora.c \
+	router/scorer-session.c \
+	router/saturation.c \
+	router/proxy.c router/proxy.h \
+	router/gateway.c router/gateway.h
+
 bin_PROGRAMS += llmd-router
 llmd_router_SOURCES = router/main.c
-llmd_router_LDADD = $(LLMD_LIBS)
+llmd_router_LDADD = router/librouter.a $(LLMD_LIBS)
+
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-router
+TESTS += tests/unit/test-router
+tests_unit_test_router_SOURCES = \
+	tests/unit/test-router-prefix.c \
+	tests/unit/test-router-picker.c \
+	tests/unit/test-router-config.c
+tests_unit_test_router_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_router_LDADD = router/librouter.a $(LLMD_LIBS) $(CRITERION_LIBS)
+endif
+

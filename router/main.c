@@ -1,38 +1,143 @@
 /*
- * router/main.c - llmd-router entry point: the gateway and endpoint picker in front of llmd-engine pools.
+ * router/main.c - llmd-router entry point: flags, the configuration source
+ * (--config FILE, reloaded on SIGHUP), the gateway listener, readiness
+ * notification and graceful shutdown.
  */
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "lib/cli.h"
+#include "lib/http_server.h"
 #include "lib/log.h"
+#include "lib/notify.h"
+#include "lib/util.h"
+#include "router/config.h"
+#include "router/gateway.h"
+
+struct main_ctx {
+	struct gateway *gw;
+	const char *config_path;
+};
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: llmd-router [OPTIONS]\n\nthe gateway and endpoint picker in front of llmd-engine pools.\n\n"
+	fprintf(f, "usage: llmd-router --config FILE [OPTIONS]\n\n"
+	    "The gateway and endpoint picker in front of llmd-engine pools.\n\n"
 	    "Options:\n"
-	    "  -h, --help       show this help and exit\n"
-	    "  -V, --version    show the version and exit\n"
+	    "  --config FILE            pools and routes (YAML/JSON; reloaded on SIGHUP)\n"
+	    "  --listen HOST:PORT       listen address (default 0.0.0.0:8080; port 0 picks one\n"
+	    "                           and prints it on stdout)\n"
+	    "  --max-body BYTES         request body limit (default 4MiB)\n"
+	    "  --max-headers BYTES      request header limit (default 64KiB)\n"
+	    "  --client-timeout DUR     client connection idle timeout (default 60s)\n"
+	    "  --scrape-interval DUR    engine /metrics polling period (default 50ms)\n"
+	    "  --shutdown-grace DUR     in-flight requests get this long on SIGTERM (30s)\n"
+	    "  --max-conns N            connections per endpoint (default 1024)\n"
+	    "  --no-access-log          do not log one line per request\n"
+	    "  --server URL, --token-file FILE, --name GATEWAY\n"
+	    "                           the llmd daemon as the source (not in this build yet)\n"
+	    "  -h, --help               show this help and exit\n"
+	    "  -V, --version            show the version and exit\n"
 	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug\n");
+}
+
+static void
+on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_ctx *m = arg;
+	struct router_config cfg;
+	struct llmd_err e = LLMD_ERR_INIT;
+	char msg[800];
+
+	(void)fd;
+	(void)what;
+	if (router_config_load(m->config_path, &cfg, &e) < 0) {
+		log_warnx("reload: %s (keeping the current config)", err_str(&e, msg, sizeof(msg)));
+		return;
+	}
+	gateway_apply(m->gw, &cfg);
+	log_info("reloaded %s", m->config_path);
+}
+
+static int64_t
+dur_arg(const char *flag, const char *v)
+{
+	int64_t ms;
+
+	if (parse_duration_ms(v, &ms) < 0)
+		cli_usage_error("llmd-router", "%s: bad duration '%s'", flag, v);
+	return ms;
+}
+
+static size_t
+size_arg(const char *flag, const char *v)
+{
+	uint64_t n;
+
+	if (parse_size(v, &n) < 0 || n == 0)
+		cli_usage_error("llmd-router", "%s: bad size '%s'", flag, v);
+	return (size_t)n;
 }
 
 int
 main(int argc, char **argv)
 {
+	enum { O_CONFIG = 256, O_LISTEN, O_MAXBODY, O_MAXHDR, O_CTMO, O_SCRAPE, O_GRACE,
+	    O_NOLOG, O_SERVER, O_TOKEN, O_NAME, O_MAXCONNS };
 	static const struct option opts[] = {
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "max-body", required_argument, NULL, O_MAXBODY },
+		{ "max-headers", required_argument, NULL, O_MAXHDR },
+		{ "client-timeout", required_argument, NULL, O_CTMO },
+		{ "scrape-interval", required_argument, NULL, O_SCRAPE },
+		{ "shutdown-grace", required_argument, NULL, O_GRACE },
+		{ "max-conns", required_argument, NULL, O_MAXCONNS },
+		{ "no-access-log", no_argument, NULL, O_NOLOG },
+		{ "server", required_argument, NULL, O_SERVER },
+		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "name", required_argument, NULL, O_NAME },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	struct gateway_opts go = { .access_log = 1 };
+	const char *listen = "0.0.0.0:8080", *server = NULL;
+	struct main_ctx m = { 0 };
+	struct router_config cfg;
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct event_base *base;
+	struct event *hup;
+	char msg[800], status[300];
+	long n;
+	int c, port;
 
 	log_init("llmd-router", LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
+		case O_CONFIG: m.config_path = optarg; break;
+		case O_LISTEN: listen = optarg; break;
+		case O_MAXBODY: go.max_body = size_arg("--max-body", optarg); break;
+		case O_MAXHDR: go.max_headers = size_arg("--max-headers", optarg); break;
+		case O_CTMO: go.client_timeout_ms = dur_arg("--client-timeout", optarg); break;
+		case O_SCRAPE: go.scrape_interval_ms = dur_arg("--scrape-interval", optarg); break;
+		case O_GRACE: go.shutdown_grace_ms = dur_arg("--shutdown-grace", optarg); break;
+		case O_NOLOG: go.access_log = 0; break;
+		case O_MAXCONNS:
+			if (parse_long(optarg, 1, 65536, &n) < 0)
+				cli_usage_error("llmd-router", "--max-conns: bad number '%s'", optarg);
+			go.max_conns_per_endpoint = (int)n;
+			break;
+		case O_SERVER: server = optarg; break;
+		case O_TOKEN: case O_NAME: break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -44,6 +149,38 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	fprintf(stderr, "llmd-router: not available in this build yet\n");
-	return EXIT_USAGE;
+	if (optind < argc)
+		cli_usage_error("llmd-router", "unexpected argument '%s'", argv[optind]);
+	if (server != NULL)
+		cli_usage_error("llmd-router", "--server: the daemon source is not in this build yet; use --config");
+	if (m.config_path == NULL)
+		cli_usage_error("llmd-router", "--config FILE is required");
+	if (router_config_load(m.config_path, &cfg, &e) < 0) {
+		fprintf(stderr, "llmd-router: %s\n", err_str(&e, msg, sizeof(msg)));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	if (base == NULL)
+		fatalx("event_base_new failed");
+	m.gw = gateway_new(base, &go, &e);
+	if (m.gw == NULL)
+		fatalx("%s", err_str(&e, msg, sizeof(msg)));
+	gateway_apply(m.gw, &cfg);
+	port = gateway_listen(m.gw, listen, &e);
+	if (port < 0)
+		fatalx("listen %s: %s", listen, err_str(&e, msg, sizeof(msg)));
+	http_server_handle_signals(gateway_server(m.gw));
+	hup = evsignal_new(base, SIGHUP, on_hup, &m);
+	event_add(hup, NULL);
+	printf("%d\n", port);
+	fflush(stdout);
+	snprintf(status, sizeof(status), "listening on port %d", port);
+	notify_ready(status);
+	event_base_dispatch(base);
+	notify_stopping();
+	event_free(hup);
+	gateway_free(m.gw);
+	event_base_free(base);
+	return 0;
 }
