@@ -115,9 +115,15 @@ tokenize_jsonl(const struct tokenizer *tok, const struct buf *in, int add_specia
 		size_t e = nl ? (size_t)(nl - in->buf) : in->len;
 		line++;
 		if (e > p) {
-			cJSON *j = cJSON_ParseWithLength(in->buf + p, e - p);
+			const char *end = NULL;
+			cJSON *j = cJSON_ParseWithLengthOpts(in->buf + p, e - p, &end, 0);
 			int32_t *ids;
 			size_t n;
+			for (const char *q = end; j && q < in->buf + e; q++)
+				if (!strchr(" \t\r", *q)) {
+					cJSON_Delete(j);
+					j = NULL;
+				}
 			if (!cJSON_IsString(j)) {
 				fprintf(stderr, "llmd-engine tokenize: stdin:%zu: not a JSON string\n", line);
 				cJSON_Delete(j);
@@ -217,9 +223,16 @@ cmd_tokenize(int argc, char **argv)
 static int
 parse_ids(const struct tokenizer *tok, const char *s, size_t len, int32_t **ids, size_t *n)
 {
-	cJSON *j = cJSON_ParseWithLength(s, len), *it;
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, 0), *it;
 	size_t k = 0;
 
+	/* nothing but white space after the array */
+	for (const char *p = end; j && p < s + len; p++)
+		if (!strchr(" \t\r\n", *p)) {
+			cJSON_Delete(j);
+			j = NULL;
+		}
 	if (!cJSON_IsArray(j)) {
 		cJSON_Delete(j);
 		return -1;

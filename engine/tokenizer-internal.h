@@ -109,6 +109,7 @@ struct tokenizer {
 	uint64_t serial;
 	/* vocabulary: id -> token string (raw vocab form) and its decoded bytes */
 	int32_t n_ids;                 /* max id + 1 */
+	int32_t id_cap;                /* allocated length of id_str and id_flags */
 	char **id_str;                 /* NUL-terminated, NULL for holes */
 	char **id_bytes;               /* decoded bytes of id (decoder applied per token) */
 	uint32_t *id_bytes_len;

@@ -401,14 +401,15 @@ parse_post_processor(struct tokenizer *tok, const cJSON *pp, struct llmd_err *e)
 static void
 set_id(struct tokenizer *tok, int32_t id, const char *s, size_t len)
 {
-	if (id >= tok->n_ids) {
-		int32_t n = MAX(id + 1, tok->n_ids * 2);
+	if (id >= tok->id_cap) {
+		int32_t n = MAX(id + 1, tok->id_cap * 2);
 		tok->id_str = xreallocarray(tok->id_str, (size_t)n, sizeof(*tok->id_str));
 		tok->id_flags = xreallocarray(tok->id_flags, (size_t)n, 1);
-		memset(tok->id_str + tok->n_ids, 0, (size_t)(n - tok->n_ids) * sizeof(*tok->id_str));
-		memset(tok->id_flags + tok->n_ids, 0, (size_t)(n - tok->n_ids));
-		tok->n_ids = n;
+		memset(tok->id_str + tok->id_cap, 0, (size_t)(n - tok->id_cap) * sizeof(*tok->id_str));
+		memset(tok->id_flags + tok->id_cap, 0, (size_t)(n - tok->id_cap));
+		tok->id_cap = n;
 	}
+	tok->n_ids = MAX(tok->n_ids, id + 1);
 	free(tok->id_str[id]);
 	tok->id_str[id] = xmemdup(s, len);
 }
