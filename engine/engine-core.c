@@ -884,13 +884,11 @@ engine_core_prepare(struct engine_core *ec, struct engine_req *r, struct llmd_er
 }
 
 int
-engine_core_submit(struct engine_core *ec, struct engine_req *r, struct llmd_err *e)
+engine_core_queue(struct engine_core *ec, struct engine_req *r, struct llmd_err *e)
 {
 	struct oai_request *o = &r->oai;
 	int rc;
 
-	if ((rc = engine_core_prepare(ec, r, e)) < 0)
-		return rc;
 	int32_t stops[MODEL_MAX_EOS + OAI_MAX_STOP_IDS];
 	uint32_t n_stops = 0;
 	if (!o->ignore_eos)
@@ -929,6 +927,16 @@ engine_core_submit(struct engine_core *ec, struct engine_req *r, struct llmd_err
 		return rc;
 	}
 	return 0;
+}
+
+int
+engine_core_submit(struct engine_core *ec, struct engine_req *r, struct llmd_err *e)
+{
+	int rc;
+
+	if ((rc = engine_core_prepare(ec, r, e)) < 0)
+		return rc;
+	return engine_core_queue(ec, r, e);
 }
 
 void

@@ -164,8 +164,11 @@ void engine_core_stop(struct engine_core *ec);
 
 /* Tokenizes and queues a request; e names the field on a 400. -E2BIG: too long. */
 int engine_core_submit(struct engine_core *ec, struct engine_req *r, struct llmd_err *e);
-/* Tokenizes and checks a request without queueing it (max_tokens 0, /tokenize). */
+/* Renders and tokenizes a request and checks its length, without queueing
+ * it. Thread-safe (the server runs it on a worker thread). */
 int engine_core_prepare(struct engine_core *ec, struct engine_req *r, struct llmd_err *e);
+/* Queues a prepared request (any thread). */
+int engine_core_queue(struct engine_core *ec, struct engine_req *r, struct llmd_err *e);
 /* Renders a chat request's messages with the chat template. */
 int engine_core_render_chat(struct engine_core *ec, const struct oai_request *o, struct buf *out,
     struct llmd_err *e);

@@ -23,10 +23,13 @@
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "lib/util.h"
+#include "lib/workpool.h"
 
 /* Loop-side state of a request. */
 struct srv_req {
 	struct engine_server *es;
+	int prep_rc;                  /* result of engine_core_prepare on the worker */
+	struct llmd_err prep_err;
 	struct http_req *http;
 	int stream;
 	int sent_first;
@@ -656,6 +659,9 @@ on_client_close(struct http_req *req, void *arg)
 	engine_core_abort(&s->es->core, r);
 }
 
+static void prep_work(void *arg);
+static void prep_done(void *arg);
+
 static void
 handle_generate(struct http_req *req, struct engine_server *es, enum oai_kind kind)
 {
@@ -706,23 +712,49 @@ handle_generate(struct http_req *req, struct engine_server *es, enum oai_kind ki
 	r->server_data = s;
 	r->http = req;
 
+	/* rendering and tokenizing a long prompt is work: do it on a worker */
+	if (workpool_submit(es->prep, prep_work, prep_done, r) < 0) {
+		reply_error(req, 503, NULL, "too many requests being prepared");
+		srv_req_free(r);
+	}
+}
+
+/* worker thread: chat template and tokenizer (both read-only, thread-safe) */
+static void
+prep_work(void *arg)
+{
+	struct engine_req *r = arg;
+	struct srv_req *s = r->server_data;
+
+	s->prep_rc = engine_core_prepare(&s->es->core, r, &s->prep_err);
+}
+
+/* loop thread */
+static void
+prep_done(void *arg)
+{
+	struct engine_req *r = arg;
+	struct srv_req *s = r->server_data;
+	struct engine_server *es = s->es;
+	struct http_req *req = s->http;
+	int rc = s->prep_rc;
+
+	if (rc < 0) {
+		reply_llmd_err(req, 400, &s->prep_err);
+		srv_req_free(r);
+		return;
+	}
 	/* max_tokens 0 (completions): nothing to generate; echo may still apply */
-	if (kind == OAI_COMPLETION && r->oai.max_tokens == 0) {
+	if (r->oai.kind == OAI_COMPLETION && r->oai.max_tokens == 0) {
 		struct engine_event ev = { .req = r, .token = -1, .stop_token = -1,
 		    .finish = SCHED_FINISH_LENGTH };
-		rc = engine_core_prepare(&es->core, r, &e);
-		if (rc < 0) {
-			reply_llmd_err(req, 400, &e);
-			srv_req_free(r);
-			return;
-		}
 		if (r->oai.echo && !s->stream)
 			tokenizer_decode(es->core.tok, r->prompt, r->n_prompt, 1, &s->text);
 		on_event(es, &ev);
 		return;
 	}
-	if ((rc = engine_core_submit(&es->core, r, &e)) < 0) {
-		reply_llmd_err(req, rc == -EAGAIN ? 503 : 400, &e);
+	if ((rc = engine_core_queue(&es->core, r, &s->prep_err)) < 0) {
+		reply_llmd_err(req, rc == -EAGAIN ? 503 : 400, &s->prep_err);
 		srv_req_free(r);
 		return;
 	}
@@ -779,6 +811,7 @@ engine_server_run(struct engine_server *es, const struct serve_config *cfg, stru
 		snprintf(addr, sizeof(addr), "%s:%d", cfg->host, cfg->port);
 	if ((port = http_server_listen(es->http, addr, e)) < 0)
 		return port;
+	es->prep = workpool_new(es->base, 2, (size_t)cfg->max_queue);
 	es->outbox_ev = event_new(es->base, es->core.out_fd, EV_READ | EV_PERSIST, on_outbox, es);
 	event_add(es->outbox_ev, NULL);
 	http_server_handle_signals(es->http);
@@ -791,6 +824,7 @@ engine_server_run(struct engine_server *es, const struct serve_config *cfg, stru
 	event_base_dispatch(es->base);
 	notify_stopping();
 	log_info("shutting down");
+	workpool_free(es->prep);
 	engine_core_stop(&es->core);
 	/* requests still queued in the loop are dropped with their connections */
 	event_free(es->outbox_ev);

@@ -11,6 +11,7 @@
 struct event_base;
 struct event;
 struct http_server;
+struct workpool;
 
 struct engine_server {
 	struct serve_config cfg;
@@ -18,6 +19,7 @@ struct engine_server {
 	struct event_base *base;
 	struct http_server *http;
 	struct event *outbox_ev;
+	struct workpool *prep;          /* chat rendering and tokenization off the loop */
 	int64_t started;
 };
 
