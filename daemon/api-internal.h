@@ -50,4 +50,9 @@ void api_verbs_dispatch(struct api_call *c);
 /* Namespace objects (/api/v1/namespaces[/{name}]). */
 void api_verbs_namespaces(struct api_call *c);
 
+/* Discovery (api-discovery.c): /api, /apis, /api/v1, /apis/G/V. */
+void api_discovery_versions(struct api_call *c);
+void api_discovery_groups(struct api_call *c);
+void api_discovery_resources(struct api_call *c, const char *group, const char *version);
+
 #endif

@@ -113,6 +113,25 @@ route(struct api *a, struct http_req *req, const char *path)
 		    "not find the requested resource", NULL, NULL, NULL);
 		return;
 	}
+	/* Discovery documents. */
+	if (strcmp(c.method, "GET") == 0 && n >= 1 && n <= 3) {
+		if (n == 1 && strcmp(segs[0], "api") == 0) {
+			api_discovery_versions(&c);
+			goto out;
+		}
+		if (n == 1 && strcmp(segs[0], "apis") == 0) {
+			api_discovery_groups(&c);
+			goto out;
+		}
+		if (n == 2 && strcmp(segs[0], "api") == 0) {
+			api_discovery_resources(&c, "", segs[1]);
+			goto out;
+		}
+		if (n == 3 && strcmp(segs[0], "apis") == 0) {
+			api_discovery_resources(&c, segs[1], segs[2]);
+			goto out;
+		}
+	}
 	/* /api/v1/... or /apis/GROUP/VERSION/... */
 	if (n >= 2 && strcmp(segs[0], "api") == 0 && strcmp(segs[1], "v1") == 0) {
 		group = "";
@@ -166,6 +185,7 @@ on_request(struct http_req *req, void *arg)
 {
 	struct api *a = arg;
 	const char *path = http_req_path(req);
+	struct nodes_api na;
 
 	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0) {
 		reply_text(req, 200, "ok");
@@ -175,9 +195,12 @@ on_request(struct http_req *req, void *arg)
 		reply_text(req, a->ready ? 200 : 503, a->ready ? "ok" : "not ready");
 		return;
 	}
-	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(a, req, path))
+	na.store = a->store;
+	na.hub = a->hub;
+	na.admin_token = a->token;
+	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
 		return;
-	if (!authorized(a, req) && !api_agent_authorized(a, req, path)) {
+	if (!authorized(a, req) && !api_agent_authorized(&na, req, path)) {
 		api_reply_status(req, 401, "Unauthorized", "Unauthorized", NULL, NULL, NULL);
 		return;
 	}

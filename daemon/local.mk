@@ -4,9 +4,10 @@ llmd_SOURCES = daemon/main.c \
 	daemon/store.c daemon/store.h \
 	daemon/api.c daemon/api.h daemon/api-internal.h \
 	daemon/api-verbs.c daemon/api-reply.c daemon/api-body.c \
-	daemon/api-resources.c daemon/api-selector.c \
+	daemon/api-resources.c daemon/api-selector.c daemon/api-discovery.c \
 	daemon/watch.c daemon/watch.h \
-	daemon/reconciler.c daemon/reconciler.h
+	daemon/reconciler.c daemon/reconciler.h \
+	daemon/nodes.c daemon/nodes.h daemon/api-agent.c
 llmd_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 llmd_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(SQLITE_LIBS)
 

@@ -171,6 +171,21 @@ for i in $(seq 1 25); do req PATCH /api/v1/nodes/gpu-1 "{\"metadata\":{\"labels\
 req GET "$S?watch=true&resourceVersion=1"; check "watch too old" 410 "$code"
 contains "Expired" '"reason":"Expired"' "$tmp/out"
 
+# --- discovery: stock kubectl drives llmd (skipped without kubectl) ---
+req GET /api; contains "APIVersions" '"kind":"APIVersions"' "$tmp/out"
+req GET /apis; contains "APIGroupList" '"name":"serving.kserve.io"' "$tmp/out"
+req GET /apis/serving.kserve.io/v1alpha1; contains "APIResourceList" '"shortNames":\["llmisvc"\]' "$tmp/out"
+if command -v kubectl >/dev/null 2>&1; then
+	K="kubectl --kubeconfig=/dev/null --server $U --cache-dir $tmp/kcache"
+	printf 'apiVersion: serving.kserve.io/v1alpha1\nkind: LLMInferenceService\nmetadata: {name: kc, namespace: team-a}\nspec: {model: {uri: "hf://a/b"}}\n' > "$tmp/kc.yaml"
+	$K apply --validate=false -f "$tmp/kc.yaml" >"$tmp/out" 2>&1; contains "kubectl apply" "kc created" "$tmp/out"
+	$K get llmisvc -n team-a -o name >"$tmp/out" 2>&1; contains "kubectl get" "llminferenceservice.serving.kserve.io/kc" "$tmp/out"
+	$K label llmisvc kc -n team-a tier=bronze >"$tmp/out" 2>&1; contains "kubectl label (merge patch)" "labeled" "$tmp/out"
+	$K get llmisvc -n team-a -l tier=bronze -o jsonpath='{.items[*].metadata.name}' >"$tmp/out" 2>&1
+	check "kubectl selector" "kc" "$(cat "$tmp/out")"
+	$K delete llmisvc kc -n team-a >"$tmp/out" 2>&1; contains "kubectl delete" "deleted" "$tmp/out"
+fi
+
 # --- kill -9 keeps acknowledged writes ---
 acked=0
 for i in $(seq 1 30); do
