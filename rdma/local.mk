@@ -12,3 +12,7 @@ tests_unit_test_kvxfer_SOURCES = tests/unit/test-kvxfer.c
 tests_unit_test_kvxfer_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_kvxfer_LDADD = $(RDMA_LIBS) $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
+
+noinst_PROGRAMS += bench/kvxfer-bench
+bench_kvxfer_bench_SOURCES = bench/kvxfer-bench.c
+bench_kvxfer_bench_LDADD = $(RDMA_LIBS) $(LLMD_LIBS)
