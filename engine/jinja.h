@@ -37,8 +37,9 @@ struct jinja_limits {
 	uint64_t max_iterations;  /* loop iterations, all loops together */
 };
 
-/* 4 MiB output, 64 MiB memory, depth 400, 1e6 iterations. */
-#define JINJA_LIMITS_DEFAULT { 4u << 20, 64u << 20, 400, 1000000 }
+/* 16 MiB output (a long-context prompt), 256 MiB memory, depth 400, 1e6
+ * iterations. */
+#define JINJA_LIMITS_DEFAULT { 16u << 20, 256u << 20, 400, 1000000 }
 
 /* Compiles src[0..len). -EINVAL with e->field "line:col" on a syntax error. */
 int jinja_parse(const char *src, size_t len, struct jinja_template **out, struct llmd_err *e);
