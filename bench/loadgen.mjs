@@ -3,12 +3,17 @@
 // until N requests are done; streaming, so TTFT and inter-token latency are
 // measured per token. Prints one JSON line of results.
 // usage: node loadgen.mjs URL MODEL --concurrency C --requests N --max-tokens T
-//        [--prompt-words W | --prompt-file F] [--shared-prefix-words P] [--rate R]
+//        [--prompt-words W] [--shared-prefix-words P] [--rate R]
+//        [--header 'Name: value'] [--long-every K --long-words L] [--path /v1/completions]
 const args = process.argv.slice(2);
 const url = args[0], model = args[1];
 const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : d; };
 const C = +opt('--concurrency', 1), N = +opt('--requests', C * 4), T = +opt('--max-tokens', 64);
 const W = +opt('--prompt-words', 32), P = +opt('--shared-prefix-words', 0), rate = +opt('--rate', 0);
+const hdr = opt('--header', null), longEvery = +opt('--long-every', 0), longWords = +opt('--long-words', 0);
+const path = opt('--path', '/v1/completions');
+const extraHeaders = {};
+if (hdr) { const k = hdr.indexOf(':'); extraHeaders[hdr.slice(0, k).trim()] = hdr.slice(k + 1).trim(); }
 const words = (n, seed) => Array.from({ length: n }, (_, i) => `w${(i * 7919 + seed * 104729) % 5000}`).join(' ');
 const shared = P ? words(P, 999) + ' ' : '';
 let next = 0;
@@ -17,12 +22,13 @@ let outTok = 0, errors = 0;
 const t0 = performance.now();
 
 async function one(i) {
-  const body = { model, prompt: shared + words(W, i), max_tokens: T, temperature: 0, ignore_eos: true,
+  const nw = longEvery && i % longEvery === 0 ? longWords : W;
+  const body = { model, prompt: shared + words(nw, i), max_tokens: T, temperature: 0, ignore_eos: true,
     stream: true, stream_options: { include_usage: true } };
   const start = performance.now();
   let last = start, first = null, buf = '';
   try {
-    const r = await fetch(url + '/v1/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    const r = await fetch(url + path, { method: 'POST', headers: { 'Content-Type': 'application/json', ...extraHeaders },
       body: JSON.stringify(body) });
     if (!r.ok) { errors++; await r.text(); return; }
     const dec = new TextDecoder();
