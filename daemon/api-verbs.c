@@ -282,6 +282,7 @@ struct write_job {
 	char *ns, *name;
 	enum write_op op;
 	int flags;
+	int64_t precond;   /* DELETE: resourceVersion that must match; 0 none */
 	cJSON *obj;
 	cJSON *out;
 	int rc;
@@ -303,7 +304,8 @@ job_work(void *arg)
 		    &j->e);
 		break;
 	case OP_DELETE:
-		j->rc = store_delete(s, j->res->plural, j->ns, j->name, 0, &j->out, &j->e);
+		j->rc = store_delete(s, j->res->plural, j->ns, j->name, j->precond, &j->out,
+		    &j->e);
 		break;
 	}
 }
@@ -339,7 +341,8 @@ job_done(void *arg)
 
 /* Takes obj. The reply is sent once the transaction committed. */
 static void
-submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags)
+submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags,
+    int64_t precond)
 {
 	struct write_job *j = xcalloc(1, sizeof(*j));
 	const char *n = c->name;
@@ -355,6 +358,7 @@ submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags)
 	j->op = op;
 	j->obj = obj;
 	j->flags = flags;
+	j->precond = precond;
 	if (c->api->wp == NULL ||
 	    workpool_submit(c->api->wp, job_work, job_done, j) < 0) {
 		job_work(j);
@@ -476,7 +480,7 @@ do_create(struct api_call *c)
 		cJSON_Delete(obj);
 		return;
 	}
-	submit_write(c, OP_CREATE, obj, 0);
+	submit_write(c, OP_CREATE, obj, 0, 0);
 }
 
 /* PUT and PATCH both end here with the full new object (taken). */
@@ -492,7 +496,7 @@ update(struct api_call *c, cJSON *obj, const cJSON *old)
 		cJSON_Delete(obj);
 		return;
 	}
-	submit_write(c, OP_UPDATE, obj, c->status_sub ? STORE_STATUS : 0);
+	submit_write(c, OP_UPDATE, obj, c->status_sub ? STORE_STATUS : 0, 0);
 }
 
 static void
@@ -562,9 +566,41 @@ do_patch(struct api_call *c)
 static void
 do_delete(struct api_call *c)
 {
+	size_t n = 0;
+	const char *body;
+	int64_t precond = 0;
+
 	if (!(c->res->flags & RES_DELETABLE) && !writable(c))
 		return;
-	submit_write(c, OP_DELETE, NULL, 0);
+	/* DeleteOptions body: {"preconditions":{"resourceVersion":"N"}}. */
+	body = http_req_body(c->req, &n);
+	if (n > 0) {
+		struct llmd_err e = LLMD_ERR_INIT;
+		cJSON *opts = NULL;
+		const char *rv;
+
+		if (api_body_parse(body, n, http_req_header(c->req, "Content-Type"),
+		    &opts, &e) < 0) {
+			api_reply_err(c, -EBADMSG, &e);
+			return;
+		}
+		rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(opts, "preconditions"), "resourceVersion"));
+		if (rv) {
+			long l;
+
+			if (parse_long(rv, 1, LONG_MAX, &l) < 0) {
+				err_set(&e, -EBADMSG, "preconditions.resourceVersion",
+				    "must be a resource version");
+				cJSON_Delete(opts);
+				api_reply_err(c, -EBADMSG, &e);
+				return;
+			}
+			precond = l;
+		}
+		cJSON_Delete(opts);
+	}
+	submit_write(c, OP_DELETE, NULL, 0, precond);
 }
 
 static void

@@ -159,20 +159,29 @@ meta_set(struct store *s, const char *key, int64_t v, struct llmd_err *e)
 	return rc == SQLITE_DONE ? 0 : db_err(s, e, "meta");
 }
 
+const char *
+store_network_fs_name(unsigned long f_type)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(network_fs); i++)
+		if (f_type == network_fs[i].magic)
+			return network_fs[i].name;
+	return NULL;
+}
+
 static int
 check_fs(const char *dir, struct llmd_err *e)
 {
 	struct statfs sf;
-	size_t i;
+	const char *name;
 
 	if (statfs(dir, &sf) < 0)
 		return err_set(e, -errno, dir, "statfs: %s", strerror(errno));
-	for (i = 0; i < ARRAY_SIZE(network_fs); i++)
-		if ((unsigned long)sf.f_type == network_fs[i].magic)
-			return err_set(e, -EXDEV, dir, "data directory is on a %s "
-			    "filesystem; SQLite WAL needs a local filesystem "
-			    "(ext4, xfs, btrfs, tmpfs): choose another --data-dir",
-			    network_fs[i].name);
+	if ((name = store_network_fs_name((unsigned long)sf.f_type)) != NULL)
+		return err_set(e, -EXDEV, dir, "data directory is on a %s "
+		    "filesystem; SQLite WAL needs a local filesystem "
+		    "(ext4, xfs, btrfs, tmpfs): choose another --data-dir", name);
 	return 0;
 }
 

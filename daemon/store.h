@@ -105,6 +105,9 @@ int store_events_since(struct store *s, int64_t since, const char *resource,
 /* Distinct namespaces that hold any object, as a cJSON array of strings. */
 int store_namespaces(struct store *s, cJSON **out, struct llmd_err *e);
 
+/* "NFS", "CIFS", "FUSE"... for a statfs f_type store_open refuses; NULL if local. */
+const char *store_network_fs_name(unsigned long f_type);
+
 /* RFC 3339 UTC "2026-11-25T13:00:00Z" of the current time into buf[32]. */
 void store_timestamp(char *buf, size_t len);
 

@@ -159,6 +159,7 @@ wpid=$!
 sleep 0.3
 req POST $S '{"metadata":{"name":"w1"},"spec":{}}'
 req PATCH $S/w1 '{"metadata":{"labels":{"x":"y"}}}' application/merge-patch+json
+req DELETE $S/w1 '{"preconditions":{"resourceVersion":"1"}}'; check "delete precondition" 409 "$code"
 req DELETE $S/w1; check "delete" 200 "$code"
 wait $wpid; wpid=""
 contains "watch ADDED" '"type":"ADDED","object":{.*"name":"w1"' "$tmp/watch"

@@ -325,3 +325,13 @@ Test(store, generate_name)
 	cJSON_Delete(in);
 	store_close(s);
 }
+
+Test(store, refuses_network_filesystems)
+{
+	cr_assert_str_eq(store_network_fs_name(0x6969), "NFS");
+	cr_assert_str_eq(store_network_fs_name(0xFF534D42), "CIFS");
+	cr_assert_str_eq(store_network_fs_name(0x65735546), "FUSE");
+	cr_assert_null(store_network_fs_name(0xEF53));      /* ext4 */
+	cr_assert_null(store_network_fs_name(0x58465342));  /* xfs */
+	cr_assert_null(store_network_fs_name(0x01021994));  /* tmpfs */
+}
