@@ -98,8 +98,10 @@ mm_chunk(void *arg, int i, int n)
 		j->ops->tile(j->out, j->d, j->x, j->W, j->dt, j->k, r0, r1, j->n_tok, j->acc);
 }
 
-/* Row granularity of a chunk: keeps the SIMD row blocks whole. */
-#define MM_ROW_ALIGN 16
+/* Row granularity of a chunk: keeps the SIMD row slabs whole. */
+#define MM_ROW_ALIGN 32
+/* Decode chunks: about this many weight bytes each. */
+#define MM_CHUNK_BYTES (1024 * 1024)
 
 static void
 matmul(struct threadpool *tp, float *out, const float *x, const struct tensor *W, int n_tok,
@@ -119,16 +121,24 @@ matmul(struct threadpool *tp, float *out, const float *x, const struct tensor *W
 	if (n_tok <= 0 || j.d <= 0)
 		return;
 	int nt = threadpool_size(tp);
-	/*
-	 * A few chunks per thread so a thread that was preempted (the machine
-	 * is shared) does not hold everyone up; never below MM_ROW_ALIGN rows.
-	 */
-	int64_t nchunks = nt > 1 ? (int64_t)nt * 4 : 1;
-	int64_t rpc = (j.d + nchunks - 1) / nchunks;
-	rpc = (rpc + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
+	int64_t rpc = j.d;
+	if (nt > 1) {
+		/*
+		 * At least four chunks per thread, and for decode chunks of
+		 * about MM_CHUNK_BYTES, so that when a thread is preempted (the
+		 * machine is shared) the others are left only a small chunk
+		 * to wait for.
+		 */
+		int64_t nchunks = (int64_t)nt * 4;
+		if (n_tok == 1) {
+			int64_t rowb = j.k * (int64_t)dtype_size(j.dt);
+			nchunks = MAX(nchunks, j.d * rowb / MM_CHUNK_BYTES);
+		}
+		rpc = (j.d + nchunks - 1) / nchunks;
+		rpc = (rpc + MM_ROW_ALIGN - 1) / MM_ROW_ALIGN * MM_ROW_ALIGN;
+	}
 	j.rows_per_chunk = rpc;
-	nchunks = (j.d + rpc - 1) / rpc;
-	threadpool_run(tp, mm_chunk, &j, (int)nchunks);
+	threadpool_run(tp, mm_chunk, &j, (int)((j.d + rpc - 1) / rpc));
 }
 
 void
