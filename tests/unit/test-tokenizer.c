@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/tokenizer.h"
+#include "lib/util.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
@@ -370,4 +371,64 @@ Test(tokenizer_errors, garbage_and_missing_files)
 	snprintf(p, sizeof(p), "%s/tokenizer.json", d);
 	unlink(p);
 	rmdir(d);
+}
+
+/* Damaged tokenizer.json files load with an error message or, when still
+ * meaningful, encode and decode: never a crash (run under ASan too). */
+Test(tokenizer_errors, mutated_json, .init = make_sp_tokenizer, .fini = rm_sp_tokenizer)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/tokenizer.json", spdir);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	static char orig[32768], mut[32768];
+	size_t n = fread(orig, 1, sizeof(orig), f);
+	fclose(f);
+	uint32_t rnd = 12345;
+	static const char junk[] = "{}[]\",:0123456789-aZ\\ \xff";
+	int loaded = 0;
+
+	for (int k = 0; k < 300; k++) {
+		size_t m = n;
+		memcpy(mut, orig, n);
+		rnd = rnd * 1103515245 + 12345;
+		switch ((rnd >> 16) % 3) {
+		case 0:
+			m = (rnd >> 8) % n;
+			break;
+		case 1:
+			for (int t = 0; t < 8; t++) {
+				rnd = rnd * 1103515245 + 12345;
+				mut[(rnd >> 8) % n] = junk[(rnd >> 3) % (sizeof(junk) - 1)];
+			}
+			break;
+		default: {
+			size_t at = (rnd >> 8) % n, len = MIN((size_t)(rnd % 200) + 1, n - at);
+			memmove(mut + at, mut + at + len, n - at - len);
+			m = n - len;
+		}
+		}
+		f = fopen(path, "wb");
+		fwrite(mut, 1, m, f);
+		fclose(f);
+		struct tokenizer *tok = NULL;
+		struct llmd_err e = LLMD_ERR_INIT;
+		int rc = tokenizer_load(spdir, &tok, &e);
+		if (rc < 0) {
+			cr_assert_neq(e.msg[0], '\0', "mutation %d: error without a message", k);
+			continue;
+		}
+		loaded++;
+		int32_t *ids;
+		size_t nid;
+		const char *text = "hello world \xc3\xa9 <s> x \xf0\x9f\x98\x80 \t\n";
+		if (tokenizer_encode(tok, text, strlen(text), 1, &ids, &nid) == 0) {
+			struct buf out = BUF_INIT;
+			tokenizer_decode(tok, ids, nid, 0, &out);
+			buf_release(&out);
+			free(ids);
+		}
+		tokenizer_free(tok);
+	}
+	cr_assert_gt(loaded, 0, "some mutations should still load");
 }
