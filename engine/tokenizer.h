@@ -4,7 +4,16 @@
  * Mistral), added/special tokens, BOS/EOS from tokenizer_config.json, and an
  * incremental detokenizer that never emits a partial UTF-8 sequence.
  *
- * Owned by engine/tokenizer*.c. Token ids are int32_t.
+ * Owned by engine/tokenizer*.c. Token ids are int32_t. A loaded tokenizer is
+ * read-only: encode/decode may run on any number of threads at once.
+ *
+ * Supported: BPE models (vocab + merges as "a b" or ["a","b"], ignore_merges,
+ * byte_fallback, unk/fuse_unk); normalizers NFC/NFD/NFKC/NFKD (utf8proc),
+ * Lowercase, Strip, Prepend, Replace (string pattern), Sequence;
+ * pre-tokenizers Split (PCRE2 UTF+UCP, JIT; Isolated/Removed/Merged*),
+ * ByteLevel, Metaspace, Sequence; decoders ByteLevel, Metaspace and the
+ * Replace/ByteFallback/Fuse/Strip sequence; TemplateProcessing (single).
+ * Anything else is a load error naming the field, never a silent guess.
  */
 #ifndef LLMD_ENGINE_TOKENIZER_H
 #define LLMD_ENGINE_TOKENIZER_H
@@ -17,7 +26,11 @@
 
 struct tokenizer;
 
-/* Loads MODEL_DIR/tokenizer.json (+ tokenizer_config.json when present). */
+/* Loads MODEL_DIR/tokenizer.json (+ tokenizer_config.json when present:
+ * bos_token, eos_token, add_bos_token/add_eos_token when tokenizer.json has no
+ * TemplateProcessing, additional_special_tokens, chat_template). Errors: -ENOENT
+ * and friends for files, -EINVAL for bad JSON ("FILE:LINE:COL" in e->field) or
+ * content (e->field "FILE: json.path"), -ENOTSUP for unsupported components. */
 int tokenizer_load(const char *model_dir, struct tokenizer **out, struct llmd_err *e);
 void tokenizer_free(struct tokenizer *tok);
 
@@ -28,7 +41,8 @@ void tokenizer_free(struct tokenizer *tok);
  * is only read. */
 int tokenizer_encode(const struct tokenizer *tok, const char *text, size_t len, int add_special,
     int32_t **ids, size_t *n_ids);
-/* Appends the text of ids to out; skip_special drops special/added-special tokens. */
+/* Appends the text of ids to out; skip_special drops special tokens. Ids
+ * outside the vocabulary: -ERANGE and nothing appended. */
 int tokenizer_decode(const struct tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
     struct buf *out);
 
@@ -52,7 +66,7 @@ struct detok {
 	const struct tokenizer *tok;
 	int skip_special;
 	struct buf pending;     /* bytes not yet emitted (incomplete UTF-8) */
-	int at_start;           /* SentencePiece: strip the leading space once */
+	int at_start;           /* SentencePiece: leading spaces still to strip */
 };
 void detok_init(struct detok *d, const struct tokenizer *tok, int skip_special);
 void detok_push(struct detok *d, int32_t id, struct buf *out);
