@@ -13,7 +13,8 @@
  * pre-tokenizers Split (PCRE2 UTF+UCP, JIT; Isolated/Removed/Merged*),
  * ByteLevel, Metaspace, Sequence; decoders ByteLevel, Metaspace and the
  * Replace/ByteFallback/Fuse/Strip sequence; TemplateProcessing (single).
- * Anything else is a load error naming the field, never a silent guess.
+ * Other models, normalizers, pre-tokenizers and decoders are a load error
+ * naming the field; other post-processors add nothing.
  */
 #ifndef LLMD_ENGINE_TOKENIZER_H
 #define LLMD_ENGINE_TOKENIZER_H
