@@ -116,6 +116,18 @@ Test(kernels, every_path_matches_reference)
 			/* a sub-range of rows, as the thread pool hands them out */
 			int r0 = d > 2 ? rng_int(0, d / 2) : 0;
 			o->tile(out, ldo, x, w, dt, k, r0, d, n_tok, acc);
+			/* the scalar path on the same input, for a direct comparison */
+			float *ref = malloc((size_t)n_tok * (size_t)ldo * sizeof(float));
+			for (int i = 0; i < n_tok * ldo; i++)
+				ref[i] = acc ? 0.5f : 1234.0f;
+			kernels_scalar_ops.tile(ref, ldo, x, w, dt, k, r0, d, n_tok, acc);
+			for (int t = 0; t < n_tok; t++)
+				for (int r = r0; r < d; r++)
+					cr_assert_float_eq(out[t * ldo + r], ref[t * ldo + r],
+					    1e-4f * (1.0f + (float)k / 16.0f),
+					    "%s vs scalar, %s k %d row %d tok %d", o->name, dtype_name(dt),
+					    k, r, t);
+			free(ref);
 			for (int t = 0; t < n_tok; t++) {
 				for (int r = 0; r < ldo; r++) {
 					float got = out[t * ldo + r];
