@@ -111,5 +111,7 @@ extern const struct cmd_entry cmd_create_entry;
 extern const struct cmd_entry cmd_cordon_entry;
 extern const struct cmd_entry cmd_uncordon_entry;
 extern const struct cmd_entry cmd_drain_entry;
+extern const struct cmd_entry cmd_node_entry;
+extern const struct cmd_entry cmd_logs_entry;
 
 #endif

@@ -23,6 +23,8 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_cordon_entry,
 	&cmd_uncordon_entry,
 	&cmd_drain_entry,
+	&cmd_node_entry,
+	&cmd_logs_entry,
 	NULL,
 };
 

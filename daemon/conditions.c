@@ -112,10 +112,19 @@ pod_ready(const cJSON *pod)
 	return str_eq(sval(st, "phase"), "Running");
 }
 
+/*
+ * The pod's workload: the first owner reference that is not the service
+ * (the reconciler puts the service's reference first for cascading deletes).
+ */
 static const char *
 owner_name(const cJSON *pod)
 {
-	return sval(cJSON_GetArrayItem(get(get(pod, "metadata"), "ownerReferences"), 0), "name");
+	const cJSON *refs = get(get(pod, "metadata"), "ownerReferences"), *r;
+
+	cJSON_ArrayForEach(r, refs)
+		if (!str_eq(sval(r, "kind"), "LLMInferenceService"))
+			return sval(r, "name");
+	return sval(cJSON_GetArrayItem(refs, 0), "name");
 }
 
 int

@@ -1,0 +1,402 @@
+/*
+ * agent/control.c - talking to the daemon: registration with the join token
+ * (the credential is kept in DATA/credential so restarts reuse it),
+ * heartbeats, the list + watch of the pods assigned to this node, and pod
+ * status patches. All calls but the registration are asynchronous on the
+ * agent's loop; a failing call is retried on the next timer tick.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "agent/agent.h"
+#include "lib/buf.h"
+#include "lib/http_client.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static char *
+read_first_line(const char *path)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	n = strcspn(line, "\r\n \t");
+	line[n] = '\0';
+	return n ? xstrdup(line) : NULL;
+}
+
+static void
+auth_header(struct agent *a, struct buf *b)
+{
+	buf_reset(b);
+	buf_addf(b, "Bearer %s", a->credential ? a->credential : "");
+}
+
+static int
+register_with(struct agent *a, const char *token, struct llmd_err *e)
+{
+	cJSON *body = cJSON_CreateObject(), *labels, *resp = NULL;
+	struct buf b = BUF_INIT, url = BUF_INIT, auth = BUF_INIT;
+	struct http_result res;
+	const char *hdrs[5];
+	int rc;
+
+	cJSON_AddStringToObject(body, "nodeName", a->node);
+	if (a->address)
+		cJSON_AddStringToObject(body, "address", a->address);
+	if (a->agent_url)
+		cJSON_AddStringToObject(body, "agentUrl", a->agent_url);
+	labels = cJSON_AddObjectToObject(body, "labels");
+	if (a->labels) {
+		char *copy = xstrdup(a->labels), *save = NULL, *kv;
+
+		for (kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(kv, '=');
+
+			if (eq) {
+				*eq = '\0';
+				cJSON_AddStringToObject(labels, kv, eq + 1);
+			}
+		}
+		free(copy);
+	}
+	cJSON_AddItemToObject(body, "gpus", gpu_to_json(a->gpus, a->ngpus));
+	json_print_compact(body, &b);
+	cJSON_Delete(body);
+	buf_addf(&url, "%s/agent/v1/register", a->server);
+	buf_addf(&auth, "Bearer %s", token);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = "Content-Type";
+	hdrs[3] = "application/json";
+	hdrs[4] = NULL;
+	rc = http_fetch("POST", url.buf, hdrs, b.buf, b.len, 10000, &res, e);
+	if (rc == 0 && res.status != 200) {
+		rc = err_set(e, res.status == 401 ? -EACCES : -EIO, NULL,
+		    "registration refused (HTTP %d): %s", res.status, res.body.buf);
+	} else if (rc == 0 && (json_parse(res.body.buf, res.body.len, &resp, NULL) < 0 ||
+	    !cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(resp, "credential")))) {
+		rc = err_set(e, -EPROTO, NULL, "registration: unexpected answer");
+	} else if (rc == 0) {
+		free(a->credential);
+		a->credential = xstrdup(cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(resp, "credential")));
+	}
+	cJSON_Delete(resp);
+	http_result_release(&res);
+	buf_release(&b);
+	buf_release(&url);
+	buf_release(&auth);
+	return rc;
+}
+
+int
+control_register(struct agent *a, struct llmd_err *e)
+{
+	char path[4096];
+	char *token;
+	int rc, tries;
+	FILE *f;
+
+	token = a->token_file ? read_first_line(a->token_file) : NULL;
+	if (token == NULL)
+		return err_set(e, -ENOENT, "--token-file", "%s: no join token",
+		    a->token_file ? a->token_file : "(none)");
+	/* The daemon may be starting: retry for a while. */
+	for (tries = 0;; tries++) {
+		rc = register_with(a, token, e);
+		if (rc == 0 || rc == -EACCES || tries >= 50)
+			break;
+		usleep(200 * 1000);
+	}
+	free(token);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/credential", a->data_dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "%s\n", a->credential);
+		fclose(f);
+	}
+	a->registered = 1;
+	log_info("registered node %s with %s (%d GPU(s))", a->node, a->server, a->ngpus);
+	return 0;
+}
+
+/* ---- heartbeats ---- */
+
+static struct http_client_req *hb_req;
+
+static void
+hb_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct agent *a = arg;
+
+	hb_req = NULL;
+	if (resp == NULL)
+		log_warnx("heartbeat: %s", e ? e->msg : "failed");
+	else if (resp->status == 401) {
+		struct llmd_err re = LLMD_ERR_INIT;
+
+		/* The daemon forgot us (new store): register again. */
+		log_warnx("heartbeat refused; registering again");
+		if (control_register(a, &re) < 0)
+			log_warnx("register: %s", re.msg);
+	}
+}
+
+static void
+on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	struct buf url = BUF_INIT, auth = BUF_INIT;
+	const char *hdrs[5];
+
+	(void)fd;
+	(void)what;
+	if (hb_req)
+		return;
+	buf_addf(&url, "%s/agent/v1/heartbeat", a->server);
+	auth_header(a, &auth);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = "Content-Type";
+	hdrs[3] = "application/json";
+	hdrs[4] = NULL;
+	hb_req = http_client_request(a->hc, "POST", url.buf, hdrs, "{}", 2, hb_done, a, NULL);
+	buf_release(&url);
+	buf_release(&auth);
+}
+
+/* ---- pods: list + watch ---- */
+
+static void
+list_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct agent *a = arg;
+	cJSON *list = NULL;
+
+	a->list = NULL;
+	if (resp == NULL || resp->status != 200) {
+		log_warnx("listing pods: %s", resp ? "HTTP error" : e ? e->msg : "failed");
+		return;
+	}
+	if (json_parse(resp->body, resp->body_len, &list, NULL) < 0) {
+		log_warnx("listing pods: not JSON");
+		return;
+	}
+	pods_sync(a, cJSON_GetObjectItemCaseSensitive(list, "items"));
+	cJSON_Delete(list);
+}
+
+void
+control_sync_now(struct agent *a)
+{
+	struct buf url = BUF_INIT, auth = BUF_INIT;
+	const char *hdrs[3];
+	char *q;
+
+	if (a->list || a->stopping)
+		return;
+	q = evhttp_encode_uri(a->node);
+	buf_addf(&url, "%s/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", a->server, q);
+	free(q);
+	auth_header(a, &auth);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = NULL;
+	a->list = http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, list_done, a, NULL);
+	buf_release(&url);
+	buf_release(&auth);
+}
+
+static void
+on_sync(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	control_sync_now(arg);
+}
+
+static void watch_start(struct agent *a);
+
+static void
+watch_data(const char *data, size_t len, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)data;
+	(void)len;
+	/* Any event: re-list (level-triggered; the list is small). */
+	control_sync_now(a);
+}
+
+static void
+watch_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)resp;
+	(void)e;
+	a->watch = NULL;
+	a->watch_retry_ms = now_ms() + 1000;
+}
+
+static void
+watch_start(struct agent *a)
+{
+	static const struct http_stream_cbs cbs = { NULL, watch_data, watch_end };
+	struct buf url = BUF_INIT, auth = BUF_INIT;
+	const char *hdrs[3];
+	char *q;
+
+	q = evhttp_encode_uri(a->node);
+	buf_addf(&url, "%s/api/v1/pods?watch=1&fieldSelector=spec.nodeName%%3D%s", a->server, q);
+	free(q);
+	auth_header(a, &auth);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = NULL;
+	a->watch = http_client_stream(a->hc, "GET", url.buf, hdrs, NULL, 0, &cbs, a, NULL);
+	buf_release(&url);
+	buf_release(&auth);
+}
+
+/* Called from the agent's tick: keeps the watch open. */
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (a->watch == NULL && !a->stopping && now_ms() >= a->watch_retry_ms) {
+		watch_start(a);
+		control_sync_now(a);
+	}
+}
+
+static struct event *watchdog;
+
+void
+control_start(struct agent *a)
+{
+	struct timeval hb = { (time_t)(a->t.heartbeat_ms / 1000),
+	    (suseconds_t)((a->t.heartbeat_ms % 1000) * 1000) };
+	struct timeval sy = { (time_t)(a->t.sync_ms / 1000),
+	    (suseconds_t)((a->t.sync_ms % 1000) * 1000) };
+	struct timeval wd = { 0, 500 * 1000 };
+
+	a->hb = event_new(a->base, -1, EV_PERSIST, on_heartbeat, a);
+	event_add(a->hb, &hb);
+	a->sync = event_new(a->base, -1, EV_PERSIST, on_sync, a);
+	event_add(a->sync, &sy);
+	watchdog = event_new(a->base, -1, EV_PERSIST, on_watchdog, a);
+	event_add(watchdog, &wd);
+	watch_start(a);
+	control_sync_now(a);
+}
+
+void
+control_stop(struct agent *a)
+{
+	if (a->watch)
+		http_client_cancel(a->watch);
+	a->watch = NULL;
+	if (a->list)
+		http_client_cancel(a->list);
+	a->list = NULL;
+	if (hb_req)
+		http_client_cancel(hb_req);
+	hb_req = NULL;
+	if (a->hb)
+		event_free(a->hb);
+	if (a->sync)
+		event_free(a->sync);
+	if (watchdog)
+		event_free(watchdog);
+	a->hb = a->sync = watchdog = NULL;
+}
+
+/* ---- status ---- */
+
+struct patch {
+	struct agent *a;
+	char *ns, *name, *uid;
+};
+
+static void
+patch_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct patch *pt = arg;
+	struct pod_rt *p = pods_find(pt->a, pt->ns, pt->name);
+
+	if (p && strcmp(p->uid, pt->uid) == 0) {
+		p->reporting = 0;
+		if (resp == NULL || (resp->status != 200 && resp->status != 404)) {
+			/* Try again on the next tick. */
+			free(p->reported);
+			p->reported = NULL;
+			log_warnx("pod %s/%s: status update failed: %s", pt->ns, pt->name,
+			    resp ? "HTTP error" : e ? e->msg : "?");
+		}
+	}
+	free(pt->ns);
+	free(pt->name);
+	free(pt->uid);
+	free(pt);
+}
+
+void
+control_patch_status(struct agent *a, struct pod_rt *p, const cJSON *status)
+{
+	cJSON *body = cJSON_CreateObject();
+	struct buf b = BUF_INIT, url = BUF_INIT, auth = BUF_INIT;
+	const char *hdrs[5];
+	struct patch *pt = xcalloc(1, sizeof(*pt));
+	char *qns = evhttp_encode_uri(p->ns), *qn = evhttp_encode_uri(p->name);
+
+	cJSON_AddItemToObject(body, "status", cJSON_Duplicate(status, 1));
+	json_print_compact(body, &b);
+	cJSON_Delete(body);
+	buf_addf(&url, "%s/api/v1/namespaces/%s/pods/%s/status", a->server, qns, qn);
+	free(qns);
+	free(qn);
+	auth_header(a, &auth);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = "Content-Type";
+	hdrs[3] = "application/merge-patch+json";
+	hdrs[4] = NULL;
+	pt->a = a;
+	pt->ns = xstrdup(p->ns);
+	pt->name = xstrdup(p->name);
+	pt->uid = xstrdup(p->uid);
+	if (http_client_request(a->hc, "PATCH", url.buf, hdrs, b.buf, b.len, patch_done, pt,
+	    NULL) == NULL) {
+		p->reporting = 0;
+		free(pt->ns);
+		free(pt->name);
+		free(pt->uid);
+		free(pt);
+	}
+	buf_release(&b);
+	buf_release(&url);
+	buf_release(&auth);
+}

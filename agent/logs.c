@@ -1,0 +1,193 @@
+/*
+ * agent/logs.c - the agent's own HTTP server: GET /healthz and
+ * GET /v1/logs/{ns}/{pod}[/{container}]?tail=N&follow=1, the output of a
+ * pod's process from its log file (followed by polling the file).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent/agent.h"
+#include "lib/buf.h"
+#include "lib/http_server.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct follow {
+	struct http_req *req;
+	struct event *ev;
+	int fd;
+	int closed;
+};
+
+static void
+follow_free(struct follow *f)
+{
+	event_free(f->ev);
+	close(f->fd);
+	free(f);
+}
+
+static void
+follow_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct follow *f = arg;
+	char chunk[16384];
+	ssize_t n;
+
+	(void)fd;
+	(void)what;
+	if (f->closed) {
+		http_stream_end(f->req);
+		follow_free(f);
+		return;
+	}
+	while ((n = read(f->fd, chunk, sizeof(chunk))) > 0)
+		if (http_stream_chunk(f->req, chunk, (size_t)n) < 0)
+			break;
+}
+
+static void
+follow_closed(struct http_req *req, void *arg)
+{
+	struct follow *f = arg;
+
+	(void)req;
+	f->closed = 1;
+}
+
+/* Offset where the last n lines of fd begin. */
+static off_t
+tail_offset(int fd, long n)
+{
+	struct stat st;
+	char buf[8192];
+	off_t pos, end;
+	long lines = 0;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	end = st.st_size;
+	if (n < 0)
+		return 0;
+	pos = end;
+	while (pos > 0) {
+		size_t want = (size_t)MIN((off_t)sizeof(buf), pos);
+		ssize_t got, i;
+
+		pos -= (off_t)want;
+		got = pread(fd, buf, want, pos);
+		if (got <= 0)
+			return 0;
+		for (i = got - 1; i >= 0; i--) {
+			if (buf[i] != '\n' || pos + i == end - 1)
+				continue;
+			if (++lines == n + 0 && n > 0)
+				return pos + i + 1;
+		}
+	}
+	return n == 0 ? end : 0;
+}
+
+static void
+get_logs(struct http_req *req, void *arg)
+{
+	struct agent *a = arg;
+	const char *ns = http_req_param(req, "ns"), *name = http_req_param(req, "pod");
+	const char *cname = http_req_param(req, "container");
+	const char *tail = http_req_query(req, "tail"), *fl = http_req_query(req, "follow");
+	struct pod_rt *p = pods_find(a, ns, name);
+	const struct proc *x = NULL;
+	long n = -1;
+	int fd, i;
+	struct buf b = BUF_INIT;
+	char chunk[16384];
+	ssize_t got;
+
+	if (p == NULL) {
+		http_reply_error(req, 404, "NotFound", "pod %s/%s does not run on node %s", ns, name,
+		    a->node);
+		return;
+	}
+	for (i = 0; i < p->nprocs; i++)
+		if (cname == NULL || strcmp(p->procs[i].container, cname) == 0) {
+			x = &p->procs[i];
+			break;
+		}
+	if (x == NULL || x->log_path == NULL) {
+		http_reply_error(req, 404, "NotFound", "pod %s/%s has no container %s here", ns, name,
+		    cname ? cname : "running");
+		return;
+	}
+	if (tail && parse_long(tail, -1, 100000000, &n) < 0) {
+		http_reply_error(req, 400, "BadRequest", "tail: expected a number");
+		return;
+	}
+	if ((fd = open(x->log_path, O_RDONLY | O_CLOEXEC)) < 0) {
+		http_reply_error(req, 404, "NotFound", "no output yet from %s", x->container);
+		return;
+	}
+	lseek(fd, tail_offset(fd, n), SEEK_SET);
+	if (fl && (strcmp(fl, "1") == 0 || strcmp(fl, "true") == 0)) {
+		struct follow *f = xcalloc(1, sizeof(*f));
+		struct timeval tv = { 0, 250 * 1000 };
+
+		f->req = req;
+		f->fd = fd;
+		f->ev = event_new(a->base, -1, EV_PERSIST, follow_tick, f);
+		http_stream_start(req, 200, "text/plain; charset=utf-8");
+		http_req_on_close(req, follow_closed, f);
+		follow_tick(-1, 0, f);
+		event_add(f->ev, &tv);
+		return;
+	}
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)got);
+	close(fd);
+	http_reply_buf(req, 200, "text/plain; charset=utf-8", &b);
+	buf_release(&b);
+}
+
+static void
+get_health(struct http_req *req, void *arg)
+{
+	(void)arg;
+	http_reply_data(req, 200, "text/plain", "ok\n", 3);
+}
+
+int
+logs_start(struct agent *a, struct llmd_err *e)
+{
+	struct http_server_config cfg = { 0 };
+	int port;
+	struct buf b = BUF_INIT;
+
+	cfg.shutdown_grace_ms = 1000;
+	if ((a->srv = http_server_new(a->base, &cfg, e)) == NULL)
+		return e->code ? e->code : -EIO;
+	http_server_route(a->srv, "GET", "/healthz", get_health, a);
+	http_server_route(a->srv, "GET", "/v1/logs/{ns}/{pod}", get_logs, a);
+	http_server_route(a->srv, "GET", "/v1/logs/{ns}/{pod}/{container}", get_logs, a);
+	if ((port = http_server_listen(a->srv, a->listen, e)) < 0)
+		return port;
+	buf_addf(&b, "http://%s:%d", a->address ? a->address : "127.0.0.1", port);
+	free(a->agent_url);
+	a->agent_url = buf_detach(&b, NULL);
+	log_info("agent API on %s", a->agent_url);
+	return 0;
+}
+
+void
+logs_stop(struct agent *a)
+{
+	http_server_free(a->srv);
+	a->srv = NULL;
+}
