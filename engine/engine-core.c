@@ -588,9 +588,17 @@ load_chat_template(struct engine_core *ec, struct llmd_err *e)
 		if ((rc = config_read_file(ec->cfg.chat_template_file, 4u << 20, &file_text, &len, e)) < 0)
 			return rc;
 		src = file_text;
+	} else if ((src = tokenizer_chat_template(ec->tok)) != NULL) {
+		len = strlen(src);
 	} else {
-		src = tokenizer_chat_template(ec->tok);
-		len = src ? strlen(src) : 0;
+		/* newer HF layouts keep the template in its own file */
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/chat_template.jinja", ec->cfg.model_dir);
+		if (access(path, R_OK) == 0) {
+			if ((rc = config_read_file(path, 4u << 20, &file_text, &len, e)) < 0)
+				return rc;
+			src = file_text;
+		}
 	}
 	if (src == NULL) {
 		log_warnx("the model has no chat template: /v1/chat/completions will answer 400 "
