@@ -45,6 +45,7 @@ struct reconciler {
 	struct key *running;
 	struct event *resync;
 	struct event *kick;
+	cJSON *node_prints;  /* node name -> what placement sees of it */
 	int stopping;
 };
 
@@ -551,6 +552,43 @@ on_resync(evutil_socket_t fd, short what, void *arg)
 	enqueue_all(arg);
 }
 
+/*
+ * Did the node change in a way placement or status can see (labels, spec,
+ * allocatable/capacity, Ready)? Agent heartbeats that only move timestamps
+ * do not requeue every service.
+ */
+static int
+node_changed(struct reconciler *r, const struct store_event *ev)
+{
+	const cJSON *o = ev->object, *st = cJSON_GetObjectItemCaseSensitive(o, "status"), *c;
+	cJSON *fp, *old;
+	int changed;
+
+	fp = cJSON_CreateObject();
+	cJSON_AddItemToObject(fp, "labels", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"), 1));
+	cJSON_AddItemToObject(fp, "spec", cJSON_Duplicate(
+	    cJSON_GetObjectItemCaseSensitive(o, "spec"), 1));
+	cJSON_AddItemToObject(fp, "allocatable", cJSON_Duplicate(
+	    cJSON_GetObjectItemCaseSensitive(st, "allocatable"), 1));
+	cJSON_AddItemToObject(fp, "capacity", cJSON_Duplicate(
+	    cJSON_GetObjectItemCaseSensitive(st, "capacity"), 1));
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
+		if (str_at(c, "type", NULL) && strcmp(str_at(c, "type", NULL), "Ready") == 0 &&
+		    str_at(c, "status", NULL))
+			cJSON_AddStringToObject(fp, "ready", str_at(c, "status", NULL));
+	if (ev->type == STORE_DELETED)
+		cJSON_AddBoolToObject(fp, "deleted", 1);
+	old = cJSON_GetObjectItemCaseSensitive(r->node_prints, ev->name);
+	changed = old == NULL || !cJSON_Compare(old, fp, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(r->node_prints, ev->name);
+	if (ev->type == STORE_DELETED)
+		cJSON_Delete(fp);
+	else
+		cJSON_AddItemToObject(r->node_prints, ev->name, fp);
+	return changed;
+}
+
 static void
 on_event(const struct store_event *ev, void *arg)
 {
@@ -563,7 +601,12 @@ on_event(const struct store_event *ev, void *arg)
 			reconciler_enqueue(r, ev->ns, ev->name);
 		return;
 	}
-	if (strcmp(ev->resource, CFG_RES) == 0 || strcmp(ev->resource, "nodes") == 0) {
+	if (strcmp(ev->resource, "nodes") == 0) {
+		if (node_changed(r, ev))
+			enqueue_all(r);
+		return;
+	}
+	if (strcmp(ev->resource, CFG_RES) == 0) {
 		enqueue_all(r);
 		return;
 	}
@@ -595,6 +638,7 @@ reconciler_new(struct event_base *base, struct store *s, struct watch_hub *hub,
 	r->store = s;
 	r->hub = hub;
 	r->wp = wp;
+	r->node_prints = cJSON_CreateObject();
 	r->kick = event_new(base, -1, 0, on_kick, r);
 	r->resync = event_new(base, -1, EV_PERSIST, on_resync, r);
 	if (resync_ms > 0)
@@ -619,5 +663,6 @@ reconciler_free(struct reconciler *r)
 		key_free(k);
 	}
 	/* r->running is freed by done() when the workpool drains. */
+	cJSON_Delete(r->node_prints);
 	free(r);
 }
