@@ -23,7 +23,6 @@
 #include "daemon/reconcile.h"
 #include "daemon/reconciler.h"
 #include "daemon/nodes.h"
-#include "daemon/nodes.h"
 #include "daemon/store.h"
 #include "daemon/watch.h"
 #include "lib/cli.h"
@@ -339,12 +338,6 @@ main(int argc, char **argv)
 		nodes_opts_from_env(&no);
 		nodes_start(loop_base, store, hub, &no);
 	}
-	{
-		struct nodes_opts no;
-
-		nodes_opts_from_env(&no);
-		nodes_start(loop_base, store, hub, &no);
-	}
 	write_addr_file(o.data_dir, api_bound_address(api));
 	api_on_shutdown(api, end_watches, hub);
 	/* Heartbeats keep watch streams inside the idle timeout. */
@@ -363,7 +356,6 @@ main(int argc, char **argv)
 	workpool_free(wp);
 	api_stop(api);
 	reconciler_free(rec);
-	nodes_stop();
 	nodes_stop();
 	watch_hub_free(hub);
 	event_free(sigterm);
