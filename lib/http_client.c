@@ -18,6 +18,7 @@
 #include <event2/http.h>
 
 #include "lib/log.h"
+#include "lib/tls.h"
 #include "lib/util.h"
 
 struct conn {
@@ -30,6 +31,7 @@ struct host {
 	struct host *next;
 	char *name;
 	int port;
+	int tls;           /* https:// */
 	struct conn *conns;
 	size_t nconns;
 };
@@ -39,6 +41,7 @@ struct http_client {
 	struct http_client_config cfg;
 	struct host *hosts;
 	struct http_client_req *reqs;   /* all live requests */
+	SSL_CTX *tls_ctx;               /* for https://, made on first use */
 };
 
 struct http_client_req {
@@ -62,6 +65,17 @@ struct http_client_req {
 	struct http_response head;      /* for streams */
 };
 
+static SSL_CTX *default_tls_ctx;
+
+void
+http_client_set_default_tls(struct ssl_ctx_st *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(default_tls_ctx);
+	default_tls_ctx = ctx;
+}
+
 const char *
 http_response_header(const struct http_response *resp, const char *name)
 {
@@ -84,22 +98,42 @@ http_client_new(struct event_base *base, const struct http_client_config *cfg)
 		c->cfg.max_conns_per_host = 16;
 	if (c->cfg.user_agent == NULL)
 		c->cfg.user_agent = "llmd/" PACKAGE_VERSION;
+	if (c->cfg.tls_ctx == NULL)
+		c->cfg.tls_ctx = default_tls_ctx;
+	if (c->cfg.tls_ctx != NULL && SSL_CTX_up_ref(c->cfg.tls_ctx) == 1)
+		c->tls_ctx = c->cfg.tls_ctx;
 	return c;
 }
 
+/* A connection to name:port, through TLS when tls. */
+static struct evhttp_connection *
+new_evcon(struct http_client *c, const char *name, int port, int tls)
+{
+	struct bufferevent *bev;
+
+	if (!tls)
+		return evhttp_connection_base_new(c->base, NULL, name, (ev_uint16_t)port);
+	if (c->tls_ctx == NULL && (c->tls_ctx = tls_client_ctx_new(NULL, NULL)) == NULL)
+		return NULL;
+	if ((bev = tls_client_bev(c->base, c->tls_ctx, name)) == NULL)
+		return NULL;
+	return evhttp_connection_base_bufferevent_new(c->base, NULL, bev, name, (ev_uint16_t)port);
+}
+
 static struct conn *
-pick_conn(struct http_client *c, const char *name, int port)
+pick_conn(struct http_client *c, const char *name, int port, int tls)
 {
 	struct host *h;
 	struct conn *best = NULL;
 
 	for (h = c->hosts; h != NULL; h = h->next)
-		if (h->port == port && strcmp(h->name, name) == 0)
+		if (h->port == port && h->tls == tls && strcmp(h->name, name) == 0)
 			break;
 	if (h == NULL) {
 		h = xcalloc(1, sizeof(*h));
 		h->name = xstrdup(name);
 		h->port = port;
+		h->tls = tls;
 		h->conns = xcalloc((size_t)c->cfg.max_conns_per_host, sizeof(*h->conns));
 		h->next = c->hosts;
 		c->hosts = h;
@@ -110,7 +144,7 @@ pick_conn(struct http_client *c, const char *name, int port)
 	if (best != NULL && (best->busy == 0 || h->nconns == (size_t)c->cfg.max_conns_per_host))
 		return best;
 	best = &h->conns[h->nconns];
-	best->evcon = evhttp_connection_base_new(c->base, NULL, name, (ev_uint16_t)port);
+	best->evcon = new_evcon(c, name, port, tls);
 	if (best->evcon == NULL)
 		return NULL;
 	h->nconns++;
@@ -246,9 +280,16 @@ on_done(struct evhttp_request *ev, void *arg)
 	release_ev(r);
 	r->in_cb++;
 	if (ev == NULL || evhttp_request_get_response_code(ev) == 0) {
-		const char *what;
+		const char *what, *why = NULL;
+		char tlsbuf[256];
 		int code = error_code(r, &what);
-		err_set(&e, code, r->url, "%s", what);
+		if (r->conn != NULL && r->conn->evcon != NULL && !r->got_head)
+			why = tls_bev_error(evhttp_connection_get_bufferevent(r->conn->evcon),
+			    tlsbuf, sizeof(tlsbuf));
+		if (why != NULL)
+			err_set(&e, -EPROTO, r->url, "TLS: %s", why);
+		else
+			err_set(&e, code, r->url, "%s", what);
 		deliver(r, NULL, &e);
 	} else {
 		struct evbuffer *in = evhttp_request_get_input_buffer(ev);
@@ -368,7 +409,7 @@ start(struct http_client *c, const char *method, const char *url,
 	struct http_client_req *r;
 	struct evkeyvalq *oh;
 	struct conn *cn;
-	int port;
+	int port, tls;
 	int64_t tmo;
 
 	if (method == NULL || parse_method(method, &cmd) < 0) {
@@ -381,9 +422,10 @@ start(struct http_client *c, const char *method, const char *url,
 	}
 	scheme = evhttp_uri_get_scheme(u);
 	host = evhttp_uri_get_host(u);
-	if (scheme == NULL || strcasecmp(scheme, "http") != 0 || host == NULL || !*host) {
-		err_set(e, scheme && strcasecmp(scheme, "https") == 0 ? -EPROTONOSUPPORT : -EINVAL,
-		    "url", "\"%s\" is not an http://HOST[:PORT]/ URL", url);
+	tls = scheme != NULL && strcasecmp(scheme, "https") == 0;
+	if (scheme == NULL || (strcasecmp(scheme, "http") != 0 && !tls) || host == NULL ||
+	    !*host) {
+		err_set(e, -EINVAL, "url", "\"%s\" is not an http[s]://HOST[:PORT]/ URL", url);
 		evhttp_uri_free(u);
 		return NULL;
 	}
@@ -394,7 +436,7 @@ start(struct http_client *c, const char *method, const char *url,
 	}
 	port = evhttp_uri_get_port(u);
 	if (port < 0)
-		port = 80;
+		port = tls ? 443 : 80;
 	snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
 	path = evhttp_uri_get_path(u);
 	query = evhttp_uri_get_query(u);
@@ -403,7 +445,7 @@ start(struct http_client *c, const char *method, const char *url,
 		buf_addf(&target, "?%s", query);
 	evhttp_uri_free(u);
 
-	cn = pick_conn(c, hostbuf, port);
+	cn = pick_conn(c, hostbuf, port, tls);
 	if (cn == NULL) {
 		buf_release(&target);
 		err_set(e, -ENOMEM, "url", "cannot create a connection to %s", hosthdr);
@@ -505,6 +547,7 @@ http_client_free(struct http_client *c)
 		free(h->name);
 		free(h);
 	}
+	SSL_CTX_free(c->tls_ctx);
 	free(c);
 }
 

@@ -8,7 +8,8 @@
  * call that started the request. A request ends with exactly one final
  * callback unless it was cancelled: after http_client_cancel() returns, no
  * callback of that request runs (cancel may be called from a callback).
- * Only "http://" URLs for now; TLS ("https://") is the seam for later.
+ * "http://" and "https://" URLs (TLS: http_client_config.tls_ctx; the
+ * server certificate must name the URL's host or IP).
  * Host names are resolved with a blocking getaddrinfo (IP literals are free).
  */
 #ifndef LLMD_HTTP_CLIENT_H
@@ -23,6 +24,7 @@
 #include "lib/err.h"
 
 struct event_base;
+struct ssl_ctx_st;
 struct http_client;
 struct http_client_req;
 
@@ -31,6 +33,11 @@ struct http_client_config {
 	int64_t stream_timeout_ms;  /* whole stream; 0: none */
 	int max_conns_per_host;     /* 0: 16; beyond it requests queue on a connection */
 	const char *user_agent;     /* NULL: "llmd/VERSION" */
+	/*
+	 * For https:// URLs (lib/tls.h tls_client_ctx_new: CA bundle, client
+	 * certificate); the client keeps a reference. NULL: the system's CAs.
+	 */
+	struct ssl_ctx_st *tls_ctx;
 };
 
 struct http_response {
@@ -59,6 +66,13 @@ struct http_stream_cbs {
 	/* The end: e NULL when the body was complete (resp: status, headers). */
 	void (*on_end)(const struct http_response *resp, const struct llmd_err *e, void *arg);
 };
+
+/*
+ * The TLS context of clients made without one (and of http_fetch), for
+ * programs that talk to one cluster: its CA bundle and client certificate.
+ * Takes a reference; NULL drops it. Call before starting threads.
+ */
+void http_client_set_default_tls(struct ssl_ctx_st *ctx);
 
 struct http_client *http_client_new(struct event_base *base, const struct http_client_config *cfg);
 /*

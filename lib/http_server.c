@@ -558,6 +558,11 @@ const char *http_req_method(const struct http_req *r) { return r->method; }
 const char *http_req_path(const struct http_req *r) { return r->path; }
 const char *http_req_peer(const struct http_req *r) { return r->peer; }
 struct http_server *http_req_server(const struct http_req *r) { return r->srv; }
+struct bufferevent *
+http_req_bufferevent(const struct http_req *r)
+{
+	return r->evcon != NULL ? evhttp_connection_get_bufferevent(r->evcon) : NULL;
+}
 void http_req_set_data(struct http_req *r, void *data) { r->data = data; }
 void *http_req_data(const struct http_req *r) { return r->data; }
 int http_req_closed(const struct http_req *r) { return r->closed; }

@@ -46,6 +46,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 
+struct bufferevent;
 struct event_base;
 struct evhttp;
 struct http_server;
@@ -140,6 +141,8 @@ const char *http_req_header(const struct http_req *req, const char *name);
 const char *http_req_body(const struct http_req *req, size_t *len);
 /* Peer address "IP:PORT". */
 const char *http_req_peer(const struct http_req *req);
+/* The connection's bufferevent (for TLS: lib/tls.h http_req_peer_cert); NULL when gone. */
+struct bufferevent *http_req_bufferevent(const struct http_req *req);
 /* The server; and a slot for the handler's own per-request state. */
 struct http_server *http_req_server(const struct http_req *req);
 void http_req_set_data(struct http_req *req, void *data);

@@ -628,7 +628,9 @@ Test(http_misc, client_errors)
 	http_result_release(&res);
 	cr_assert_eq(http_fetch("GET", "ftp://x/", NULL, NULL, 0, 0, &res, &e), -EINVAL);
 	http_result_release(&res);
-	cr_assert_eq(http_fetch("GET", "https://x/", NULL, NULL, 0, 0, &res, &e), -EPROTONOSUPPORT);
+	/* https:// is served (tests/unit/test-tls.c); a closed port is still refused */
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
+	cr_assert_lt(http_fetch("GET", url, NULL, NULL, 0, 2000, &res, &e), 0);
 	http_result_release(&res);
 	cr_assert_eq(http_fetch("BREW", "http://x/", NULL, NULL, 0, 0, &res, &e), -EINVAL);
 	http_result_release(&res);
