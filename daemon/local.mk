@@ -17,6 +17,13 @@ TESTS += tests/unit/test-store
 tests_unit_test_store_SOURCES = tests/unit/test-store.c daemon/store.c daemon/store.h
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_store_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS)
+
+check_PROGRAMS += tests/unit/test-api
+TESTS += tests/unit/test-api
+tests_unit_test_api_SOURCES = tests/unit/test-api.c daemon/api-selector.c \
+	daemon/api-body.c daemon/api-resources.c daemon/api.h
+tests_unit_test_api_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_api_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
 
 TESTS += tests/integration/daemon-api.sh
