@@ -120,7 +120,7 @@ static struct pool *
 find_pool(struct gateway *g, const char *name)
 {
 	for (size_t i = 0; i < g->n_pools; i++)
-		if (strcmp(g->pools[i]->name, name) == 0)
+		if (g->pools[i] != NULL && strcmp(g->pools[i]->name, name) == 0)
 			return g->pools[i];
 	return NULL;
 }

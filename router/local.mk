@@ -29,3 +29,5 @@ tests_unit_test_router_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_router_LDADD = router/librouter.a $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
 
+
+TESTS += tests/integration/router-routing.sh tests/integration/router-resilience.sh

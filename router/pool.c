@@ -104,15 +104,17 @@ endpoint_mark_down(struct endpoint *ep, uint64_t ms)
 static void
 endpoint_detach(struct pool *p, struct endpoint *ep)
 {
-	if (ep->scrape != NULL) {
-		http_client_cancel(ep->scrape);
-		ep->scrape = NULL;
-		endpoint_unref(ep);
-	}
+	int scraping = ep->scrape != NULL;
+
 	if (ep->slot >= 0 && p->prefix != NULL)
 		prefix_index_drop(p->prefix, ep->slot);
 	ep->removed = 1;
 	ep->pool = NULL;
+	if (scraping) {
+		http_client_cancel(ep->scrape);
+		ep->scrape = NULL;
+		ep->refs--;   /* the scrape's reference; the pool's is dropped below */
+	}
 	endpoint_unref(ep);
 }
 
