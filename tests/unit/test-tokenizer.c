@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,55 @@ Test(tokenizer_qwen3, detok_never_emits_partial_utf8)
 	cr_assert_str_eq(out.buf, text);
 	free(ids);
 	buf_release(&out);
+	tokenizer_free(tok);
+}
+
+struct enc_job {
+	const struct tokenizer *tok;
+	const char *text;
+	int32_t *ids;
+	size_t n;
+	int rc;
+};
+
+static void *
+enc_thread(void *arg)
+{
+	struct enc_job *j = arg;
+
+	for (int r = 0; r < 20; r++) {
+		free(j->ids);
+		j->rc = tokenizer_encode(j->tok, j->text, strlen(j->text), 0, &j->ids, &j->n);
+	}
+	return NULL;
+}
+
+/* One tokenizer shared by threads gives each the same ids as one thread. */
+Test(tokenizer_qwen3, concurrent_encode)
+{
+	struct tokenizer *tok = load_qwen();
+	struct buf text = BUF_INIT;
+	struct enc_job jobs[4] = { 0 };
+	pthread_t th[4];
+	int32_t *want;
+	size_t n_want;
+
+	for (int i = 0; i < 40; i++)
+		buf_addf(&text, "Line %d: the caf\xc3\xa9's \xe4\xbd\xa0\xe5\xa5\xbd  \xf0\x9f\x98\x80 it's\n", i);
+	cr_assert_eq(tokenizer_encode(tok, text.buf, text.len, 0, &want, &n_want), 0);
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct enc_job){ tok, text.buf, NULL, 0, -1 };
+		cr_assert_eq(pthread_create(&th[i], NULL, enc_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(jobs[i].rc, 0);
+		cr_assert_eq(jobs[i].n, n_want);
+		cr_assert_eq(memcmp(jobs[i].ids, want, n_want * sizeof(*want)), 0);
+		free(jobs[i].ids);
+	}
+	free(want);
+	buf_release(&text);
 	tokenizer_free(tok);
 }
 
