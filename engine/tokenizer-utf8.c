@@ -138,8 +138,11 @@ utf8_add_lossy(struct buf *out, const char *str, size_t n)
 	buf_add(out, s + run, n - run);
 }
 
+/* bytes_to_unicode() of GPT-2: printable Latin-1 bytes stand for themselves,
+ * the other 68 map to U+0100.. in byte order. */
 static int bytelevel_ready;
 static int32_t byte_to_cp[256];
+static int16_t cp_to_byte[256 + 68];
 
 static void
 bytelevel_init(void)
@@ -152,6 +155,10 @@ bytelevel_init(void)
 		else
 			byte_to_cp[b] = next++;
 	}
+	for (int i = 0; i < 256 + 68; i++)
+		cp_to_byte[i] = -1;
+	for (int b = 0; b < 256; b++)
+		cp_to_byte[byte_to_cp[b]] = (int16_t)b;
 	__atomic_store_n(&bytelevel_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -166,12 +173,7 @@ bytelevel_char(unsigned char b)
 int
 bytelevel_byte(int32_t cp)
 {
-	if ((cp >= '!' && cp <= '~') || (cp >= 0xa1 && cp <= 0xac) || (cp >= 0xae && cp <= 0xff))
-		return cp;
-	if (cp < 256 || cp >= 256 + 68)
-		return -1;
-	for (int b = 0; b < 256; b++)
-		if (bytelevel_char((unsigned char)b) == cp)
-			return b;
-	return -1;
+	if (!__atomic_load_n(&bytelevel_ready, __ATOMIC_ACQUIRE))
+		bytelevel_init();
+	return cp >= 0 && cp < 256 + 68 ? cp_to_byte[cp] : -1;
 }
