@@ -41,6 +41,13 @@ forward_init(struct forward *fw, const struct model *m, struct backend *be, int 
 			    max_tok);
 		}
 	}
+	if (be->ops->prepare_model) {
+		int rc = be->ops->prepare_model(be, m, e);
+		if (rc < 0) {
+			forward_free(fw);
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -101,6 +108,8 @@ forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
 	if ((rc = check_batch(fw, kv, b, e)) < 0)
 		return rc;
 
+	if (ops->begin_batch)
+		ops->begin_batch(be, kv, b);
 	/* x (n, D) = embed_tokens[token] */
 	ops->embed(be, fw->x, &m->embed, b->token, n);
 	for (int l = 0; l < c->n_layers; l++) {
@@ -160,5 +169,7 @@ forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
 		    (size_t)rn * (size_t)c->vocab * sizeof(float));
 	}
 	free(rows);
+	if (ops->begin_batch)
+		ops->begin_batch(be, kv, NULL);
 	return n_out;
 }

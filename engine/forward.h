@@ -79,6 +79,17 @@ struct backend_ops {
 	/* out (m, dim) = rows idx[0..m) of x (n, dim) */
 	void (*gather_rows)(struct backend *be, float *out, const float *x, const int *idx, int m,
 	    int dim);
+
+	/* Optional (NULL on the CPU). prepare_model: called once by forward_init
+	 * before any op sees m's weights (the CUDA backend uploads them and maps
+	 * each host pointer of m to its device copy). begin_batch: called by
+	 * forward_batch with b before the ops of that batch and with NULL after,
+	 * so a backend may upload b's host arrays (tokens, positions, block
+	 * tables) once per step. device_memory: free and total bytes of backend
+	 * memory, for KV cache sizing; -ENOTSUP where it does not apply. */
+	int (*prepare_model)(struct backend *be, const struct model *m, struct llmd_err *e);
+	void (*begin_batch)(struct backend *be, const struct kv_cache *kv, const struct batch *b);
+	int (*device_memory)(struct backend *be, size_t *free_bytes, size_t *total_bytes);
 };
 
 struct backend {
@@ -90,6 +101,11 @@ struct backend {
  * CUDA is an error, not a fallback. */
 int backend_create(const char *device, int n_threads, struct backend **out, struct llmd_err *e);
 struct backend *backend_cpu_create(int n_threads);
+/* The CUDA backend on device 0 of CUDA_VISIBLE_DEVICES (engine/backend-cuda.cu;
+ * only in builds with HAVE_CUDA). -ENODEV when no device is usable. */
+int backend_cuda_create(struct backend **out, struct llmd_err *e);
+/* 1 when this build has CUDA and a device is present (no error report). */
+int backend_cuda_available(void);
 void backend_destroy(struct backend *be);
 
 /* Scratch for batches of up to max_tok tokens on one model and backend. */

@@ -17,3 +17,4 @@ include engine/tokenizer.mk
 include engine/jinja.mk
 include engine/serve.mk
 include engine/sched.mk
+include engine/cuda.mk

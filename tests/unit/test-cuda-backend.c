@@ -1,0 +1,287 @@
+/*
+ * tests/unit/test-cuda-backend.c - the CUDA backend against the CPU backend
+ * (the oracle): tiny generated models of every architecture run the same
+ * batches on both, and every step must give
+ *   |cuda logit - cpu logit| <= 0.03 + 0.03 * |cpu logit|
+ * (the CUDA GEMMs read bf16 activations, ~3 significant digits; weights are
+ * bf16 on both), and the same greedy token unless the CPU's top-2 margin is
+ * below 0.05 (then both continue with the CPU's token).
+ * The batches mix sequences: chunked prefill (query tiles across KV blocks),
+ * decode steps of several sequences at once, a context long enough for the
+ * split-K attention path (> 256 positions on one sequence), a sliding window
+ * (mistral), Qwen2 biases, Qwen3 q/k norms, GQA and MQA.
+ *
+ * Plain C, not criterion: it exits 77 (automake's SKIP) with the reason on
+ * stdout when the build has no CUDA or the machine no GPU.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/commands.h"
+#include "engine/forward.h"
+#include "engine/kvcache.h"
+#include "engine/model.h"
+
+#define SKIP 77
+#define TOL_ABS 0.03f
+#define TOL_REL 0.03f
+#define TIE_MARGIN 0.05f
+
+#ifndef HAVE_CUDA
+int
+main(void)
+{
+	printf("SKIP: test-cuda-backend: this build has no CUDA (configure --with-cuda)\n");
+	return SKIP;
+}
+#else
+
+static int failures;
+
+#define CHECK(cond, ...) do {                                                   \
+	if (!(cond)) {                                                          \
+		printf("FAIL %s:%d: ", __FILE__, __LINE__);                     \
+		printf(__VA_ARGS__);                                            \
+		printf("\n");                                                   \
+		failures++;                                                     \
+	}                                                                       \
+} while (0)
+
+/* Writes a tiny tokenizer and a model with make-model into dir/m. */
+static int
+make_model(const char *dir, const char *args)
+{
+	char tok[256], cmd[768];
+	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
+	FILE *f = fopen(tok, "w");
+	if (f == NULL)
+		return -1;
+	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
+	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "make-model --out %s/m --tokenizer %s --seed 7 %s", dir, tok,
+	    args);
+	char *argv[48];
+	int argc = 0;
+	for (char *p = strtok(cmd, " "); p && argc < 47; p = strtok(NULL, " "))
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	optind = 1;
+	return cmd_make_model(argc, argv);
+}
+
+static int
+argmax(const float *x, int n, float *margin)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	float second = -INFINITY;
+	for (int i = 0; i < n; i++)
+		if (i != best && x[i] > second)
+			second = x[i];
+	*margin = x[best] - second;
+	return best;
+}
+
+struct side {
+	struct backend *be;
+	struct forward fw;
+	struct kv_cache kv;
+	struct kv_seq seq[3];
+};
+
+/*
+ * Runs n_seq sequences (prompt lengths plen[s]) on both backends: prefill in
+ * chunks of `chunk` tokens with every sequence's chunk in one batch, then
+ * n_gen greedy decode steps of all sequences together. Compares all logits.
+ */
+static void
+compare(const char *name, const struct model *m, const int *plen, int n_seq, int chunk, int n_gen)
+{
+	struct side sd[2];
+	struct llmd_err e = LLMD_ERR_INIT;
+	int V = m->cfg.vocab, max_len = 0;
+	for (int s = 0; s < n_seq; s++)
+		max_len = plen[s] + n_gen > max_len ? plen[s] + n_gen : max_len;
+	int max_tok = chunk * n_seq > n_seq ? chunk * n_seq : n_seq;
+	int blocks = n_seq * ((max_len + 15) / 16) + 4;
+	memset(sd, 0, sizeof(sd));
+	sd[0].be = backend_cpu_create(2);
+	if (backend_cuda_create(&sd[1].be, &e) < 0) {
+		CHECK(0, "%s: cuda backend: %s", name, e.msg);
+		backend_destroy(sd[0].be);
+		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		CHECK(forward_init(&sd[k].fw, m, sd[k].be, max_tok, &e) == 0, "%s: forward_init: %s",
+		    name, e.msg);
+		CHECK(kv_cache_init(&sd[k].kv, sd[k].be, &m->cfg, 16, blocks, &e) == 0,
+		    "%s: kv_cache_init: %s", name, e.msg);
+		for (int s = 0; s < n_seq; s++)
+			CHECK(kv_seq_reserve(&sd[k].kv, &sd[k].seq[s], max_len) == 0, "%s: reserve", name);
+	}
+	if (failures)
+		goto out;
+
+	int32_t *tok = calloc((size_t)max_tok, sizeof(int32_t));
+	int32_t *pos = calloc((size_t)max_tok, sizeof(int32_t));
+	int32_t *sq = calloc((size_t)max_tok, sizeof(int32_t));
+	uint8_t *want = calloc((size_t)max_tok, 1);
+	float *lg[2] = { calloc((size_t)max_tok * V, sizeof(float)),
+		calloc((size_t)max_tok * V, sizeof(float)) };
+	int done[3] = { 0 }, next[3] = { 0 };
+	float worst = 0;
+	int steps = 0, mismatches = 0;
+
+	for (int step = 0;; step++) {
+		/* each sequence: its next prompt chunk, or one decode token */
+		int n = 0;
+		for (int s = 0; s < n_seq; s++) {
+			if (done[s] >= plen[s] + n_gen)
+				continue;
+			int take = done[s] < plen[s] ? (plen[s] - done[s] < chunk ? plen[s] - done[s] :
+			    chunk) : 1;
+			for (int i = 0; i < take; i++) {
+				int p = done[s] + i;
+				tok[n] = p < plen[s] ? (int32_t)((p * 37 + s * 11 + 5) % V) : next[s];
+				pos[n] = p;
+				sq[n] = s;
+				want[n] = i == take - 1;
+				n++;
+			}
+			done[s] += take;
+		}
+		if (n == 0)
+			break;
+		int n_out[2];
+		for (int k = 0; k < 2; k++) {
+			struct batch_seq bs[3];
+			for (int s = 0; s < n_seq; s++) {
+				bs[s].block_table = sd[k].seq[s].blocks;
+				bs[s].n_blocks = sd[k].seq[s].n_blocks;
+			}
+			struct batch b = { n, tok, pos, sq, want, n_seq, bs };
+			n_out[k] = forward_batch(&sd[k].fw, &sd[k].kv, &b, lg[k], &e);
+		}
+		CHECK(n_out[0] == n_out[1] && n_out[0] > 0, "%s step %d: %d vs %d logit rows", name,
+		    step, n_out[0], n_out[1]);
+		if (n_out[0] != n_out[1] || n_out[0] <= 0)
+			break;
+		/* logit rows are in batch order: one per sequence still running */
+		int row = 0;
+		for (int i = 0; i < n; i++) {
+			if (!want[i])
+				continue;
+			const float *a = lg[0] + (size_t)row * V, *c = lg[1] + (size_t)row * V;
+			for (int j = 0; j < V; j++) {
+				float d = fabsf(a[j] - c[j]);
+				float lim = TOL_ABS + TOL_REL * fabsf(a[j]);
+				if (d / lim > worst)
+					worst = d / lim;
+				if (d > lim || isnan(c[j])) {
+					CHECK(0, "%s step %d seq %d pos %d logit %d: cpu %g cuda %g", name, step,
+					    sq[i], pos[i], j, a[j], c[j]);
+					break;
+				}
+			}
+			float ma, mc;
+			int ta = argmax(a, V, &ma), tc = argmax(c, V, &mc);
+			if (ta != tc) {
+				mismatches++;
+				CHECK(ma < TIE_MARGIN, "%s step %d seq %d: greedy token cpu %d cuda %d "
+				    "(cpu margin %g)", name, step, sq[i], ta, tc, ma);
+			}
+			next[sq[i]] = ta;
+			row++;
+		}
+		steps++;
+		if (failures > 20)
+			break;
+	}
+	printf("%s: %d steps, worst |diff| / tolerance %.3f, %d near-tie token differences\n",
+	    name, steps, worst, mismatches);
+	free(tok);
+	free(pos);
+	free(sq);
+	free(want);
+	free(lg[0]);
+	free(lg[1]);
+out:
+	for (int k = 0; k < 2; k++) {
+		for (int s = 0; s < n_seq; s++)
+			if (sd[k].seq[s].blocks)
+				kv_seq_release(&sd[k].kv, &sd[k].seq[s]);
+		if (sd[k].kv.data)
+			kv_cache_free(&sd[k].kv);
+		if (sd[k].fw.be)
+			forward_free(&sd[k].fw);
+		backend_destroy(sd[k].be);
+	}
+}
+
+struct model_case {
+	const char *name;
+	const char *args;
+	int plen[3];
+	int n_seq, chunk, n_gen;
+};
+
+static const struct model_case cases[] = {
+	{ "llama-gqa-hd16", "--arch llama --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
+	    "--vocab 300 --intermediate 96", { 20, 7, 33 }, 3, 16, 12 },
+	{ "llama3-hd128-long", "--arch llama --layers 2 --hidden 256 --heads 4 --kv-heads 1 "
+	    "--head-dim 128 --vocab 512 --intermediate 384 --max-pos 4096 --rope-scaling llama3",
+	    { 700, 40, 0 }, 2, 128, 8 },
+	{ "qwen2-bias-bf16", "--arch qwen2 --layers 2 --hidden 64 --heads 8 --kv-heads 2 "
+	    "--vocab 300 --dtype bf16", { 18, 5, 0 }, 2, 8, 10 },
+	{ "qwen3-qknorm-tied", "--arch qwen3 --layers 2 --hidden 128 --heads 4 --kv-heads 4 "
+	    "--head-dim 64 --vocab 300 --tie", { 24, 0, 0 }, 1, 16, 10 },
+	{ "mistral-swa", "--arch mistral --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
+	    "--vocab 300 --sliding-window 8 --dtype f16", { 30, 12, 0 }, 2, 16, 12 },
+	{ "llama-mqa-f32", "--arch llama --layers 1 --hidden 96 --heads 6 --kv-heads 1 "
+	    "--vocab 300 --dtype f32", { 300, 0, 0 }, 1, 300, 6 },
+};
+
+int
+main(void)
+{
+	char dir[64], path[128], cmd[160];
+	struct llmd_err e = LLMD_ERR_INIT;
+
+	log_init("test-cuda-backend", LOG_LVL_WARN);
+	if (!backend_cuda_available()) {
+		struct backend *be = NULL;
+		backend_cuda_create(&be, &e);
+		printf("SKIP: test-cuda-backend: no CUDA GPU on this machine: %s\n", e.msg);
+		return SKIP;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct model_case *mc = &cases[i];
+		struct model m;
+		snprintf(dir, sizeof(dir), "/tmp/test-cuda-backend.XXXXXX");
+		if (mkdtemp(dir) == NULL || make_model(dir, mc->args) != 0) {
+			CHECK(0, "%s: make-model %s", mc->name, mc->args);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/m", dir);
+		if (model_load(&m, path, &e) < 0) {
+			CHECK(0, "%s: model_load: %s", mc->name, e.msg);
+		} else {
+			compare(mc->name, &m, mc->plen, mc->n_seq, mc->chunk, mc->n_gen);
+			model_free(&m);
+		}
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			CHECK(0, "cleanup %s", dir);
+	}
+	printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
+	return failures ? 1 : 0;
+}
+#endif
