@@ -18,6 +18,7 @@ struct admin {
 	const char *server;     /* "http://127.0.0.1:7480" */
 	const char *token;      /* bearer token or NULL */
 	const char *ns;         /* -n before the command; NULL: "default" */
+	const char *ca_file;    /* CA bundle verifying an https:// server; NULL: system's */
 };
 
 struct cmd_entry {

@@ -36,6 +36,8 @@ setup(struct admin *a, const char *method, const char *path, struct curl_slist *
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	if (a->ca_file && *a->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
 	*hdrs = NULL;
 	if (a->token) {
 		buf_addf(&h, "Authorization: Bearer %s", a->token);

@@ -26,13 +26,16 @@ usage(FILE *f)
 	    "      --token TOKEN    bearer token (default $LLMD_TOKEN)\n"
 	    "      --token-file F   read the bearer token from the first line of F\n"
 	    "  -n, --namespace NS   default namespace of the command (default \"default\")\n"
+	    "      --certificate-authority FILE\n"
+	    "                       CA verifying an https:// server (default $LLMD_CA;\n"
+	    "                       llmd's is DATA_DIR/pki/ca.crt)\n"
 	    "  -h, --help           show this help and exit\n"
 	    "  -V, --version        show the version and exit\n");
 	cmd_print_usage(f);
 	fprintf(f, "Kinds: llmisvc, llmisvcconfig, pods, nodes, events, deployments, "
 	    "leaderworkersets,\n  services, httproutes, inferencepools, inferencemodels, "
 	    "gateways, ingresses, secrets\n"
-	    "Environment: LLMD_SERVER, LLMD_TOKEN, LLMD_LOG_LEVEL=error|warn|info|debug\n");
+	    "Environment: LLMD_SERVER, LLMD_TOKEN, LLMD_CA, LLMD_LOG_LEVEL=error|warn|info|debug\n");
 }
 
 static char *
@@ -56,6 +59,7 @@ main(int argc, char **argv)
 		{ "token", required_argument, NULL, 't' },
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "namespace", required_argument, NULL, 'n' },
+		{ "certificate-authority", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -69,12 +73,14 @@ main(int argc, char **argv)
 	log_init("llmd-admin", LOG_LVL_WARN);
 	a.server = getenv("LLMD_SERVER");
 	a.token = getenv("LLMD_TOKEN");
+	a.ca_file = getenv("LLMD_CA");
 	while ((c = getopt_long(argc, argv, "+s:n:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': a.server = optarg; break;
 		case 't': a.token = optarg; break;
 		case 'T': a.token = token = read_token_file(optarg); break;
 		case 'n': a.ns = optarg; break;
+		case 'C': a.ca_file = optarg; break;
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -15,10 +15,12 @@
 
 #include <openssl/crypto.h>
 
+#include "daemon/api-certs.h"
 #include "daemon/api-internal.h"
 #include "daemon/nodes.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 #include "lib/util.h"
 
 int
@@ -198,6 +200,8 @@ on_request(struct http_req *req, void *arg)
 	na.store = a->store;
 	na.hub = a->hub;
 	na.admin_token = a->token;
+	if (strncmp(path, "/agent/", 7) == 0 && api_certs_request(a->store, a->token, req, path))
+		return;
 	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
 		return;
 	if (!authorized(a, req) && !api_agent_authorized(&na, req, path)) {
@@ -248,6 +252,10 @@ api_start(struct api **out, struct event_base *base, struct store *store,
 	cfg.timeout_ms = o->write_timeout_s > 0 ? (int64_t)o->write_timeout_s * 1000 : 0;
 	cfg.shutdown_grace_ms = 5000;
 	cfg.error_fmt = http_error_fmt_k8s;
+	if (o->tls_ctx != NULL) {
+		cfg.make_bev = tls_server_make_bev;
+		cfg.make_bev_arg = o->tls_ctx;
+	}
 	if ((a->srv = http_server_new(base, &cfg, e)) == NULL) {
 		api_stop(a);
 		return e && e->code ? e->code : -ENOMEM;

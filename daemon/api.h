@@ -76,6 +76,7 @@ struct api_opts {
 	size_t max_body;           /* 0 = API_MAX_BODY */
 	int write_timeout_s;       /* idle timeout of connections (watch excluded) */
 	struct workpool *workpool; /* writes (fsync) run here; NULL: on the loop */
+	void *tls_ctx;             /* SSL_CTX: HTTPS (daemon/api-tls.c); NULL: plain HTTP */
 };
 
 struct api;

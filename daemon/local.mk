@@ -7,7 +7,8 @@ llmd_SOURCES = daemon/main.c \
 	daemon/api-resources.c daemon/api-selector.c daemon/api-discovery.c \
 	daemon/watch.c daemon/watch.h \
 	daemon/reconciler.c daemon/reconciler.h \
-	daemon/nodes.c daemon/nodes.h daemon/api-agent.c
+	daemon/nodes.c daemon/nodes.h daemon/api-agent.c \
+	daemon/api-tls.c daemon/api-tls.h daemon/api-certs.c daemon/api-certs.h
 llmd_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 llmd_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(SQLITE_LIBS)
 
@@ -28,4 +29,6 @@ endif
 
 TESTS += tests/integration/daemon-api.sh
 EXTRA_DIST += tests/integration/daemon-api.sh
+TESTS += tests/integration/daemon-tls.sh
+EXTRA_DIST += tests/integration/daemon-tls.sh
 include daemon/logic.mk

@@ -20,6 +20,8 @@
 #include <event2/event.h>
 
 #include "daemon/api.h"
+#include "daemon/api-certs.h"
+#include "daemon/api-tls.h"
 #include "daemon/reconcile.h"
 #include "daemon/reconciler.h"
 #include "daemon/nodes.h"
@@ -27,6 +29,7 @@
 #include "daemon/watch.h"
 #include "lib/cli.h"
 #include "lib/exepath.h"
+#include "lib/ca.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/workpool.h"
@@ -65,6 +68,7 @@ usage(FILE *f)
 	    "      --allow-network-fs      do not refuse a data dir on NFS/CIFS/FUSE\n"
 	    "      --presets-dir DIR       well-known configs installed into " LLMD_SYSTEM_NAMESPACE "\n"
 	    "                              when absent (default: the shipped presets)\n"
+	    API_TLS_USAGE
 	    "  -h, --help                  show this help and exit\n"
 	    "  -V, --version               show the version and exit\n"
 	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug\n");
@@ -244,6 +248,7 @@ main(int argc, char **argv)
 		{ "resync-interval", required_argument, NULL, 5 },
 		{ "allow-network-fs", no_argument, NULL, 6 },
 		{ "presets-dir", required_argument, NULL, 7 },
+		API_TLS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -252,6 +257,9 @@ main(int argc, char **argv)
 	struct llmd_err e = LLMD_ERR_INIT;
 	struct store_opts so = { 0 };
 	struct api_opts ao = { 0 };
+	struct api_tls_opts tlso = { 0 };
+	struct ca *cluster_ca = NULL;
+	SSL_CTX *tls_ctx = NULL;
 	struct store *store = NULL;
 	struct watch_hub *hub;
 	struct workpool *wp;
@@ -290,6 +298,8 @@ main(int argc, char **argv)
 			cli_print_version("llmd");
 			return 0;
 		default:
+			if (api_tls_option(&tlso, c, optarg))
+				break;
 			fprintf(stderr, "Try 'llmd --help' for more information.\n");
 			return EXIT_USAGE;
 		}
@@ -329,6 +339,10 @@ main(int argc, char **argv)
 	ao.max_body = o.max_body;
 	ao.write_timeout_s = o.http_timeout_ms ? (int)((o.http_timeout_ms + 999) / 1000) : 0;
 	ao.workpool = wp;
+	if (api_tls_setup(&tlso, o.listen, o.data_dir, &tls_ctx, &cluster_ca, &e) < 0)
+		fatalx("%s", err_str(&e, ebuf, sizeof(ebuf)));
+	ao.tls_ctx = tls_ctx;
+	api_certs_set_ca(cluster_ca);
 	if (api_start(&api, loop_base, store, hub, &ao, &e) < 0)
 		fatalx("%s", err_str(&e, ebuf, sizeof(ebuf)));
 	rec = reconciler_new(loop_base, store, hub, wp, o.resync_ms ? o.resync_ms : 30000);
@@ -362,6 +376,9 @@ main(int argc, char **argv)
 	event_free(sigint);
 	event_base_free(loop_base);
 	store_close(store);
+	SSL_CTX_free(tls_ctx);
+	ca_free(cluster_ca);
+	api_tls_opts_release(&tlso);
 	free(token);
 	free(o.listen);
 	free(o.data_dir);
