@@ -16,3 +16,6 @@ tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_agent_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS) -ldl
 endif
 
+
+TESTS += tests/integration/agent-stack.sh
+EXTRA_DIST += tests/integration/agent-stack.sh

@@ -1,0 +1,265 @@
+#!/bin/bash
+# tests/integration/agent-stack.sh - one llmd and three llmd-agents, each agent
+# in its own network namespace on a bridge (fake GPUs, tiny generated model):
+# join tokens, registration, a two-replica service spread over two nodes with
+# its pods' env/addresses, a chat completion through a pod, an engine killed
+# and restarted with back-off, kill -9 of the agent (engines re-adopted, not
+# duplicated) and of the daemon (nothing lost), logs through llmd-admin,
+# clear conditions for a missing model and a bad URI, a node whose agent
+# dies going NotReady and its pods moving to other nodes.
+# Needs root and `ip netns`; exits 77 (skip) otherwise. LLMD_QUICK=1 skips
+# the slow node-failure part.
+set -u
+b=${top_builddir:-.}
+src=${top_srcdir:-..}
+b=$(cd "$b" && pwd)
+
+if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
+if ! ip netns list >/dev/null 2>&1 || ! command -v nsenter >/dev/null; then
+	echo "SKIP: ip netns / nsenter unavailable"; exit 77
+fi
+
+tmp=$(mktemp -d /tmp/llmd-agent-stack.XXXXXX)
+chmod 755 "$tmp"
+id=$(( $$ % 100000 ))
+net=10.81.$(( ($$ % 200) + 20 ))
+br="llmdbr$id"
+pass=0
+fail=0
+dpid=""
+apids=("" "" "" "")
+
+ok() { pass=$((pass+1)); }
+ko() { echo "FAIL: $*"; fail=$((fail+1)); }
+check() { if [ "$2" = "$3" ]; then ok; else ko "$1: expected '$2', got '$3'"; fi; }
+contains() { if grep -q -- "$2" "$3"; then ok; else ko "$1: '$2' not in: $(head -c 800 "$3")"; fi; }
+
+cleanup() {
+	local i
+	for i in 1 2 3; do
+		[ -n "${apids[$i]}" ] && kill "${apids[$i]}" 2>/dev/null
+	done
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+	wait 2>/dev/null
+	for i in 1 2 3; do
+		for p in $(ip netns pids "llmdag$id-$i" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		ip netns del "llmdag$id-$i" 2>/dev/null
+		ip link del "vl$id-$i" 2>/dev/null
+	done
+	ip link del "$br" 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# --- the network: a bridge and three namespaces ---
+ip link add "$br" type bridge || { echo "SKIP: cannot create a bridge"; exit 77; }
+ip addr add "$net.1/24" dev "$br"
+ip link set "$br" up
+for i in 1 2 3; do
+	ns="llmdag$id-$i"
+	ip netns add "$ns"
+	ip link add "vl$id-$i" type veth peer name eth0 netns "$ns"
+	ip link set "vl$id-$i" master "$br" up
+	ip -n "$ns" addr add "$net.1$i/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+done
+
+# --- the daemon (token: it listens on a non-loopback address) ---
+echo "agent-stack-admin-token" > "$tmp/admin.token"
+start_daemon() {
+	LLMD_NODE_GRACE=3s LLMD_NODE_EVICTION=6s LLMD_NODE_MONITOR_PERIOD=500ms \
+	"$b/llmd" --listen "$net.1:${dport:-0}" --data-dir "$tmp/d" --token-file "$tmp/admin.token" \
+	    --presets-dir "$src/etc/presets" 2>>"$tmp/llmd.log" &
+	dpid=$!
+	local i=0
+	while [ $i -lt 100 ]; do
+		[ -s "$tmp/d/llmd.addr" ] && curl -sf "http://$(cat "$tmp/d/llmd.addr")/healthz" \
+		    >/dev/null 2>&1 && break
+		sleep 0.1; i=$((i+1))
+	done
+}
+start_daemon
+addr=$(cat "$tmp/d/llmd.addr")
+dport=${addr##*:}   # a restarted daemon comes back on the same port
+export LLMD_SERVER="http://$addr" LLMD_TOKEN=agent-stack-admin-token
+A() { "$b/llmd-admin" "$@"; }
+
+"$b/llmd-engine" make-model --arch qwen3 --out "$tmp/model" --layers 2 --hidden 64 \
+    --heads 4 --kv-heads 2 --intermediate 128 --seed 1 >/dev/null 2>&1 ||
+	{ echo "FAIL: make-model"; exit 1; }
+
+A node token create --ttl 1h >"$tmp/tok.out" 2>/dev/null
+tail -1 "$tmp/tok.out" >"$tmp/join.token"
+check "token format" 1 "$(grep -cE '^[0-9a-f]{12}\.[0-9a-f]{32}$' "$tmp/join.token")"
+
+# node i: agent i in namespace i (n1 runs the real CPU engine, n2/n3 simulate)
+start_agent() {
+	local i=$1 extra=()
+	[ "$i" != 1 ] && extra=(--engine-arg --simulate)
+	nsenter --net="/run/netns/llmdag$id-$i" "$b/llmd-agent" --server "http://$addr" \
+	    --token-file "$tmp/join.token" --node-name "n$i" --data-dir "$tmp/a$i" \
+	    --address "$net.1$i" --fake-gpus 4xH100-80GB --labels "rack=r$i" \
+	    --backoff-initial 500ms --backoff-max 2s --probe-period 300ms \
+	    --heartbeat-interval 500ms --sync-interval 1s --grace-period 2s \
+	    --engine-arg --max-model-len --engine-arg 1024 "${extra[@]}" \
+	    2>>"$tmp/agent$i.log" &
+	apids[$i]=$!
+}
+for i in 1 2 3; do start_agent $i; done
+for _ in $(seq 100); do
+	[ "$(A get nodes 2>/dev/null | grep -c ' Ready ')" = 3 ] && break
+	sleep 0.1
+done
+check "three nodes Ready" 3 "$(A get nodes | grep -c ' Ready ')"
+A get node n2 -o json >"$tmp/n2.json"
+contains "node address" "\"$net.12\"" "$tmp/n2.json"
+contains "node GPUs" '"nvidia.com/gpu": "4"' "$tmp/n2.json"
+contains "node label" '"rack": "r2"' "$tmp/n2.json"
+contains "agent url" "llmd.io/agent-url" "$tmp/n2.json"
+
+# pod field of pod NAME (python expression on p)
+podq() { A get pods -o json | python3 -c "
+import json, sys
+for p in json.load(sys.stdin)['items']:
+    if '$1' in p['metadata']['name']:
+        st = p.get('status', {}); print($2)"; }
+
+# --- a two-replica service on the generated model ---
+cat > "$tmp/svc.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: chat, namespace: default}
+spec:
+  model: {uri: "file://$tmp/model", name: tiny}
+  replicas: 2
+  template:
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "2"}}
+EOT
+A apply -f "$tmp/svc.yaml" >/dev/null
+A wait --for=condition=Ready llmisvc/chat --timeout 60s >/dev/null ||
+	ko "chat not Ready: $(A get llmisvc,pods 2>&1)"
+podq chat "p['spec']['nodeName'], st.get('podIP'), st.get('httpPort'), st['phase']" \
+    >"$tmp/pods.txt"
+check "two pods running" 2 "$(grep -c Running "$tmp/pods.txt")"
+check "spread over two nodes" 2 "$(cut -d' ' -f1 "$tmp/pods.txt" | sort -u | wc -l)"
+while read -r node ip port _; do
+	check "pod IP is its node's" "$net.1${node#n}" "$ip"
+	[ "$port" -ge 30000 ] && ok || ko "host port $port"
+done <"$tmp/pods.txt"
+ip1=$(podq chat "st['podIP']" | head -1)
+port1=$(podq chat "st['httpPort']" | head -1)
+curl -sf -H 'Content-Type: application/json' \
+    -d '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4}' \
+    "http://$ip1:$port1/v1/chat/completions" >"$tmp/chat.json"
+contains "chat completion through a pod" '"chat.completion"' "$tmp/chat.json"
+# engine env: GPUs and pod identity
+pod1=$(podq chat "p['metadata']['name']" | head -1)
+epid=$(podq "$pod1" "st['containerStatuses'][0]['state']['running']['pid']")
+tr '\0' '\n' </proc/"$epid"/environ >"$tmp/env.txt"
+check "two GPUs" 1 "$(grep -cE '^CUDA_VISIBLE_DEVICES=[0-3],[0-3]$' "$tmp/env.txt")"
+contains "pod name in env" "LLMD_POD_NAME=$pod1" "$tmp/env.txt"
+tr '\0' ' ' </proc/"$epid"/cmdline >"$tmp/cmd.txt"
+contains "engine serves the model path" "serve $tmp/model" "$tmp/cmd.txt"
+contains "port rewritten" "--port $port1" "$tmp/cmd.txt"
+
+# logs through llmd-admin (from the agent)
+A logs "$pod1" --tail 5 >"$tmp/logs.txt" 2>&1
+contains "llmd-admin logs" "llmd-engine" "$tmp/logs.txt"
+
+# --- an engine killed: restarted with back-off ---
+kill -9 "$epid"
+for _ in $(seq 100); do
+	rc=$(podq "$pod1" "st['containerStatuses'][0]['restartCount']")
+	[ "${rc:-0}" -ge 1 ] && break; sleep 0.1
+done
+check "restart counted" 1 "$rc"
+A wait --for=condition=Ready llmisvc/chat --timeout 30s >/dev/null ||
+	ko "chat not Ready after an engine restart"
+epid2=$(podq "$pod1" "st['containerStatuses'][0]['state'].get('running', {}).get('pid')")
+[ "$epid2" != "$epid" ] && [ "$epid2" != None ] && ok || ko "engine pid after restart: $epid2"
+
+# --- kill -9 of an agent: the engine is re-adopted, not duplicated ---
+node1=$(podq "$pod1" "p['spec']['nodeName']"); i1=${node1#n}
+before=$(ip netns pids "llmdag$id-$i1" | xargs -r ps -o comm= -p | grep -c llmd-engine)
+kill -9 "${apids[$i1]}"; wait "${apids[$i1]}" 2>/dev/null
+start_agent "$i1"
+for _ in $(seq 50); do grep -q "re-adopted" "$tmp/agent$i1.log" && break; sleep 0.1; done
+contains "re-adopted" "re-adopted 1 running" "$tmp/agent$i1.log"
+sleep 1.5
+after=$(ip netns pids "llmdag$id-$i1" | xargs -r ps -o comm= -p | grep -c llmd-engine)
+check "engines on the node after an agent kill -9" "$before" "$after"
+check "same engine" "$epid2" "$(podq "$pod1" "st['containerStatuses'][0]['state'].get('running', {}).get('pid')")"
+
+# --- kill -9 of the daemon: nothing lost ---
+kill -9 "$dpid"; wait "$dpid" 2>/dev/null
+start_daemon
+A wait --for=condition=Ready llmisvc/chat --timeout 30s >/dev/null ||
+	ko "chat not Ready after the daemon's kill -9"
+check "same pods after the daemon restart" "$(cut -d' ' -f1 "$tmp/pods.txt" | sort | tr '\n' ' ')" \
+    "$(podq chat "p['spec']['nodeName']" | sort | tr '\n' ' ')"
+A logs "$pod1" --tail 1 >/dev/null 2>&1 && ok || ko "logs after the daemon restart"
+
+# --- failures with clear conditions ---
+cat > "$tmp/bad.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: missing, namespace: default}
+spec:
+  model: {uri: "file://$tmp/no-such-model", name: m}
+  replicas: 1
+---
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: badhf, namespace: default}
+spec:
+  model: {uri: "hf://no-such-org/no-such-model", name: m}
+  replicas: 1
+EOT
+A apply -f "$tmp/bad.yaml" >/dev/null
+for _ in $(seq 100); do
+	m=$(podq missing "[c.get('reason') for c in st.get('conditions', []) if c['type']=='Ready']")
+	h=$(podq badhf "[c.get('reason') for c in st.get('conditions', []) if c['type']=='Ready']")
+	case "$m$h" in *ModelNotFound*StorageInitializerFailed*) break;; esac
+	sleep 0.2
+done
+check "missing model file" "['ModelNotFound']" "$m"
+check "bad hf:// model" "['StorageInitializerFailed']" "$h"
+podq missing "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" >"$tmp/m.txt"
+contains "message names the path" "no-such-model" "$tmp/m.txt"
+A delete llmisvc missing badhf >/dev/null
+
+if [ "${LLMD_QUICK:-0}" != 1 ]; then
+	# --- a node dies (agent and its engines): NotReady, pods move ---
+	node2=$(podq chat "p['spec']['nodeName']" | tail -1); i2=${node2#n}
+	for p in $(ip netns pids "llmdag$id-$i2"); do kill -9 "$p" 2>/dev/null; done
+	wait "${apids[$i2]}" 2>/dev/null; apids[$i2]=""
+	for _ in $(seq 100); do
+		A get node "$node2" 2>/dev/null | grep -q NotReady && break; sleep 0.1
+	done
+	A get node "$node2" >"$tmp/node.txt"
+	contains "dead node NotReady" NotReady "$tmp/node.txt"
+	for _ in $(seq 150); do
+		podq chat "p['spec'].get('nodeName')" 2>/dev/null | grep -q "$node2" || break; sleep 0.1
+	done
+	A wait --for=condition=Ready llmisvc/chat --timeout 60s >/dev/null ||
+		ko "chat not Ready after eviction: $(A get pods 2>&1)"
+	podq chat "p['spec'].get('nodeName')" >"$tmp/after.txt"
+	check "pods moved off the dead node" 0 "$(grep -c "$node2" "$tmp/after.txt")"
+	check "still two pods" 2 "$(grep -c n "$tmp/after.txt")"
+fi
+
+A delete llmisvc chat >/dev/null
+for _ in $(seq 100); do
+	[ "$(pgrep -c -f "llmd-engine serve $tmp/model")" = 0 ] && break; sleep 0.1
+done
+check "engines stopped after delete" 0 "$(pgrep -c -f "llmd-engine serve $tmp/model")"
+
+for i in 1 2 3; do
+	grep -E "AddressSanitizer|runtime error" "$tmp/agent$i.log" && ko "sanitizer report in agent $i"
+done
+grep -E "AddressSanitizer|runtime error" "$tmp/llmd.log" && ko "sanitizer report in llmd"
+echo "agent-stack: $pass passed, $fail failed"
+[ $fail -eq 0 ]
