@@ -74,6 +74,8 @@ struct backend_cuda {
 
 	__nv_bfloat16 *xbf;             /* GEMM input, (n, k) bf16 */
 	size_t xbf_cap;                 /* bytes */
+	const float *xbf_src;           /* xbf holds bf16(xbf_src (xbf_elems)); NULL: nothing */
+	size_t xbf_elems;
 	float *part;                    /* attention split partials */
 	size_t part_cap;                /* bytes */
 	float *tmp;                     /* gather staging */
@@ -90,6 +92,17 @@ static size_t
 round_up(size_t n, size_t a)
 {
 	return (n + a - 1) / a * a;
+}
+
+/* An op wrote device bytes at p: the bf16 copy of a GEMM input that overlaps
+ * them is stale. (q, k and v read the same normed x, as do gate and up: one
+ * conversion serves them.) */
+static void
+wrote(struct backend_cuda *c, const void *p, size_t bytes)
+{
+	const char *a = (const char *)p, *b = (const char *)c->xbf_src;
+	if (b && a < b + c->xbf_elems * sizeof(float) && b < a + bytes)
+		c->xbf_src = NULL;
 }
 
 /* ---- memory ---- */
@@ -169,6 +182,7 @@ cuda_alloc(struct backend *be, size_t bytes)
 {
 	struct backend_cuda *c = cu(be);
 	void *p = NULL;
+	c->xbf_src = NULL;      /* an address may come back with other contents */
 	cudaError_t rc = cudaMalloc(&p, bytes ? bytes : 1);
 	if (rc == cudaErrorMemoryAllocation) {
 		(void)cudaGetLastError();       /* clear it: out of memory is the caller's to report */
@@ -183,6 +197,7 @@ cuda_alloc(struct backend *be, size_t bytes)
 static void
 cuda_free(struct backend *be, void *p)
 {
+	cu(be)->xbf_src = NULL;
 	stream_sync(cu(be));
 	CUDA_CHECK(cudaFree(p));
 }
@@ -526,6 +541,7 @@ cuda_embed_op(struct backend *be, float *x, const struct tensor *emb, const int3
 	struct backend_cuda *c = cu(be);
 	const int32_t *tok = dev_ints(c, tokens, c->cur ? c->cur->token : NULL, c->db.token, n);
 	cuda_embed(c->stream, x, dev_weight(c, emb, "embed"), tok, n, (int)emb->shape[1]);
+	wrote(c, x, (size_t)n * (size_t)emb->shape[1] * sizeof(float));
 }
 
 static void
@@ -534,6 +550,7 @@ cuda_rmsnorm_op(struct backend *be, float *out, const float *x, const float *w, 
 {
 	struct backend_cuda *c = cu(be);
 	cuda_rmsnorm(c->stream, out, x, dev_vec(c, w, (size_t)dim), n, dim, eps);
+	wrote(c, out, (size_t)n * (size_t)dim * sizeof(float));
 }
 
 static void
@@ -544,11 +561,17 @@ cuda_matmul_op(struct backend *be, float *out, const float *x, const struct tens
 	int d = (int)W->shape[0], k = (int)W->shape[1];
 	const __nv_bfloat16 *w = dev_weight(c, W, "matmul");
 	size_t elems = (size_t)n * (size_t)k;
-	/* xbf (n, k) bf16 = x */
-	grow(c, (void **)&c->xbf, &c->xbf_cap, elems * sizeof(__nv_bfloat16));
-	cuda_f32_to_bf16(c->stream, c->xbf, x, elems);
+	/* xbf (n, k) bf16 = x, unless it already is */
+	if (x != c->xbf_src || elems != c->xbf_elems) {
+		if (elems * sizeof(__nv_bfloat16) > c->xbf_cap)
+			grow(c, (void **)&c->xbf, &c->xbf_cap, elems * sizeof(__nv_bfloat16));
+		cuda_f32_to_bf16(c->stream, c->xbf, x, elems);
+		c->xbf_src = x;
+		c->xbf_elems = elems;
+	}
 	/* out (n, d) (+)= xbf @ W^T */
 	cuda_gemm_bf16(c->gemm, out, c->xbf, w, n, d, k, accumulate);
+	wrote(c, out, (size_t)n * (size_t)d * sizeof(float));
 }
 
 static void
@@ -556,6 +579,7 @@ cuda_add_bias_op(struct backend *be, float *x, const float *b, int n, int d)
 {
 	struct backend_cuda *c = cu(be);
 	cuda_add_bias(c->stream, x, dev_vec(c, b, (size_t)d), n, d);
+	wrote(c, x, (size_t)n * (size_t)d * sizeof(float));
 }
 
 static void
@@ -565,6 +589,7 @@ cuda_rope_op(struct backend *be, float *x, const int32_t *pos, int n, int n_head
 	struct backend_cuda *c = cu(be);
 	const int32_t *p = dev_ints(c, pos, c->cur ? c->cur->pos : NULL, c->db.pos, n);
 	cuda_rope(c->stream, x, p, n, n_heads, hd, dev_vec(c, inv_freq, (size_t)hd / 2));
+	wrote(c, x, (size_t)n * (size_t)n_heads * (size_t)hd * sizeof(float));
 }
 
 static void
@@ -614,7 +639,8 @@ cuda_attention_op(struct backend *be, float *out, const float *q, struct kv_cach
 	if (part)
 		grow(c, (void **)&c->part, &c->part_cap, part * sizeof(float));
 	cuda_attention(c->stream, out, q, kv, l, db, c->tiles_dev, c->n_tiles, n_heads, n_kv_heads,
-	    hd, window, n_splits, c->span, c->part);
+	    hd, window, n_splits, c->part);
+	wrote(c, out, (size_t)b->n_tok * (size_t)n_heads * (size_t)hd * sizeof(float));
 	if (c->cur != b)
 		c->tiles_dev = NULL;
 }
@@ -623,6 +649,7 @@ static void
 cuda_swiglu_op(struct backend *be, float *g, const float *u, size_t n)
 {
 	cuda_swiglu(cu(be)->stream, g, u, n);
+	wrote(cu(be), g, n * sizeof(float));
 }
 
 static void
@@ -647,6 +674,7 @@ cuda_gather_rows_op(struct backend *be, float *out, const float *x, const int *i
 	} else {
 		cuda_gather_rows(c->stream, out, x, di, m, dim);
 	}
+	wrote(c, out, bytes);
 }
 
 static void

@@ -47,7 +47,7 @@ struct attn_args {
 	int group;              /* query heads per kv head (G) */
 	int hg;                 /* query heads per block: min(G, ATTN_ROWS) */
 	int n_hgroups;          /* ceil(G / hg) */
-	int n_splits, chunk;    /* chunk: key positions per split, multiple of ATTN_KT */
+	int n_splits;           /* key-range splits (grid z) */
 	float scale;
 	float *part;            /* (n_tok * H, n_splits, HD + 2) m, l, acc[HD] */
 };
@@ -82,8 +82,13 @@ attn_kernel(struct attn_args a)
 	/* key range of the tile: the first token's window start .. the last token's position */
 	const int p_first = a.pos[tok0], p_last = a.pos[tok0 + ntok - 1];
 	const int kstart = a.window > 0 ? max(0, p_first - a.window + 1) : 0;
-	const int ks_lo = kstart + split * a.chunk;
-	const int ks_hi = min(p_last, ks_lo + a.chunk - 1);
+	/* this tile's span cut into n_splits chunks of whole key tiles; the
+	 * last splits of a short span are empty (they write l = 0) */
+	const int span = p_last - kstart + 1;
+	const int chunk = (span + a.n_splits - 1) / a.n_splits + ATTN_KT - 1;
+	const int chunk32 = chunk - chunk % ATTN_KT;
+	const int ks_lo = kstart + split * chunk32;
+	const int ks_hi = min(p_last, ks_lo + chunk32 - 1);
 	const int32_t *bt = a.bt + a.tok_bt[tok0];       /* the sequence's block table */
 
 	/* q rows, pre-scaled by 1/sqrt(HD): row r = (token tok0 + r / heads, head head0 + r % heads) */
@@ -300,7 +305,7 @@ launch(cudaStream_t s, dim3 grid, const struct attn_args *a)
 void
 cuda_attention(cudaStream_t s, float *out, const float *q, const struct kv_cache *kv, int l,
     const struct cuda_batch *b, const int32_t *tiles, int n_tiles, int n_heads, int n_kv_heads,
-    int hd, int window, int n_splits, int span, float *part)
+    int hd, int window, int n_splits, float *part)
 {
 	if (n_tiles <= 0)
 		return;
@@ -326,16 +331,7 @@ cuda_attention(cudaStream_t s, float *out, const float *q, const struct kv_cache
 	a.group = n_heads / n_kv_heads;
 	a.hg = a.group < ATTN_ROWS ? a.group : ATTN_ROWS;
 	a.n_hgroups = (a.group + a.hg - 1) / a.hg;
-	if (n_splits < 1)
-		n_splits = 1;
-	/* positions per split, a whole number of key tiles; recount the splits */
-	int per = (span + n_splits - 1) / n_splits;
-	a.chunk = (per + ATTN_KT - 1) / ATTN_KT * ATTN_KT;
-	a.n_splits = n_splits > 1 ? (span + a.chunk - 1) / a.chunk : 1;
-	if (a.n_splits < 1)
-		a.n_splits = 1;
-	if (a.n_splits == 1)
-		a.chunk = span + ATTN_KT;       /* one split covers the whole range */
+	a.n_splits = n_splits < 1 ? 1 : n_splits;
 	a.scale = 1.0f / sqrtf((float)hd);
 	a.part = part;
 

@@ -125,11 +125,12 @@ size_t cuda_attn_part_floats(int n_tok, int n_heads, int hd, int n_splits);
 /* Split count for n_tiles tiles whose widest key span is span positions. */
 int cuda_attn_splits(int n_tiles, int n_heads, int n_kv_heads, int span, int n_sm);
 /* out (n, H*HD) = causal attention of q (n, H*HD) over the paged cache of layer
- * l; tiles: device copy of cuda_attn_plan_tiles's array; part: n_splits > 1
+ * l; tiles: device copy of cuda_attn_plan_tiles's array; each tile's key span
+ * is cut into n_splits chunks (empty ones allowed); part: n_splits > 1
  * scratch of cuda_attn_part_floats floats. */
 void cuda_attention(cudaStream_t s, float *out, const float *q, const struct kv_cache *kv, int l,
     const struct cuda_batch *b, const int32_t *tiles, int n_tiles, int n_heads, int n_kv_heads,
-    int hd, int window, int n_splits, int span, float *part);
+    int hd, int window, int n_splits, float *part);
 
 /* ---- engine/cuda-gemm.cu ---- */
 struct cuda_gemm;

@@ -37,8 +37,7 @@ def run(H,KV,HD,bs,seqs,toks,window):
     for t0,nt in tiles:
         p0=pos[t0]; p1=pos[t0+nt-1]; k0=max(0,p0-window+1) if window>0 else 0; span=max(span,p1-k0+1)
     ns=splits(len(tiles),H,KV,span)
-    per=(span+ns-1)//ns; chunk=(per+KT-1)//KT*KT; nsr=(span+chunk-1)//chunk if ns>1 else 1
-    if nsr==1: chunk=span+KT
+    nsr=ns
     g=G; hg=min(g,ROWS); nhg=(g+hg-1)//hg
     part={}
     out=np.zeros_like(ref)
@@ -48,6 +47,7 @@ def run(H,KV,HD,bs,seqs,toks,window):
             assert nrows<=ROWS
             for sp in range(nsr):
                 p_first=pos[t0]; p_last=pos[t0+nt-1]; kstart=max(0,p_first-window+1) if window>0 else 0
+                tspan=p_last-kstart+1; chunk=((tspan+nsr-1)//nsr+KT-1)//KT*KT
                 ks_lo=kstart+sp*chunk; ks_hi=min(p_last,ks_lo+chunk-1)
                 for r in range(nrows):
                     t=t0+r//heads; h=head0+r%heads; pt=pos[t]; s=seq[t]
@@ -76,10 +76,12 @@ def run(H,KV,HD,bs,seqs,toks,window):
                 M=max([m for m,l,a in ps if l>0]); L=sum(l*math.exp(m-M) for m,l,a in ps if l>0)
                 out[t,h]=sum(a*math.exp(m-M) for m,l,a in ps if l>0)/L
     err=np.abs(out-ref).max()
-    print(f"H{H} KV{KV} HD{HD} tiles {len(tiles)} qt {qt} span {span} splits {nsr} chunk {chunk} window {window}: max err {err:.2e}")
+    print(f"H{H} KV{KV} HD{HD} tiles {len(tiles)} qt {qt} span {span} splits {nsr} window {window}: max err {err:.2e}")
     assert err<1e-4
 # decode of 2 seqs long context (split-K), GQA 4
 run(8,2,16,16,[0,0],[(0,700),(1,300)],0)
+# a short tile among long ones: its later splits are empty
+run(8,2,16,16,[0,0],[(0,700),(1,4)],0)
 # prefill chunk + decode mix
 run(4,2,8,4,[0,0,0],[(0,p) for p in range(10,30)]+[(1,5)]+[(2,p) for p in range(0,7)],0)
 # sliding window

@@ -6,7 +6,8 @@
  * (the CUDA GEMMs read bf16 activations, ~3 significant digits; weights are
  * bf16 on both), and the same greedy token unless the CPU's top-2 margin is
  * below 0.05 (then both continue with the CPU's token).
- * The batches mix sequences: chunked prefill (query tiles across KV blocks),
+ * The batches mix sequences: chunked prefill (query tiles across KV blocks of
+ * 1, 5, 16 and 32 tokens),
  * decode steps of several sequences at once, a context long enough for the
  * split-K attention path (> 256 positions on one sequence), a sliding window
  * (mistral), Qwen2 biases, Qwen3 q/k norms, GQA and MQA.
@@ -103,7 +104,8 @@ struct side {
  * n_gen greedy decode steps of all sequences together. Compares all logits.
  */
 static void
-compare(const char *name, const struct model *m, const int *plen, int n_seq, int chunk, int n_gen)
+compare(const char *name, const struct model *m, const int *plen, int n_seq, int chunk, int n_gen,
+    int block_size)
 {
 	struct side sd[2];
 	struct llmd_err e = LLMD_ERR_INIT;
@@ -111,7 +113,7 @@ compare(const char *name, const struct model *m, const int *plen, int n_seq, int
 	for (int s = 0; s < n_seq; s++)
 		max_len = plen[s] + n_gen > max_len ? plen[s] + n_gen : max_len;
 	int max_tok = chunk * n_seq > n_seq ? chunk * n_seq : n_seq;
-	int blocks = n_seq * ((max_len + 15) / 16) + 4;
+	int blocks = n_seq * ((max_len + block_size - 1) / block_size) + 4;
 	memset(sd, 0, sizeof(sd));
 	sd[0].be = backend_cpu_create(2);
 	if (backend_cuda_create(&sd[1].be, &e) < 0) {
@@ -122,7 +124,7 @@ compare(const char *name, const struct model *m, const int *plen, int n_seq, int
 	for (int k = 0; k < 2; k++) {
 		CHECK(forward_init(&sd[k].fw, m, sd[k].be, max_tok, &e) == 0, "%s: forward_init: %s",
 		    name, e.msg);
-		CHECK(kv_cache_init(&sd[k].kv, sd[k].be, &m->cfg, 16, blocks, &e) == 0,
+		CHECK(kv_cache_init(&sd[k].kv, sd[k].be, &m->cfg, block_size, blocks, &e) == 0,
 		    "%s: kv_cache_init: %s", name, e.msg);
 		for (int s = 0; s < n_seq; s++)
 			CHECK(kv_seq_reserve(&sd[k].kv, &sd[k].seq[s], max_len) == 0, "%s: reserve", name);
@@ -231,22 +233,23 @@ struct model_case {
 	const char *args;
 	int plen[3];
 	int n_seq, chunk, n_gen;
+	int block_size;
 };
 
 static const struct model_case cases[] = {
 	{ "llama-gqa-hd16", "--arch llama --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
-	    "--vocab 300 --intermediate 96", { 20, 7, 33 }, 3, 16, 12 },
+	    "--vocab 300 --intermediate 96", { 20, 7, 33 }, 3, 16, 12, 5 },
 	{ "llama3-hd128-long", "--arch llama --layers 2 --hidden 256 --heads 4 --kv-heads 1 "
 	    "--head-dim 128 --vocab 512 --intermediate 384 --max-pos 4096 --rope-scaling llama3",
-	    { 700, 40, 0 }, 2, 128, 8 },
+	    { 700, 40, 0 }, 2, 128, 8, 16 },
 	{ "qwen2-bias-bf16", "--arch qwen2 --layers 2 --hidden 64 --heads 8 --kv-heads 2 "
-	    "--vocab 300 --dtype bf16", { 18, 5, 0 }, 2, 8, 10 },
+	    "--vocab 300 --dtype bf16", { 18, 5, 0 }, 2, 8, 10, 1 },
 	{ "qwen3-qknorm-tied", "--arch qwen3 --layers 2 --hidden 128 --heads 4 --kv-heads 4 "
-	    "--head-dim 64 --vocab 300 --tie", { 24, 0, 0 }, 1, 16, 10 },
+	    "--head-dim 64 --vocab 300 --tie", { 24, 0, 0 }, 1, 16, 10, 16 },
 	{ "mistral-swa", "--arch mistral --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
-	    "--vocab 300 --sliding-window 8 --dtype f16", { 30, 12, 0 }, 2, 16, 12 },
+	    "--vocab 300 --sliding-window 8 --dtype f16", { 30, 12, 0 }, 2, 16, 12, 16 },
 	{ "llama-mqa-f32", "--arch llama --layers 1 --hidden 96 --heads 6 --kv-heads 1 "
-	    "--vocab 300 --dtype f32", { 300, 0, 0 }, 1, 300, 6 },
+	    "--vocab 300 --dtype f32", { 300, 0, 0 }, 1, 300, 6, 32 },
 };
 
 int
@@ -274,7 +277,7 @@ main(void)
 		if (model_load(&m, path, &e) < 0) {
 			CHECK(0, "%s: model_load: %s", mc->name, e.msg);
 		} else {
-			compare(mc->name, &m, mc->plen, mc->n_seq, mc->chunk, mc->n_gen);
+			compare(mc->name, &m, mc->plen, mc->n_seq, mc->chunk, mc->n_gen, mc->block_size);
 			model_free(&m);
 		}
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
