@@ -3,6 +3,7 @@ noinst_LIBRARIES += router/librouter.a
 router_librouter_a_SOURCES = \
 	router/config.c router/config.h \
 	router/source-static.c \
+	router/source-daemon.c router/source-daemon.h \
 	router/prefix.c router/prefix.h \
 	router/pool.c router/pool.h \
 	router/picker.c router/picker.h \
@@ -24,10 +25,12 @@ TESTS += tests/unit/test-router
 tests_unit_test_router_SOURCES = \
 	tests/unit/test-router-prefix.c \
 	tests/unit/test-router-picker.c \
-	tests/unit/test-router-config.c
+	tests/unit/test-router-config.c \
+	tests/unit/test-router-daemon.c
 tests_unit_test_router_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_router_LDADD = router/librouter.a $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
 
 
-TESTS += tests/integration/router-routing.sh tests/integration/router-resilience.sh
+TESTS += tests/integration/router-routing.sh tests/integration/router-resilience.sh \
+	tests/integration/router-daemon.sh

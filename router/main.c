@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -20,6 +21,7 @@
 #include "lib/util.h"
 #include "router/config.h"
 #include "router/gateway.h"
+#include "router/source-daemon.h"
 
 struct main_ctx {
 	struct gateway *gw;
@@ -29,7 +31,7 @@ struct main_ctx {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: llmd-router --config FILE [OPTIONS]\n\n"
+	fprintf(f, "usage: llmd-router (--config FILE | --server URL --name GATEWAY) [OPTIONS]\n\n"
 	    "The gateway and endpoint picker in front of llmd-engine pools.\n\n"
 	    "Options:\n"
 	    "  --config FILE            pools and routes (YAML/JSON; reloaded on SIGHUP)\n"
@@ -42,8 +44,9 @@ usage(FILE *f)
 	    "  --shutdown-grace DUR     in-flight requests get this long on SIGTERM (30s)\n"
 	    "  --max-conns N            connections per endpoint (default 1024)\n"
 	    "  --no-access-log          do not log one line per request\n"
-	    "  --server URL, --token-file FILE, --name GATEWAY\n"
-	    "                           the llmd daemon as the source (not in this build yet)\n"
+	    "  --server URL             the llmd daemon as the source (instead of --config)\n"
+	    "  --token-file FILE        bearer token for the daemon's API\n"
+	    "  --name [NAMESPACE/]NAME  this router's Gateway object (namespace llmd-system)\n"
 	    "  -h, --help               show this help and exit\n"
 	    "  -V, --version            show the version and exit\n"
 	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug\n");
@@ -65,6 +68,30 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 	}
 	gateway_apply(m->gw, &cfg);
 	log_info("reloaded %s", m->config_path);
+}
+
+/* The first line of a token file, without the newline; NULL (logged) on error. */
+static char *
+read_token(const char *path)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		log_warn("%s", path);
+		return NULL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n == 0) {
+		log_warnx("%s: empty token file", path);
+		return NULL;
+	}
+	return xstrdup(line);
 }
 
 static int64_t
@@ -110,7 +137,10 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gateway_opts go = { .access_log = 1 };
-	const char *listen = "0.0.0.0:8080", *server = NULL;
+	const char *listen = "0.0.0.0:8080", *server = NULL, *token_file = NULL;
+	const char *gw_name = "kserve-ingress-gateway";
+	char *token = NULL;
+	struct daemon_source *src = NULL;
 	struct main_ctx m = { 0 };
 	struct router_config cfg;
 	struct llmd_err e = LLMD_ERR_INIT;
@@ -137,7 +167,8 @@ main(int argc, char **argv)
 			go.max_conns_per_endpoint = (int)n;
 			break;
 		case O_SERVER: server = optarg; break;
-		case O_TOKEN: case O_NAME: break;
+		case O_TOKEN: token_file = optarg; break;
+		case O_NAME: gw_name = optarg; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -151,11 +182,12 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cli_usage_error("llmd-router", "unexpected argument '%s'", argv[optind]);
-	if (server != NULL)
-		cli_usage_error("llmd-router", "--server: the daemon source is not in this build yet; use --config");
-	if (m.config_path == NULL)
-		cli_usage_error("llmd-router", "--config FILE is required");
-	if (router_config_load(m.config_path, &cfg, &e) < 0) {
+	if ((server == NULL) == (m.config_path == NULL))
+		cli_usage_error("llmd-router", "one of --config FILE and --server URL is required");
+	if (token_file != NULL && (token = read_token(token_file)) == NULL)
+		return 1;
+	memset(&cfg, 0, sizeof(cfg));
+	if (m.config_path != NULL && router_config_load(m.config_path, &cfg, &e) < 0) {
 		fprintf(stderr, "llmd-router: %s\n", err_str(&e, msg, sizeof(msg)));
 		return 1;
 	}
@@ -172,7 +204,26 @@ main(int argc, char **argv)
 		fatalx("listen %s: %s", listen, err_str(&e, msg, sizeof(msg)));
 	http_server_handle_signals(gateway_server(m.gw));
 	hup = evsignal_new(base, SIGHUP, on_hup, &m);
-	event_add(hup, NULL);
+	if (m.config_path != NULL)
+		event_add(hup, NULL);
+	if (server != NULL) {
+		char ns[256] = "llmd-system", name[256], host[256], addr[300];
+		const char *slash = strchr(gw_name, '/');
+		int lp;
+
+		if (slash != NULL)
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - gw_name), gw_name);
+		snprintf(name, sizeof(name), "%s", slash != NULL ? slash + 1 : gw_name);
+		if (http_parse_hostport(listen, host, sizeof(host), &lp) < 0 || host[0] == '\0' ||
+		    strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+			if (gethostname(host, sizeof(host)) < 0)
+				snprintf(host, sizeof(host), "localhost");
+		}
+		snprintf(addr, sizeof(addr), "%s", host);
+		src = daemon_source_new(base, m.gw, server, token, ns, name, addr, port, &e);
+		if (src == NULL)
+			fatalx("%s", err_str(&e, msg, sizeof(msg)));
+	}
 	printf("%d\n", port);
 	fflush(stdout);
 	snprintf(status, sizeof(status), "listening on port %d", port);
@@ -180,7 +231,9 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 	notify_stopping();
 	event_free(hup);
+	daemon_source_free(src);
 	gateway_free(m.gw);
+	free(token);
 	event_base_free(base);
 	return 0;
 }

@@ -33,6 +33,7 @@ make_pool(int n, const struct sched_config *s)
 		pc.sched = *s;
 	else
 		sched_config_defaults(&pc.sched);
+	pc.sched.staleness_ms = 600000;   /* a slow test machine never makes metrics stale */
 	p = pool_new(&pc);
 	for (int i = 0; i < n; i++) {
 		p->eps[i]->m.valid = 1;
@@ -178,6 +179,8 @@ Test(router_saturation, detector_and_filter)
 
 	sched_config_defaults(&s);
 	p = make_pool(3, &s);
+	for (int i = 0; i < 3; i++)
+		p->eps[i]->m.at_ms = now;
 	p->eps[0]->m.waiting = 10;          /* 2.0 */
 	p->eps[1]->m.kv_usage = 0.4;        /* 0.5 */
 	p->eps[2]->m.at_ms = now - 5000;    /* stale: 1.0 */
