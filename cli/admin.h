@@ -114,5 +114,6 @@ extern const struct cmd_entry cmd_uncordon_entry;
 extern const struct cmd_entry cmd_drain_entry;
 extern const struct cmd_entry cmd_node_entry;
 extern const struct cmd_entry cmd_logs_entry;
+extern const struct cmd_entry cmd_token_entry;
 
 #endif

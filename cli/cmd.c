@@ -25,6 +25,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_drain_entry,
 	&cmd_node_entry,
 	&cmd_logs_entry,
+	&cmd_token_entry,
 	NULL,
 };
 

@@ -17,6 +17,8 @@
 
 #include "daemon/api-certs.h"
 #include "daemon/api-internal.h"
+#include "daemon/api-tokens.h"
+#include "daemon/auth.h"
 #include "daemon/nodes.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -204,10 +206,12 @@ on_request(struct http_req *req, void *arg)
 		return;
 	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
 		return;
-	if (!authorized(a, req) && !api_agent_authorized(&na, req, path)) {
-		api_reply_status(req, 401, "Unauthorized", "Unauthorized", NULL, NULL, NULL);
+	if (strncmp(path, "/auth/", 6) == 0 && api_tokens_request(a->store, a->hub, a->token,
+	    req, path))
 		return;
-	}
+	if (!authorized(a, req) && !api_agent_authorized(&na, req, path) &&
+	    !auth_check_request(a->store, req, path))
+		return;   /* auth_check_request replied 401 or 403 */
 	if (strcmp(path, "/version") == 0) {
 		cJSON *v = cJSON_CreateObject();
 

@@ -8,7 +8,8 @@ llmd_SOURCES = daemon/main.c \
 	daemon/watch.c daemon/watch.h \
 	daemon/reconciler.c daemon/reconciler.h \
 	daemon/nodes.c daemon/nodes.h daemon/api-agent.c \
-	daemon/api-tls.c daemon/api-tls.h daemon/api-certs.c daemon/api-certs.h
+	daemon/api-tls.c daemon/api-tls.h daemon/api-certs.c daemon/api-certs.h \
+	daemon/auth.c daemon/auth.h daemon/api-tokens.c daemon/api-tokens.h
 llmd_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 llmd_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(SQLITE_LIBS)
 
@@ -31,4 +32,6 @@ TESTS += tests/integration/daemon-api.sh
 EXTRA_DIST += tests/integration/daemon-api.sh
 TESTS += tests/integration/daemon-tls.sh
 EXTRA_DIST += tests/integration/daemon-tls.sh
+TESTS += tests/integration/daemon-auth.sh
+EXTRA_DIST += tests/integration/daemon-auth.sh
 include daemon/logic.mk
