@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -381,6 +382,18 @@ draw(struct sampler *s, const float *l, int32_t vocab, double lse)
 	return last;    /* rounding left u just above the total */
 }
 
+/* NaN can never be chosen (-inf); +inf becomes the largest float so sums stay finite. */
+static void
+sanitize(float *l, int32_t vocab)
+{
+	for (int32_t i = 0; i < vocab; i++) {
+		if (isnan(l[i]))
+			l[i] = -INFINITY;
+		else if (l[i] == INFINITY)
+			l[i] = FLT_MAX;
+	}
+}
+
 int32_t
 sampler_sample(struct sampler *s, float *logits, int32_t vocab, const int32_t *prev_tokens,
     size_t n_prev, size_t n_prompt, float *out_logprob)
@@ -390,10 +403,9 @@ sampler_sample(struct sampler *s, float *logits, int32_t vocab, const int32_t *p
 	if (vocab <= 0)
 		return -1;
 	reserve(s, vocab);
-	for (int32_t i = 0; i < vocab; i++)
-		if (isnan(logits[i]))
-			logits[i] = -INFINITY;
+	sanitize(logits, vocab);
 	apply_penalties(s, logits, vocab, prev_tokens, n_prev, n_prompt);
+	sanitize(logits, vocab);
 
 	int32_t mi = argmax(logits, vocab);
 	if (mi < 0) {                   /* nothing finite to choose from */
@@ -409,6 +421,7 @@ sampler_sample(struct sampler *s, float *logits, int32_t vocab, const int32_t *p
 	float inv = 1.0f / p->temperature;
 	for (int32_t i = 0; i < vocab; i++)
 		logits[i] *= inv;
+	sanitize(logits, vocab);
 	float m = logits[mi];           /* scaling by a positive factor keeps the argmax */
 	if (p->min_p > 0.0f)
 		apply_min_p(s, logits, vocab, m);

@@ -415,3 +415,30 @@ Test(sampler, top_p_matches_sorted_reference)
 		cr_assert(!isinf(l[t]), "sampled a filtered token");
 	}
 }
+
+Test(sampler, infinite_and_nan_logits)
+{
+	struct sampler_params p;
+	float l[6];
+	float lp;
+
+	for (int greedy = 0; greedy < 2; greedy++) {
+		sampler_params_default(&p);
+		p.temperature = greedy ? 0.0f : 0.7f;
+		p.top_p = 0.9f;
+		p.min_p = 0.1f;
+		p.seed = 5;
+		p.has_seed = true;
+		struct sampler *s = sampler_create(&p);
+		float in[6] = { 1.0f, NAN, -INFINITY, 2.0f, INFINITY, 0.0f };
+		memcpy(l, in, sizeof(l));
+		cr_assert_eq(sampler_sample(s, l, 6, NULL, 0, 0, &lp), 4);
+		cr_assert(isfinite(lp) && lp <= 0.0f && lp > -1e-3f, "logprob %g", lp);
+		/* all -inf or NaN: a valid id and a -inf logprob, no crash */
+		float none[3] = { -INFINITY, NAN, -INFINITY };
+		int32_t t = sampler_sample(s, none, 3, NULL, 0, 0, &lp);
+		cr_assert(t >= 0 && t < 3);
+		cr_assert(isinf(lp) && lp < 0);
+		sampler_destroy(s);
+	}
+}
