@@ -8,3 +8,4 @@ bench_membw_LDADD = $(LLMD_LIBS)
 noinst_PROGRAMS += bench/kernels-bench
 bench_kernels_bench_SOURCES = bench/kernels-bench.c
 bench_kernels_bench_LDADD = $(ENGINE_LIBS)
+include bench/cp.mk
