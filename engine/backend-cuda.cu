@@ -18,6 +18,19 @@
  * Synchronization: the stream is the only queue; the host waits for it in
  * to_host (the logits), before it rewrites a pinned buffer a pending copy may
  * still read, and before it frees or regrows device memory.
+ *
+ * CUDA graphs (decode steps; LLMD_CUDA_GRAPHS=0 turns them off). A batch in
+ * which every token is its own sequence and wants logits (n <= 256) is a
+ * decode step. Its graph key is (n, block-table bucket, KV pool, activation
+ * buffers): the bucket is the longest block table rounded up to a power of
+ * two, which fixes the layout of the step's metadata. The first step of a key
+ * runs op by op (it creates the GEMM plans); the second is captured: the
+ * metadata copy from the graph's own pinned buffer, every kernel and GEMM,
+ * and the logits copies into a shared pinned buffer; later steps write their
+ * metadata into that pinned buffer and launch the graph, the ops only count
+ * themselves (the count must equal the captured one), and to_host copies
+ * complete at begin_batch(NULL). Attention in a graph uses the split count of
+ * the bucket's longest span; each tile cuts its own span by it.
  */
 #include "config.h"
 #include "engine/cuda-common.cuh"
@@ -53,6 +66,38 @@ struct upload_ring {
 	size_t cap, used;
 };
 
+#define GRAPH_MAX_TOK 256
+#define GRAPH_SLOTS 32
+#define GRAPH_MAX_OUTS 64
+
+enum graph_mode {
+	G_OFF,          /* ops run as they come */
+	G_PENDING,      /* a decode step began; the first op decides */
+	G_CAPTURE,      /* ops are captured into the key's graph */
+	G_REPLAY,       /* the key's graph runs at the end; ops only count */
+};
+
+/* One decode-step graph and the fixed buffers its nodes read. */
+struct cuda_graph {
+	int used, seen;
+	uint64_t tick;                  /* last use, for LRU eviction */
+	int n_tok, bucket;              /* key: tokens, block table bucket */
+	const void *kv_data, *x;        /* key: KV pool, residual stream buffer */
+	cudaGraphExec_t exec;           /* NULL until captured */
+	char *meta_host, *meta_dev;     /* pinned / device, meta_bytes */
+	size_t meta_bytes;
+	struct cuda_batch db;           /* views into meta_dev */
+	int32_t *tiles_dev, *rows_dev;  /* (n, 2) one-token tiles, (n) 0..n-1 */
+	int n_ops, n_outs;              /* counted at capture */
+	size_t out_bytes;
+};
+
+/* A to_host copy of a graph step, completed after the launch. */
+struct graph_out {
+	void *dst;
+	size_t off, bytes;
+};
+
 struct backend_cuda {
 	struct backend base;
 	int device, n_sm;
@@ -80,6 +125,22 @@ struct backend_cuda {
 	size_t part_cap;                /* bytes */
 	float *tmp;                     /* gather staging */
 	size_t tmp_cap;                 /* bytes */
+
+	const struct model_config *cfg; /* of the prepared model */
+	int graphs_on;
+	enum graph_mode gmode;
+	const struct batch *gb;         /* the pending decode step */
+	const struct kv_cache *gkv;
+	int gbucket;
+	struct cuda_graph graphs[GRAPH_SLOTS];
+	struct cuda_graph *g;           /* the step's graph (capture, replay) */
+	uint64_t tick;
+	int op_count;
+	struct graph_out outs[GRAPH_MAX_OUTS];
+	int n_outs;
+	size_t out_used;
+	float *gout;                    /* pinned logits staging of all graphs */
+	size_t gout_cap;                /* bytes */
 };
 
 static struct backend_cuda *
@@ -113,14 +174,18 @@ stream_sync(struct backend_cuda *c)
 	CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
+static void graphs_drop(struct backend_cuda *c);
+
 /* Grows device scratch *p to at least bytes (waits for the stream first:
- * queued kernels may still use the old buffer). */
+ * queued kernels may still use the old buffer; captured graphs hold the old
+ * address, so they go too, except the one being prepared, c->g). */
 static void
 grow(struct backend_cuda *c, void **p, size_t *cap, size_t bytes)
 {
 	if (bytes <= *cap)
 		return;
 	stream_sync(c);
+	graphs_drop(c);
 	if (*p)
 		CUDA_CHECK(cudaFree(*p));
 	*p = NULL;
@@ -173,6 +238,8 @@ ring_put(struct backend_cuda *c, struct upload_ring *r, const void *host, size_t
 static void *
 upload_scratch(struct backend_cuda *c, const void *host, size_t bytes)
 {
+	if (c->gmode == G_CAPTURE)
+		fatalx("cuda graph: a host array (%zu bytes) outside the step's metadata", bytes);
 	ring_reserve(c, &c->sring, round_up(bytes ? bytes : 1, 256), 0);
 	return ring_put(c, &c->sring, host, bytes);
 }
@@ -182,6 +249,8 @@ cuda_alloc(struct backend *be, size_t bytes)
 {
 	struct backend_cuda *c = cu(be);
 	void *p = NULL;
+	if (c->gmode == G_CAPTURE || c->gmode == G_REPLAY)
+		fatalx("cuda: alloc inside a graph step");
 	c->xbf_src = NULL;      /* an address may come back with other contents */
 	cudaError_t rc = cudaMalloc(&p, bytes ? bytes : 1);
 	if (rc == cudaErrorMemoryAllocation) {
@@ -197,8 +266,12 @@ cuda_alloc(struct backend *be, size_t bytes)
 static void
 cuda_free(struct backend *be, void *p)
 {
-	cu(be)->xbf_src = NULL;
-	stream_sync(cu(be));
+	struct backend_cuda *c = cu(be);
+	if (c->gmode == G_CAPTURE || c->gmode == G_REPLAY)
+		fatalx("cuda: free inside a graph step");
+	c->xbf_src = NULL;
+	stream_sync(c);
+	graphs_drop(c);         /* graphs hold device addresses; p may be one */
 	CUDA_CHECK(cudaFree(p));
 }
 
@@ -206,6 +279,22 @@ static void
 cuda_to_host(struct backend *be, void *dst, const void *src, size_t bytes)
 {
 	struct backend_cuda *c = cu(be);
+	if (c->gmode == G_CAPTURE || c->gmode == G_REPLAY) {
+		/* into the pinned staging; copied to dst after the graph ran */
+		c->op_count++;
+		if (c->n_outs == GRAPH_MAX_OUTS || c->out_used + bytes > c->gout_cap)
+			fatalx("cuda graph: %d logits copies / %zu bytes exceed the staging", c->n_outs + 1,
+			    c->out_used + bytes);
+		if (c->gmode == G_CAPTURE)
+			CUDA_CHECK(cudaMemcpyAsync((char *)c->gout + c->out_used, src, bytes,
+			    cudaMemcpyDeviceToHost, c->stream));
+		c->outs[c->n_outs].dst = dst;
+		c->outs[c->n_outs].off = c->out_used;
+		c->outs[c->n_outs].bytes = bytes;
+		c->n_outs++;
+		c->out_used += round_up(bytes, 256);
+		return;
+	}
 	CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
 	stream_sync(c);
 }
@@ -452,6 +541,7 @@ cuda_prepare_model(struct backend *be, const struct model *m, struct llmd_err *e
 	    (double)total / (1 << 30), dt, dt > 0 ? (double)total / (1 << 30) / dt : 0.0);
 	c->map = map;
 	c->n_map = n;
+	c->cfg = &m->cfg;
 	return 0;
 }
 
@@ -498,14 +588,256 @@ upload_batch(struct backend_cuda *c, const struct kv_cache *kv, const struct bat
 	c->tiles_dev = NULL;
 }
 
+/* ---- decode-step graphs ---- */
+
+static void
+graph_free(struct cuda_graph *g)
+{
+	if (g->exec)
+		CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+	if (g->meta_host)
+		CUDA_CHECK(cudaFreeHost(g->meta_host));
+	if (g->meta_dev)
+		CUDA_CHECK(cudaFree(g->meta_dev));
+	memset(g, 0, sizeof(*g));
+}
+
+/* Drops every graph but c->g (the one being prepared, not captured yet).
+ * The stream is idle: callers synchronized. */
+static void
+graphs_drop(struct backend_cuda *c)
+{
+	for (int i = 0; i < GRAPH_SLOTS; i++)
+		if (c->graphs[i].used && &c->graphs[i] != c->g)
+			graph_free(&c->graphs[i]);
+}
+
+/* The block-table bucket of a decode step, or 0 when b is not one. */
+static int
+decode_bucket(const struct backend_cuda *c, const struct batch *b)
+{
+	if (!c->graphs_on || c->cfg == NULL || b->n_tok > GRAPH_MAX_TOK || b->n_seq != b->n_tok)
+		return 0;
+	int most = 1;
+	for (int i = 0; i < b->n_tok; i++) {
+		if (b->seq[i] != i || (b->want_logits ? !b->want_logits[i] : b->n_tok != 1))
+			return 0;
+		most = b->seqs[i].n_blocks > most ? b->seqs[i].n_blocks : most;
+	}
+	int bucket = 4;
+	while (bucket < most)
+		bucket *= 2;
+	return bucket;
+}
+
+/* Writes b's metadata into g's pinned buffer, in g's fixed layout. */
+static void
+graph_fill(struct cuda_graph *g, const struct kv_cache *kv, const struct batch *b)
+{
+	int n = g->n_tok, B = g->bucket;
+	char *h = g->meta_host;
+	int32_t *tok = (int32_t *)h;
+	int32_t *pos = (int32_t *)(h + ((const char *)g->db.pos - g->meta_dev));
+	int32_t *tok_bt = (int32_t *)(h + ((const char *)g->db.tok_bt - g->meta_dev));
+	int32_t *tok_blk = (int32_t *)(h + ((const char *)g->db.tok_blk - g->meta_dev));
+	int32_t *bt = (int32_t *)(h + ((const char *)g->db.bt - g->meta_dev));
+	int32_t *tiles = (int32_t *)(h + ((char *)g->tiles_dev - g->meta_dev));
+	int32_t *rows = (int32_t *)(h + ((char *)g->rows_dev - g->meta_dev));
+	memset(bt, 0, (size_t)n * B * sizeof(int32_t));
+	for (int i = 0; i < n; i++) {
+		const struct batch_seq *s = &b->seqs[i];
+		int nb = s->n_blocks < B ? s->n_blocks : B;
+		tok[i] = b->token[i];
+		pos[i] = b->pos[i];
+		tok_bt[i] = i * B;
+		tok_blk[i] = s->block_table[b->pos[i] / kv->block_size];
+		memcpy(bt + (size_t)i * B, s->block_table, (size_t)nb * sizeof(int32_t));
+		tiles[2 * i] = i;
+		tiles[2 * i + 1] = 1;
+		rows[i] = i;
+	}
+}
+
+/* A graph slot for the key: the existing one, or a fresh one (evicting the
+ * least recently used). */
+static struct cuda_graph *
+graph_slot(struct backend_cuda *c, int n, int bucket, const void *x)
+{
+	struct cuda_graph *g = NULL, *lru = &c->graphs[0];
+	for (int i = 0; i < GRAPH_SLOTS; i++) {
+		struct cuda_graph *s = &c->graphs[i];
+		if (s->used && s->n_tok == n && s->bucket == bucket && s->kv_data == c->gkv->data &&
+		    s->x == x)
+			g = s;
+		if (!s->used || (lru->used && s->tick < lru->tick))
+			lru = s;
+	}
+	if (g == NULL) {
+		g = lru;
+		if (g->used)
+			graph_free(g);
+		g->used = 1;
+		g->n_tok = n;
+		g->bucket = bucket;
+		g->kv_data = c->gkv->data;
+		g->x = x;
+	}
+	g->tick = ++c->tick;
+	return g;
+}
+
+/* Device layout of a graph's metadata. */
+static void
+graph_layout(struct cuda_graph *g)
+{
+	size_t n4 = round_up((size_t)g->n_tok * 4, 256), off = 0;
+	size_t bt = round_up((size_t)g->n_tok * g->bucket * 4, 256);
+	g->meta_bytes = 6 * n4 + n4 + bt;       /* token pos tok_bt tok_blk tiles(2) rows bt */
+	CUDA_CHECK(cudaMallocHost((void **)&g->meta_host, g->meta_bytes));
+	CUDA_CHECK(cudaMalloc((void **)&g->meta_dev, g->meta_bytes));
+	g->db.n_tok = g->n_tok;
+	g->db.token = (const int32_t *)(g->meta_dev + off); off += n4;
+	g->db.pos = (const int32_t *)(g->meta_dev + off); off += n4;
+	g->db.tok_bt = (const int32_t *)(g->meta_dev + off); off += n4;
+	g->db.tok_blk = (const int32_t *)(g->meta_dev + off); off += n4;
+	g->tiles_dev = (int32_t *)(g->meta_dev + off); off += 2 * n4;
+	g->rows_dev = (int32_t *)(g->meta_dev + off); off += n4;
+	g->db.bt = (const int32_t *)(g->meta_dev + off);
+}
+
+/* Points the op state at g's metadata and fixed attention plan. */
+static void
+graph_use(struct backend_cuda *c, struct cuda_graph *g)
+{
+	const struct model_config *m = c->cfg;
+	c->g = g;
+	c->cur = c->gb;
+	c->db = g->db;
+	c->tiles_qt = cuda_attn_tile_tokens(m->n_heads, m->n_kv_heads);
+	c->tiles_window = m->sliding_window;
+	c->tiles_dev = g->tiles_dev;
+	c->n_tiles = g->n_tok;
+	c->span = g->bucket * c->gkv->block_size;
+	c->op_count = 0;
+	c->n_outs = 0;
+	c->out_used = 0;
+	c->xbf_src = NULL;      /* the graph must hold its own conversions */
+}
+
+/* The first op of a pending decode step decides: x is the embedding's output
+ * (the forward's residual buffer, part of the key), NULL for any other op. */
+static void
+graph_resolve(struct backend_cuda *c, const void *x)
+{
+	struct cuda_graph *g = x ? graph_slot(c, c->gb->n_tok, c->gbucket, x) : NULL;
+	if (g == NULL || !g->seen) {
+		/* not a decode step's first op, or the key's first step: op by op */
+		if (g)
+			g->seen = 1;
+		c->gmode = G_OFF;
+		upload_batch(c, c->gkv, c->gb);
+		c->sring.used = 0;
+		c->cur = c->gb;
+		return;
+	}
+	if (g->meta_host == NULL)
+		graph_layout(g);
+	graph_fill(g, c->gkv, c->gb);
+	graph_use(c, g);
+	if (g->exec) {
+		c->gmode = G_REPLAY;
+		return;
+	}
+	/* capture: everything an op could grow or upload is ready first */
+	const struct model_config *m = c->cfg;
+	size_t n = (size_t)g->n_tok, HD = (size_t)m->head_dim;
+	size_t k_most = (size_t)m->hidden;
+	if ((size_t)m->n_heads * HD > k_most)
+		k_most = (size_t)m->n_heads * HD;
+	if ((size_t)m->intermediate > k_most)
+		k_most = (size_t)m->intermediate;
+	grow(c, (void **)&c->xbf, &c->xbf_cap, n * k_most * sizeof(__nv_bfloat16));
+	int splits = cuda_attn_splits(g->n_tok, m->n_heads, m->n_kv_heads, c->span, c->n_sm);
+	size_t part = cuda_attn_part_floats(g->n_tok, m->n_heads, m->head_dim, splits);
+	if (part)
+		grow(c, (void **)&c->part, &c->part_cap, part * sizeof(float));
+	size_t out = (size_t)GRAPH_MAX_TOK * (size_t)m->vocab * sizeof(float) +
+	    GRAPH_MAX_OUTS * 256;
+	if (c->gout == NULL) {
+		CUDA_CHECK(cudaMallocHost((void **)&c->gout, out));
+		c->gout_cap = out;
+	}
+	stream_sync(c);
+	c->gmode = G_CAPTURE;
+	CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+	CUDA_CHECK(cudaMemcpyAsync(g->meta_dev, g->meta_host, g->meta_bytes,
+	    cudaMemcpyHostToDevice, c->stream));
+}
+
+/* Ends a capture or replay step: launch, wait, hand out the logits. */
+static void
+graph_finish(struct backend_cuda *c)
+{
+	struct cuda_graph *g = c->g;
+	if (c->gmode == G_CAPTURE) {
+		cudaGraph_t graph;
+		CUDA_CHECK(cudaStreamEndCapture(c->stream, &graph));
+		CUDA_CHECK(cudaGraphInstantiate(&g->exec, graph, 0));
+		CUDA_CHECK(cudaGraphDestroy(graph));
+		g->n_ops = c->op_count;
+		g->n_outs = c->n_outs;
+		g->out_bytes = c->out_used;
+	} else if (c->op_count != g->n_ops || c->n_outs != g->n_outs ||
+	    c->out_used != g->out_bytes) {
+		fatalx("cuda graph: this step made %d ops / %d copies (%zu bytes), the captured one "
+		    "%d / %d (%zu)", c->op_count, c->n_outs, c->out_used, g->n_ops, g->n_outs,
+		    g->out_bytes);
+	}
+	CUDA_CHECK(cudaGraphLaunch(g->exec, c->stream));
+	stream_sync(c);
+	for (int i = 0; i < c->n_outs; i++)
+		memcpy(c->outs[i].dst, (const char *)c->gout + c->outs[i].off, c->outs[i].bytes);
+	c->xbf_src = NULL;
+	c->g = NULL;
+}
+
+/* In a graph step: counts the op; 1 when it must not run (replay). Resolves
+ * a pending step (x: see graph_resolve). */
+static int
+graph_skip(struct backend_cuda *c, const void *x)
+{
+	if (c->gmode == G_PENDING)
+		graph_resolve(c, x);
+	if (c->gmode == G_CAPTURE || c->gmode == G_REPLAY) {
+		c->op_count++;
+		return c->gmode == G_REPLAY;
+	}
+	return 0;
+}
+
 static void
 cuda_begin_batch(struct backend *be, const struct kv_cache *kv, const struct batch *b)
 {
 	struct backend_cuda *c = cu(be);
-	c->cur = NULL;
-	if (b == NULL)
+	if (b == NULL) {
+		if (c->gmode == G_CAPTURE || c->gmode == G_REPLAY)
+			graph_finish(c);
+		c->gmode = G_OFF;
+		c->cur = NULL;
+		c->gb = NULL;
 		return;
+	}
 	CUDA_CHECK(cudaSetDevice(c->device));   /* the serving loop runs on its own thread */
+	if (c->gmode != G_OFF)
+		fatalx("cuda: begin_batch inside a graph step");
+	c->cur = NULL;
+	if ((c->gbucket = decode_bucket(c, b)) > 0) {
+		/* the embedding (the first op) picks op by op, capture or replay */
+		c->gmode = G_PENDING;
+		c->gb = b;
+		c->gkv = kv;
+		return;
+	}
 	upload_batch(c, kv, b);
 	c->sring.used = 0;      /* upload_batch waited for the stream */
 	c->cur = b;
@@ -539,6 +871,8 @@ static void
 cuda_embed_op(struct backend *be, float *x, const struct tensor *emb, const int32_t *tokens, int n)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, x))
+		return;
 	const int32_t *tok = dev_ints(c, tokens, c->cur ? c->cur->token : NULL, c->db.token, n);
 	cuda_embed(c->stream, x, dev_weight(c, emb, "embed"), tok, n, (int)emb->shape[1]);
 	wrote(c, x, (size_t)n * (size_t)emb->shape[1] * sizeof(float));
@@ -549,6 +883,8 @@ cuda_rmsnorm_op(struct backend *be, float *out, const float *x, const float *w, 
     float eps)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, NULL))
+		return;
 	cuda_rmsnorm(c->stream, out, x, dev_vec(c, w, (size_t)dim), n, dim, eps);
 	wrote(c, out, (size_t)n * (size_t)dim * sizeof(float));
 }
@@ -558,6 +894,8 @@ cuda_matmul_op(struct backend *be, float *out, const float *x, const struct tens
     int accumulate)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, NULL))
+		return;
 	int d = (int)W->shape[0], k = (int)W->shape[1];
 	const __nv_bfloat16 *w = dev_weight(c, W, "matmul");
 	size_t elems = (size_t)n * (size_t)k;
@@ -578,6 +916,8 @@ static void
 cuda_add_bias_op(struct backend *be, float *x, const float *b, int n, int d)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, NULL))
+		return;
 	cuda_add_bias(c->stream, x, dev_vec(c, b, (size_t)d), n, d);
 	wrote(c, x, (size_t)n * (size_t)d * sizeof(float));
 }
@@ -587,6 +927,8 @@ cuda_rope_op(struct backend *be, float *x, const int32_t *pos, int n, int n_head
     const float *inv_freq)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, NULL))
+		return;
 	const int32_t *p = dev_ints(c, pos, c->cur ? c->cur->pos : NULL, c->db.pos, n);
 	cuda_rope(c->stream, x, p, n, n_heads, hd, dev_vec(c, inv_freq, (size_t)hd / 2));
 	wrote(c, x, (size_t)n * (size_t)n_heads * (size_t)hd * sizeof(float));
@@ -597,6 +939,8 @@ cuda_kv_store_op(struct backend *be, struct kv_cache *kv, int l, const float *k,
     const struct batch *b)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, NULL))
+		return;
 	cuda_kv_store(c->stream, kv, l, k, v, batch_of(c, kv, b));
 }
 
@@ -605,6 +949,8 @@ cuda_attention_op(struct backend *be, float *out, const float *q, struct kv_cach
     const struct batch *b, int n_heads, int n_kv_heads, int hd, int window)
 {
 	struct backend_cuda *c = cu(be);
+	if (graph_skip(c, NULL))
+		return;
 	const struct cuda_batch *db = batch_of(c, kv, b);
 	int qt = cuda_attn_tile_tokens(n_heads, n_kv_heads);
 
@@ -648,6 +994,8 @@ cuda_attention_op(struct backend *be, float *out, const float *q, struct kv_cach
 static void
 cuda_swiglu_op(struct backend *be, float *g, const float *u, size_t n)
 {
+	if (graph_skip(cu(be), NULL))
+		return;
 	cuda_swiglu(cu(be)->stream, g, u, n);
 	wrote(cu(be), g, n * sizeof(float));
 }
@@ -657,9 +1005,18 @@ cuda_gather_rows_op(struct backend *be, float *out, const float *x, const int *i
     int dim)
 {
 	struct backend_cuda *c = cu(be);
-	if (m <= 0)
+	if (graph_skip(c, NULL) || m <= 0)
 		return;
-	const int32_t *di = (const int32_t *)upload_scratch(c, idx, (size_t)m * sizeof(int32_t));
+	const int32_t *di;
+	if (c->gmode == G_CAPTURE) {
+		/* a decode step wants every row: 0..m-1, in the graph's metadata */
+		for (int i = 0; i < m; i++)
+			if (idx[i] != i || m > c->g->n_tok)
+				fatalx("cuda graph: logit rows are not 0..%d", m - 1);
+		di = c->g->rows_dev;
+	} else {
+		di = (const int32_t *)upload_scratch(c, idx, (size_t)m * sizeof(int32_t));
+	}
 	size_t bytes = (size_t)m * (size_t)dim * sizeof(float);
 	int max_i = 0;
 	for (int i = 0; i < m; i++)
@@ -682,6 +1039,9 @@ cuda_destroy(struct backend *be)
 {
 	struct backend_cuda *c = cu(be);
 	stream_sync(c);
+	graphs_drop(c);
+	if (c->gout)
+		CUDA_CHECK(cudaFreeHost(c->gout));
 	cuda_gemm_destroy(c->gemm);
 	ring_free(&c->bring);
 	ring_free(&c->sring);
@@ -748,8 +1108,13 @@ backend_cuda_create(struct backend **out, struct llmd_err *e)
 	c->n_sm = prop.multiProcessorCount;
 	CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 	c->gemm = cuda_gemm_create(c->stream);
-	log_info("cuda: %s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
-	    prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30));
+	cuda_kernels_preload();
+	cuda_attention_preload();
+	const char *gv = getenv("LLMD_CUDA_GRAPHS");
+	c->graphs_on = !(gv && strcmp(gv, "0") == 0);
+	log_info("cuda: %s (sm_%d%d, %d SMs, %.1f GiB), decode graphs %s", prop.name, prop.major,
+	    prop.minor, prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30),
+	    c->graphs_on ? "on" : "off (LLMD_CUDA_GRAPHS=0)");
 	*out = &c->base;
 	return 0;
 }

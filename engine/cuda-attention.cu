@@ -285,20 +285,34 @@ cuda_attn_part_floats(int n_tok, int n_heads, int hd, int n_splits)
 	return (size_t)n_tok * n_heads * n_splits * (size_t)(hd + 2);
 }
 
+/* The shared memory opt-in for the largest head dim an instance serves (above
+ * 48 KiB needs it); also loads the kernel under lazy module loading. */
+template <int DPL>
+static void
+preload(void)
+{
+	cudaFuncAttributes fa;
+	CUDA_CHECK(cudaFuncSetAttribute(attn_kernel<DPL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+	    (int)attn_smem_bytes(DPL * 32)));
+	CUDA_CHECK(cudaFuncGetAttributes(&fa, attn_kernel<DPL>));
+}
+
+void
+cuda_attention_preload(void)
+{
+	cudaFuncAttributes fa;
+	preload<1>();
+	preload<2>();
+	preload<4>();
+	preload<8>();
+	CUDA_CHECK(cudaFuncGetAttributes(&fa, attn_combine_kernel));
+}
+
 template <int DPL>
 static void
 launch(cudaStream_t s, dim3 grid, const struct attn_args *a)
 {
-	static bool smem_set;
-	size_t smem = attn_smem_bytes(a->hd);
-	if (!smem_set) {
-		/* the largest head dim this instance serves; above 48 KiB needs the opt-in */
-		size_t most = attn_smem_bytes(DPL * 32);
-		CUDA_CHECK(cudaFuncSetAttribute(attn_kernel<DPL>,
-		    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)most));
-		smem_set = true;
-	}
-	attn_kernel<DPL><<<grid, ATTN_THREADS, smem, s>>>(*a);
+	attn_kernel<DPL><<<grid, ATTN_THREADS, attn_smem_bytes(a->hd), s>>>(*a);
 	CUDA_CHECK_LAUNCH();
 }
 

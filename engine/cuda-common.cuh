@@ -103,10 +103,16 @@ void cuda_gather_rows(cudaStream_t s, float *out, const float *x, const int32_t 
     int dim);
 /* dst (n) bf16 = src (n) f32, round to nearest even */
 void cuda_f32_to_bf16(cudaStream_t s, __nv_bfloat16 *dst, const float *src, size_t n);
+/* Loads every kernel of this file now (lazy module loading would load them at
+ * their first launch, which may fall inside a CUDA graph capture). */
+void cuda_kernels_preload(void);
 
 /* ---- engine/cuda-attention.cu ---- */
 /* Largest head_dim the attention kernel takes. */
 #define CUDA_ATTN_MAX_HD 256
+
+/* Loads the attention kernels and sets their shared memory opt-in. */
+void cuda_attention_preload(void);
 
 struct cuda_attn_scratch {
 	float *part;            /* split-K partials */

@@ -10,7 +10,9 @@
  * 1, 5, 16 and 32 tokens),
  * decode steps of several sequences at once, a context long enough for the
  * split-K attention path (> 256 positions on one sequence), a sliding window
- * (mistral), Qwen2 biases, Qwen3 q/k norms, GQA and MQA.
+ * (mistral), Qwen2 biases, Qwen3 q/k norms, GQA and MQA. Decode steps of a
+ * constant batch size go through CUDA graphs (run, capture, then replays; a
+ * block-table bucket change captures again); one case runs without graphs.
  *
  * Plain C, not criterion: it exits 77 (automake's SKIP) with the reason on
  * stdout when the build has no CUDA or the machine no GPU.
@@ -105,7 +107,7 @@ struct side {
  */
 static void
 compare(const char *name, const struct model *m, const int *plen, int n_seq, int chunk, int n_gen,
-    int block_size)
+    int block_size, int graphs)
 {
 	struct side sd[2];
 	struct llmd_err e = LLMD_ERR_INIT;
@@ -116,6 +118,7 @@ compare(const char *name, const struct model *m, const int *plen, int n_seq, int
 	int blocks = n_seq * ((max_len + block_size - 1) / block_size) + 4;
 	memset(sd, 0, sizeof(sd));
 	sd[0].be = backend_cpu_create(2);
+	setenv("LLMD_CUDA_GRAPHS", graphs ? "1" : "0", 1);
 	if (backend_cuda_create(&sd[1].be, &e) < 0) {
 		CHECK(0, "%s: cuda backend: %s", name, e.msg);
 		backend_destroy(sd[0].be);
@@ -234,22 +237,25 @@ struct model_case {
 	int plen[3];
 	int n_seq, chunk, n_gen;
 	int block_size;
+	int graphs;             /* decode steps through CUDA graphs */
 };
 
 static const struct model_case cases[] = {
 	{ "llama-gqa-hd16", "--arch llama --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
-	    "--vocab 300 --intermediate 96", { 20, 7, 33 }, 3, 16, 12, 5 },
+	    "--vocab 300 --intermediate 96", { 20, 7, 33 }, 3, 16, 12, 5, 1 },
 	{ "llama3-hd128-long", "--arch llama --layers 2 --hidden 256 --heads 4 --kv-heads 1 "
 	    "--head-dim 128 --vocab 512 --intermediate 384 --max-pos 4096 --rope-scaling llama3",
-	    { 700, 40, 0 }, 2, 128, 8, 16 },
+	    { 700, 40, 0 }, 2, 128, 8, 16, 1 },
 	{ "qwen2-bias-bf16", "--arch qwen2 --layers 2 --hidden 64 --heads 8 --kv-heads 2 "
-	    "--vocab 300 --dtype bf16", { 18, 5, 0 }, 2, 8, 10, 1 },
+	    "--vocab 300 --dtype bf16", { 18, 5, 0 }, 2, 8, 10, 1, 1 },
 	{ "qwen3-qknorm-tied", "--arch qwen3 --layers 2 --hidden 128 --heads 4 --kv-heads 4 "
-	    "--head-dim 64 --vocab 300 --tie", { 24, 0, 0 }, 1, 16, 10, 16 },
+	    "--head-dim 64 --vocab 300 --tie", { 24, 0, 0 }, 1, 16, 10, 16, 1 },
 	{ "mistral-swa", "--arch mistral --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
-	    "--vocab 300 --sliding-window 8 --dtype f16", { 30, 12, 0 }, 2, 16, 12, 16 },
+	    "--vocab 300 --sliding-window 8 --dtype f16", { 30, 12, 0 }, 2, 16, 12, 16, 1 },
+	{ "llama-gqa-hd16-nographs", "--arch llama --layers 2 --hidden 64 --heads 4 --kv-heads 2 "
+	    "--vocab 300 --intermediate 96", { 20, 7, 33 }, 3, 16, 12, 5, 0 },
 	{ "llama-mqa-f32", "--arch llama --layers 1 --hidden 96 --heads 6 --kv-heads 1 "
-	    "--vocab 300 --dtype f32", { 300, 0, 0 }, 1, 300, 6, 32 },
+	    "--vocab 300 --dtype f32", { 300, 0, 0 }, 1, 300, 6, 32, 1 },
 };
 
 int
@@ -277,7 +283,8 @@ main(void)
 		if (model_load(&m, path, &e) < 0) {
 			CHECK(0, "%s: model_load: %s", mc->name, e.msg);
 		} else {
-			compare(mc->name, &m, mc->plen, mc->n_seq, mc->chunk, mc->n_gen, mc->block_size);
+			compare(mc->name, &m, mc->plen, mc->n_seq, mc->chunk, mc->n_gen, mc->block_size,
+			    mc->graphs);
 			model_free(&m);
 		}
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
