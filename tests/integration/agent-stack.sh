@@ -69,7 +69,7 @@ done
 echo "agent-stack-admin-token" > "$tmp/admin.token"
 start_daemon() {
 	LLMD_NODE_GRACE=3s LLMD_NODE_EVICTION=6s LLMD_NODE_MONITOR_PERIOD=500ms \
-	"$b/llmd" --listen "$net.1:${dport:-0}" --data-dir "$tmp/d" --token-file "$tmp/admin.token" \
+	"$b/llmd" --listen "$net.1:${dport:-0}" --insecure-http --data-dir "$tmp/d" --token-file "$tmp/admin.token" \
 	    --presets-dir "$src/etc/presets" 2>>"$tmp/llmd.log" &
 	dpid=$!
 	local i=0
