@@ -33,4 +33,4 @@ endif
 
 
 TESTS += tests/integration/router-routing.sh tests/integration/router-resilience.sh \
-	tests/integration/router-daemon.sh
+	tests/integration/router-daemon.sh tests/integration/router-backpressure.sh

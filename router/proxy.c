@@ -22,6 +22,7 @@
 
 #define MAX_ATTEMPTS 3
 #define DOWN_MS 1000
+#define BUFFERED_MAX (64u << 10)
 
 struct proxy {
 	struct proxy_env *env;
@@ -32,6 +33,9 @@ struct proxy {
 	size_t n_tried;
 	struct http_client_req *up;
 	int head_sent, sse, status, paused, inflight;
+	int buffered;                    /* small Content-Length reply: sent whole at the end */
+	char *ctype;
+	struct buf body;
 	size_t bytes;
 	uint64_t t0_us, ttft_us;
 	struct event *timer, *drain;
@@ -51,6 +55,8 @@ px_free(struct proxy *px)
 	if (px->drain != NULL)
 		event_free(px->drain);
 	pick_result_release(&px->pick);
+	free(px->ctype);
+	buf_release(&px->body);
 	for (size_t i = 0; i < px->n_tried; i++)
 		endpoint_unref(px->tried[i]);
 	pool_unref(px->r.pool);
@@ -137,6 +143,7 @@ up_head(const struct http_response *resp, void *arg)
 	struct proxy *px = arg;
 	const char *ct = http_response_header(resp, "Content-Type");
 	const char *rid = http_response_header(resp, "X-Request-Id");
+	const char *cl = http_response_header(resp, "Content-Length");
 
 	if (px->head_sent || px->req == NULL)
 		return;
@@ -150,6 +157,12 @@ up_head(const struct http_response *resp, void *arg)
 		char *tok = session_token(px->r.pool->name, px->pick.ep->addr);
 		http_reply_header(px->req, "x-session-token", tok);
 		free(tok);
+	}
+	if (!px->sse && cl != NULL && strtoul(cl, NULL, 10) <= BUFFERED_MAX) {
+		/* a small whole reply: one write with its Content-Length, not a chunked stream */
+		px->buffered = 1;
+		px->ctype = ct != NULL ? xstrdup(ct) : NULL;
+		return;
 	}
 	if (px->sse)
 		http_reply_header(px->req, "Cache-Control", "no-cache");
@@ -166,6 +179,10 @@ up_data(const char *data, size_t len, void *arg)
 	if (px->ttft_us == 0)
 		px->ttft_us = now_us();
 	px->bytes += len;
+	if (px->buffered) {
+		buf_add(&px->body, data, len);
+		return;
+	}
 	if (http_stream_chunk(px->req, data, len) < 0)
 		return;   /* the client is gone; its close callback cancels us */
 	if (!px->paused && http_stream_pending(px->req) > px->env->high_water) {
@@ -201,7 +218,10 @@ up_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
 			return;
 		}
 		account(px, px->status);
-		http_stream_end(px->req);
+		if (px->buffered)
+			http_reply_buf(px->req, px->status, px->ctype, &px->body);
+		else
+			http_stream_end(px->req);
 		px->req = NULL;
 		px_free(px);
 		return;
@@ -217,7 +237,7 @@ up_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
 	}
 	snprintf(msg, sizeof(msg), "upstream %s of %s: %s", px->pick.ep->addr, px->r.service,
 	    e->msg);
-	if (!px->head_sent) {
+	if (!px->head_sent || px->buffered) {
 		reply_error(px, e->code == -ETIMEDOUT ? 504 : 502,
 		    e->code == -ETIMEDOUT ? "GatewayTimeout" : "BadGateway", msg);
 		return;
@@ -236,7 +256,7 @@ on_client_close(struct http_req *req, void *arg)
 		http_client_cancel(px->up);
 		px->up = NULL;
 	}
-	if (px->head_sent) {
+	if (px->head_sent && !px->buffered) {
 		account(px, px->status);
 		http_stream_end(px->req);
 		px->req = NULL;
@@ -260,7 +280,7 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 	snprintf(msg, sizeof(msg), "%s: request timed out after %lld ms", px->r.service,
 	    (long long)px->r.timeout_ms);
-	if (px->head_sent)
+	if (px->head_sent && !px->buffered)
 		end_broken_stream(px, msg);
 	else
 		reply_error(px, 504, "GatewayTimeout", msg);

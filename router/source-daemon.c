@@ -656,6 +656,7 @@ struct daemon_source {
 	int again;               /* a change arrived during a resync */
 	struct watch watches[K_N];
 	struct watch listers[K_N];
+	int warned[K_N];
 	struct http_client_req *writes[64];
 };
 
@@ -760,8 +761,13 @@ list_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
 		cJSON_Delete(s->items[w->kind]);
 		s->items[w->kind] = items;
 		cJSON_Delete(doc);
-	} else if (resp != NULL && resp->status == 404) {
-		cJSON_Delete(s->items[w->kind]);   /* the daemon does not serve this kind */
+	} else if (resp != NULL && (resp->status == 404 || resp->status == 403)) {
+		/* the daemon does not serve this kind, or our role may not read it */
+		if (s->items[w->kind] != NULL || !s->warned[w->kind])
+			log_warnx("daemon: LIST %s: HTTP %d; serving none of them", list_paths[w->kind],
+			    resp->status);
+		s->warned[w->kind] = 1;
+		cJSON_Delete(s->items[w->kind]);
 		s->items[w->kind] = NULL;
 	} else {
 		log_warnx("daemon: LIST %s: %s", list_paths[w->kind],
