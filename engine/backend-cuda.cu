@@ -21,8 +21,8 @@
  *
  * CUDA graphs (decode steps; LLMD_CUDA_GRAPHS=0 turns them off). A batch in
  * which every token is its own sequence and wants logits (n <= 256) is a
- * decode step. Its graph key is (n, block-table bucket, KV pool, activation
- * buffers): the bucket is the longest block table rounded up to a power of
+ * decode step. Its graph key is (n, block-table bucket, logits or greedy ids,
+ * KV pool, activation buffers): the bucket is the longest block table rounded up to a power of
  * two, which fixes the layout of the step's metadata. The first step of a key
  * runs op by op (it creates the GEMM plans); the second is captured: the
  * metadata copy from the graph's own pinned buffer, every kernel and GEMM,
@@ -81,7 +81,7 @@ enum graph_mode {
 struct cuda_graph {
 	int used, seen;
 	uint64_t tick;                  /* last use, for LRU eviction */
-	int n_tok, bucket;              /* key: tokens, block table bucket */
+	int n_tok, bucket, greedy;      /* key: tokens, block table bucket, ids out */
 	const void *kv_data, *x;        /* key: KV pool, residual stream buffer */
 	cudaGraphExec_t exec;           /* NULL until captured */
 	char *meta_host, *meta_dev;     /* pinned / device, meta_bytes */
@@ -131,7 +131,7 @@ struct backend_cuda {
 	enum graph_mode gmode;
 	const struct batch *gb;         /* the pending decode step */
 	const struct kv_cache *gkv;
-	int gbucket;
+	int gbucket, ggreedy;
 	struct cuda_graph graphs[GRAPH_SLOTS];
 	struct cuda_graph *g;           /* the step's graph (capture, replay) */
 	uint64_t tick;
@@ -139,6 +139,7 @@ struct backend_cuda {
 	struct graph_out outs[GRAPH_MAX_OUTS];
 	int n_outs;
 	size_t out_used;
+	int32_t *ids_dev;               /* (FORWARD_LOGIT_ROWS) argmax_rows output */
 	float *gout;                    /* pinned logits staging of all graphs */
 	size_t gout_cap;                /* bytes */
 };
@@ -666,8 +667,8 @@ graph_slot(struct backend_cuda *c, int n, int bucket, const void *x)
 	struct cuda_graph *g = NULL, *lru = &c->graphs[0];
 	for (int i = 0; i < GRAPH_SLOTS; i++) {
 		struct cuda_graph *s = &c->graphs[i];
-		if (s->used && s->n_tok == n && s->bucket == bucket && s->kv_data == c->gkv->data &&
-		    s->x == x)
+		if (s->used && s->n_tok == n && s->bucket == bucket && s->greedy == c->ggreedy &&
+		    s->kv_data == c->gkv->data && s->x == x)
 			g = s;
 		if (!s->used || (lru->used && s->tick < lru->tick))
 			lru = s;
@@ -679,6 +680,7 @@ graph_slot(struct backend_cuda *c, int n, int bucket, const void *x)
 		g->used = 1;
 		g->n_tok = n;
 		g->bucket = bucket;
+		g->greedy = c->ggreedy;
 		g->kv_data = c->gkv->data;
 		g->x = x;
 	}
@@ -816,7 +818,7 @@ graph_skip(struct backend_cuda *c, const void *x)
 }
 
 static void
-cuda_begin_batch(struct backend *be, const struct kv_cache *kv, const struct batch *b)
+cuda_begin_batch(struct backend *be, const struct kv_cache *kv, const struct batch *b, int greedy)
 {
 	struct backend_cuda *c = cu(be);
 	if (b == NULL) {
@@ -836,6 +838,7 @@ cuda_begin_batch(struct backend *be, const struct kv_cache *kv, const struct bat
 		c->gmode = G_PENDING;
 		c->gb = b;
 		c->gkv = kv;
+		c->ggreedy = greedy;
 		return;
 	}
 	upload_batch(c, kv, b);
@@ -1035,6 +1038,18 @@ cuda_gather_rows_op(struct backend *be, float *out, const float *x, const int *i
 }
 
 static void
+cuda_argmax_rows_op(struct backend *be, int32_t *ids, const float *logits, int n, int V)
+{
+	struct backend_cuda *c = cu(be);
+	if (n > FORWARD_LOGIT_ROWS)
+		fatalx("cuda argmax_rows: %d rows, at most %d at a time", n, FORWARD_LOGIT_ROWS);
+	if (!graph_skip(c, NULL))
+		cuda_argmax_rows(c->stream, c->ids_dev, logits, n, V);
+	/* the ids leave through to_host: waits, or is deferred in a graph step */
+	cuda_to_host(be, ids, c->ids_dev, (size_t)n * sizeof(int32_t));
+}
+
+static void
 cuda_destroy(struct backend *be)
 {
 	struct backend_cuda *c = cu(be);
@@ -1045,7 +1060,7 @@ cuda_destroy(struct backend *be)
 	cuda_gemm_destroy(c->gemm);
 	ring_free(&c->bring);
 	ring_free(&c->sring);
-	void *bufs[] = { c->weights, c->xbf, c->part, c->tmp };
+	void *bufs[] = { c->weights, c->xbf, c->part, c->tmp, c->ids_dev };
 	for (size_t i = 0; i < ARRAY_SIZE(bufs); i++)
 		if (bufs[i])
 			CUDA_CHECK(cudaFree(bufs[i]));
@@ -1072,6 +1087,7 @@ static const struct backend_ops cuda_ops = {
 	/* .prepare_model = */ cuda_prepare_model,
 	/* .begin_batch = */ cuda_begin_batch,
 	/* .device_memory = */ cuda_device_memory,
+	/* .argmax_rows = */ cuda_argmax_rows_op,
 };
 
 extern "C" int
@@ -1108,6 +1124,7 @@ backend_cuda_create(struct backend **out, struct llmd_err *e)
 	c->n_sm = prop.multiProcessorCount;
 	CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 	c->gemm = cuda_gemm_create(c->stream);
+	CUDA_CHECK(cudaMalloc((void **)&c->ids_dev, FORWARD_LOGIT_ROWS * sizeof(int32_t)));
 	cuda_kernels_preload();
 	cuda_attention_preload();
 	const char *gv = getenv("LLMD_CUDA_GRAPHS");

@@ -103,6 +103,9 @@ void cuda_gather_rows(cudaStream_t s, float *out, const float *x, const int32_t 
     int dim);
 /* dst (n) bf16 = src (n) f32, round to nearest even */
 void cuda_f32_to_bf16(cudaStream_t s, __nv_bfloat16 *dst, const float *src, size_t n);
+/* ids (n) = argmax of each row of logits (n, V): the lowest index among ties,
+ * -1 for a row with nothing above -inf */
+void cuda_argmax_rows(cudaStream_t s, int32_t *ids, const float *logits, int n, int V);
 /* Loads every kernel of this file now (lazy module loading would load them at
  * their first launch, which may fall inside a CUDA graph capture). */
 void cuda_kernels_preload(void);

@@ -227,6 +227,67 @@ cuda_f32_to_bf16(cudaStream_t s, __nv_bfloat16 *dst, const float *src, size_t n)
 	CUDA_CHECK_LAUNCH();
 }
 
+/* ---- argmax per row: grid (n rows), block 256 ----
+ * (value, index) pairs; the larger value wins, the lower index among equal
+ * values; index -1 (no value above -inf, NaN never compares) loses to any. */
+__device__ static void
+argmax_merge(float *bv, int *bi, float v, int i)
+{
+	if (i < 0)
+		return;
+	if (*bi < 0 || v > *bv || (v == *bv && i < *bi)) {
+		*bv = v;
+		*bi = i;
+	}
+}
+
+__global__ void
+argmax_kernel(int32_t *ids, const float *logits, int V)
+{
+	__shared__ float sv[32];
+	__shared__ int si[32];
+	const float *l = logits + (size_t)blockIdx.x * (size_t)V;      /* (V) */
+	float bv = -INFINITY;
+	int bi = -1;
+	for (int j = threadIdx.x; j < V; j += blockDim.x)
+		if (l[j] > bv) {        /* strided ascending: the first max of this thread */
+			bv = l[j];
+			bi = j;
+		}
+	for (int o = 16; o > 0; o >>= 1) {
+		float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+		int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+		argmax_merge(&bv, &bi, ov, oi);
+	}
+	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+	if (lane == 0) {
+		sv[warp] = bv;
+		si[warp] = bi;
+	}
+	__syncthreads();
+	if (warp == 0) {
+		int n_warps = blockDim.x / 32;
+		bv = lane < n_warps ? sv[lane] : -INFINITY;
+		bi = lane < n_warps ? si[lane] : -1;
+		for (int o = 16; o > 0; o >>= 1) {
+			float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+			argmax_merge(&bv, &bi, ov, oi);
+		}
+		if (lane == 0)
+			ids[blockIdx.x] = bi;
+	}
+}
+
+void
+cuda_argmax_rows(cudaStream_t s, int32_t *ids, const float *logits, int n, int V)
+{
+	if (n <= 0)
+		return;
+	argmax_kernel<<<n, 256, 0, s>>>(ids, logits, V);
+	CUDA_CHECK_LAUNCH();
+}
+
 void
 cuda_kernels_preload(void)
 {
@@ -235,7 +296,8 @@ cuda_kernels_preload(void)
 	const void *fns[] = { (const void *)embed_kernel, (const void *)rmsnorm_kernel,
 		(const void *)add_bias_kernel, (const void *)rope_kernel,
 		(const void *)kv_store_kernel, (const void *)swiglu_kernel,
-		(const void *)gather_rows_kernel, (const void *)f32_to_bf16_kernel };
+		(const void *)gather_rows_kernel, (const void *)f32_to_bf16_kernel,
+		(const void *)argmax_kernel };
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		cudaFuncAttributes fa;
 		CUDA_CHECK(cudaFuncGetAttributes(&fa, fns[i]));

@@ -32,3 +32,12 @@ TESTS += tests/unit/test-cuda-backend tests/integration/engine-cuda.sh
 tests_unit_test_cuda_backend_SOURCES = tests/unit/test-cuda-backend.c
 tests_unit_test_cuda_backend_CFLAGS = $(AM_CFLAGS) $(CUDA_CFLAGS)
 tests_unit_test_cuda_backend_LDADD = $(ENGINE_LIBS)
+
+# forward_batch_greedy (engine/forward.c) on the CPU: the path without argmax_rows
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-forward-greedy
+TESTS += tests/unit/test-forward-greedy
+tests_unit_test_forward_greedy_SOURCES = tests/unit/test-forward-greedy.c
+tests_unit_test_forward_greedy_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_forward_greedy_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
+endif

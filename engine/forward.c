@@ -8,6 +8,7 @@
 #include "engine/forward.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,9 +94,25 @@ check_batch(const struct forward *fw, const struct kv_cache *kv, const struct ba
 	return 0;
 }
 
-int
-forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
-    float *logits_out, struct llmd_err *e)
+/* Index of the largest of l (n), the lowest among ties; -1 if all are NaN/-inf. */
+static int32_t
+argmax_row(const float *l, int n)
+{
+	int32_t best = -1;
+	float bv = -INFINITY;
+	for (int i = 0; i < n; i++)
+		if (l[i] > bv) {
+			bv = l[i];
+			best = i;
+		}
+	return best;
+}
+
+/* The forward pass; exactly one of logits_out (n_out, V) and ids_out (n_out)
+ * receives the result. */
+static int
+forward_run(struct forward *fw, struct kv_cache *kv, const struct batch *b, float *logits_out,
+    int32_t *ids_out, struct llmd_err *e)
 {
 	const struct model *m = fw->m;
 	const struct model_config *c = &m->cfg;
@@ -109,7 +126,7 @@ forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
 		return rc;
 
 	if (ops->begin_batch)
-		ops->begin_batch(be, kv, b);
+		ops->begin_batch(be, kv, b, ids_out != NULL);
 	/* x (n, D) = embed_tokens[token] */
 	ops->embed(be, fw->x, &m->embed, b->token, n);
 	for (int l = 0; l < c->n_layers; l++) {
@@ -162,14 +179,40 @@ forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
 	 * FORWARD_LOGIT_ROWS rows at a time */
 	ops->gather_rows(be, fw->xn, fw->x, rows, n_out, D);
 	ops->rmsnorm(be, fw->xn, fw->xn, m->final_norm, n_out, D, c->rms_eps);
+	float *scan = ids_out && !ops->argmax_rows ?
+	    xmalloc((size_t)FORWARD_LOGIT_ROWS * (size_t)c->vocab * sizeof(float)) : NULL;
 	for (int r = 0; r < n_out; r += FORWARD_LOGIT_ROWS) {
 		int rn = MIN(FORWARD_LOGIT_ROWS, n_out - r);
 		ops->matmul(be, fw->logits, fw->xn + (size_t)r * D, &m->lm_head, rn, 0);
-		ops->to_host(be, logits_out + (size_t)r * c->vocab, fw->logits,
-		    (size_t)rn * (size_t)c->vocab * sizeof(float));
+		if (logits_out) {
+			ops->to_host(be, logits_out + (size_t)r * c->vocab, fw->logits,
+			    (size_t)rn * (size_t)c->vocab * sizeof(float));
+		} else if (ops->argmax_rows) {
+			ops->argmax_rows(be, ids_out + r, fw->logits, rn, c->vocab);
+		} else {
+			/* ids (rn) = argmax of each logits row, on the host */
+			ops->to_host(be, scan, fw->logits, (size_t)rn * (size_t)c->vocab * sizeof(float));
+			for (int i = 0; i < rn; i++)
+				ids_out[r + i] = argmax_row(scan + (size_t)i * c->vocab, c->vocab);
+		}
 	}
+	free(scan);
 	free(rows);
 	if (ops->begin_batch)
-		ops->begin_batch(be, kv, NULL);
+		ops->begin_batch(be, kv, NULL, 0);
 	return n_out;
+}
+
+int
+forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
+    float *logits_out, struct llmd_err *e)
+{
+	return forward_run(fw, kv, b, logits_out, NULL, e);
+}
+
+int
+forward_batch_greedy(struct forward *fw, struct kv_cache *kv, const struct batch *b,
+    int32_t *ids_out, struct llmd_err *e)
+{
+	return forward_run(fw, kv, b, NULL, ids_out, e);
 }

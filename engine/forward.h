@@ -85,11 +85,17 @@ struct backend_ops {
 	 * each host pointer of m to its device copy). begin_batch: called by
 	 * forward_batch with b before the ops of that batch and with NULL after,
 	 * so a backend may upload b's host arrays (tokens, positions, block
-	 * tables) once per step. device_memory: free and total bytes of backend
+	 * tables) once per step; greedy: the step ends in argmax_rows rather than
+	 * copies of the logits (forward_batch_greedy). device_memory: free and total bytes of backend
 	 * memory, for KV cache sizing; -ENOTSUP where it does not apply. */
 	int (*prepare_model)(struct backend *be, const struct model *m, struct llmd_err *e);
-	void (*begin_batch)(struct backend *be, const struct kv_cache *kv, const struct batch *b);
+	void (*begin_batch)(struct backend *be, const struct kv_cache *kv, const struct batch *b,
+	    int greedy);
 	int (*device_memory)(struct backend *be, size_t *free_bytes, size_t *total_bytes);
+	/* Optional: host ids (n) = argmax of each row of logits (n, V) in backend
+	 * memory, the lowest id among ties, -1 for a row of NaN/-inf (as the
+	 * sampler's greedy choice); NULL: forward.c copies the logits and scans. */
+	void (*argmax_rows)(struct backend *be, int32_t *ids, const float *logits, int n, int V);
 };
 
 struct backend {
@@ -138,5 +144,13 @@ void forward_free(struct forward *fw);
  */
 int forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
     float *logits_out, struct llmd_err *e);
+
+/*
+ * forward_batch for greedy decoding: ids_out (n_out) gets the argmax of each
+ * logits row (ties to the lowest id, -1 for a row of NaN/-inf) instead of the
+ * logits, so on a GPU only the ids leave the device. Same return value.
+ */
+int forward_batch_greedy(struct forward *fw, struct kv_cache *kv, const struct batch *b,
+    int32_t *ids_out, struct llmd_err *e);
 
 #endif

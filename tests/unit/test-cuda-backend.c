@@ -14,6 +14,9 @@
  * constant batch size go through CUDA graphs (run, capture, then replays; a
  * block-table bucket change captures again); one case runs without graphs.
  *
+ * Every step also runs as forward_batch_greedy, whose ids (argmax on the
+ * device) must equal the argmax of that backend's logits exactly.
+ *
  * Plain C, not criterion: it exits 77 (automake's SKIP) with the reason on
  * stdout when the build has no CUDA or the machine no GPU.
  */
@@ -168,12 +171,24 @@ compare(const char *name, const struct model *m, const int *plen, int n_seq, int
 		int n_out[2];
 		for (int k = 0; k < 2; k++) {
 			struct batch_seq bs[3];
+			int32_t ids[3 * 300];
 			for (int s = 0; s < n_seq; s++) {
 				bs[s].block_table = sd[k].seq[s].blocks;
 				bs[s].n_blocks = sd[k].seq[s].n_blocks;
 			}
 			struct batch b = { n, tok, pos, sq, want, n_seq, bs };
 			n_out[k] = forward_batch(&sd[k].fw, &sd[k].kv, &b, lg[k], &e);
+			/* the same step again (it rewrites the same K/V) for greedy ids:
+			 * exactly the argmax of the logits just computed */
+			int n_ids = forward_batch_greedy(&sd[k].fw, &sd[k].kv, &b, ids, &e);
+			CHECK(n_ids == n_out[k], "%s step %d: %d ids, %d logit rows", name, step, n_ids,
+			    n_out[k]);
+			for (int i = 0; i < n_ids && i < n_out[k]; i++) {
+				float mg;
+				int want_id = argmax(lg[k] + (size_t)i * V, V, &mg);
+				CHECK(ids[i] == want_id, "%s step %d (%s): greedy id %d of row %d, argmax %d",
+				    name, step, k ? "cuda" : "cpu", ids[i], i, want_id);
+			}
 		}
 		CHECK(n_out[0] == n_out[1] && n_out[0] > 0, "%s step %d: %d vs %d logit rows", name,
 		    step, n_out[0], n_out[1]);
