@@ -171,6 +171,12 @@ struct pod_rt {
 	int gone;                 /* deleted from the daemon: stop and forget */
 	char *reported;           /* the last status we sent (compact JSON) */
 	int reporting;
+	/* LeaderWorkerSet groups */
+	char *leader_ip;          /* what LWS_LEADER_ADDRESS resolves to */
+	int leader_wait;          /* a worker waiting for its leader's address */
+	uint64_t leader_retry_ms;
+	struct http_client_req *leader_req;
+	uint64_t group_restart_ms; /* a member failed: recreate the group then */
 };
 
 struct agent_timing {
@@ -224,6 +230,11 @@ void control_stop(struct agent *a);
 void control_patch_status(struct agent *a, struct pod_rt *p, const cJSON *status);
 /* Asks the daemon for the pod list now. */
 void control_sync_now(struct agent *a);
+/* GETs an API path ("/api/v1/..."); cb gets the object or NULL. */
+struct http_client_req *control_get_json(struct agent *a, const char *path,
+    void (*cb)(const cJSON *obj, void *arg), void *arg);
+/* Deletes every pod of an LWS group (RecreateGroupOnPodRestart). */
+void control_delete_group(struct agent *a, const char *ns, const char *group_key);
 
 /* pods.c */
 /* The pods the daemon assigns to us (array of Pod objects). */

@@ -400,3 +400,115 @@ control_patch_status(struct agent *a, struct pod_rt *p, const cJSON *status)
 	buf_release(&url);
 	buf_release(&auth);
 }
+
+/* ---- single pods and LWS groups ---- */
+
+struct get_pod {
+	void (*cb)(const cJSON *pod, void *arg);
+	void *arg;
+};
+
+static void
+get_pod_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct get_pod *g = arg;
+	cJSON *o = NULL;
+
+	(void)e;
+	if (resp && resp->status == 200)
+		json_parse(resp->body, resp->body_len, &o, NULL);
+	g->cb(o, g->arg);
+	cJSON_Delete(o);
+	free(g);
+}
+
+struct http_client_req *
+control_get_json(struct agent *a, const char *path, void (*cb)(const cJSON *obj, void *arg),
+    void *arg)
+{
+	struct buf url = BUF_INIT, auth = BUF_INIT;
+	const char *hdrs[3];
+	struct get_pod *g = xcalloc(1, sizeof(*g));
+	struct http_client_req *r;
+
+	g->cb = cb;
+	g->arg = arg;
+	buf_addf(&url, "%s%s", a->server, path);
+	auth_header(a, &auth);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = NULL;
+	r = http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, get_pod_done, g, NULL);
+	if (r == NULL)
+		free(g);
+	buf_release(&url);
+	buf_release(&auth);
+	return r;
+}
+
+static void
+ignore_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	(void)resp;
+	(void)e;
+	(void)arg;
+}
+
+static void
+group_list_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct agent *a = arg;
+	cJSON *list = NULL;
+	const cJSON *it;
+
+	(void)e;
+	if (resp == NULL || resp->status != 200 ||
+	    json_parse(resp->body, resp->body_len, &list, NULL) < 0)
+		return;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+		const cJSON *md = cJSON_GetObjectItemCaseSensitive(it, "metadata");
+		const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md,
+		    "namespace"));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+		struct buf url = BUF_INIT, auth = BUF_INIT;
+		const char *hdrs[3];
+		char *qns, *qn;
+
+		if (!ns || !name)
+			continue;
+		qns = evhttp_encode_uri(ns);
+		qn = evhttp_encode_uri(name);
+		buf_addf(&url, "%s/api/v1/namespaces/%s/pods/%s", a->server, qns, qn);
+		free(qns);
+		free(qn);
+		auth_header(a, &auth);
+		hdrs[0] = "Authorization";
+		hdrs[1] = auth.buf;
+		hdrs[2] = NULL;
+		log_info("LWS group restart: deleting pod %s/%s", ns, name);
+		http_client_request(a->hc, "DELETE", url.buf, hdrs, NULL, 0, ignore_done, NULL, NULL);
+		buf_release(&url);
+		buf_release(&auth);
+	}
+	cJSON_Delete(list);
+}
+
+void
+control_delete_group(struct agent *a, const char *ns, const char *group_key)
+{
+	struct buf url = BUF_INIT, auth = BUF_INIT;
+	const char *hdrs[3];
+	char *qns = evhttp_encode_uri(ns), *qk = evhttp_encode_uri(group_key);
+
+	buf_addf(&url, "%s/api/v1/namespaces/%s/pods?labelSelector="
+	    "leaderworkerset.sigs.k8s.io%%2Fgroup-key%%3D%s", a->server, qns, qk);
+	free(qns);
+	free(qk);
+	auth_header(a, &auth);
+	hdrs[0] = "Authorization";
+	hdrs[1] = auth.buf;
+	hdrs[2] = NULL;
+	http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, group_list_done, a, NULL);
+	buf_release(&url);
+	buf_release(&auth);
+}

@@ -48,6 +48,44 @@ jget(const cJSON *o, const char *k)
 	return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
+static const char *
+label(const cJSON *pod, const char *k)
+{
+	return jstr(jget(jget(pod, "metadata"), "labels"), k);
+}
+
+#define LWS_LABEL(x) "leaderworkerset.sigs.k8s.io/" x
+
+/* s with every occurrence of from replaced by to (new string). */
+static char *
+replace_all(const char *s, const char *from, const char *to)
+{
+	struct buf b = BUF_INIT;
+	size_t fl = strlen(from);
+	const char *hit;
+
+	while (fl && (hit = strstr(s, from)) != NULL) {
+		buf_add(&b, s, (size_t)(hit - s));
+		buf_adds(&b, to);
+		s = hit + fl;
+	}
+	buf_adds(&b, s);
+	return buf_detach(&b, NULL);
+}
+
+static void
+strv_replace(char **v, const char *from, const char *to)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++) {
+		char *n = replace_all(v[i], from, to);
+
+		free(v[i]);
+		v[i] = n;
+	}
+}
+
 static void
 strv_free(char **v)
 {
@@ -297,7 +335,7 @@ static cJSON *
 pod_status(struct pod_rt *p)
 {
 	cJSON *st = cJSON_CreateObject(), *conds, *cs;
-	int i, all_ready = p->nprocs > 0, any_running = 0;
+	int i, all_ready = p->nprocs > 0 || p->state == POD_RUNNING, any_running = 0;
 	const char *why = NULL;
 	char wbuf[600];
 	uint64_t now = now_ms();
@@ -310,8 +348,8 @@ pod_status(struct pod_rt *p)
 	}
 	if (p->state == POD_FAILED)
 		all_ready = 0;
-	cJSON_AddStringToObject(st, "phase", p->state == POD_RUNNING && any_running ?
-	    "Running" : "Pending");
+	cJSON_AddStringToObject(st, "phase", p->state == POD_RUNNING &&
+	    (any_running || p->nprocs == 0) ? "Running" : "Pending");
 	if (p->agent->address) {
 		cJSON_AddStringToObject(st, "hostIP", p->agent->address);
 		cJSON_AddStringToObject(st, "podIP", p->agent->address);
@@ -463,8 +501,16 @@ spawn(struct pod_rt *p, struct proc *x)
 		for (i = 0; i < 50 && x->start_time == 0; i++)
 			x->start_time = proc_start_time(pid);
 	}
-	log_info("pod %s/%s: started %s (pid %d): %s", p->ns, p->name, x->container, (int)pid,
-	    x->argv[0]);
+	{
+		struct buf cmd = BUF_INIT;
+		size_t i;
+
+		for (i = 0; x->argv[i]; i++)
+			buf_addf(&cmd, "%s%s", i ? " " : "", x->argv[i]);
+		log_info("pod %s/%s: started %s (pid %d): %s", p->ns, p->name, x->container,
+		    (int)pid, cmd.buf);
+		buf_release(&cmd);
+	}
 	state_write(p);
 }
 
@@ -488,6 +534,9 @@ exited(struct pod_rt *p, struct proc *x, int status)
 	    MIN(x->backoff_ms * 2, a->t.backoff_max_ms);
 	x->next_start_ms = now + (uint64_t)x->backoff_ms;
 	x->restarts++;
+	/* RecreateGroupOnPodRestart: the whole group is recreated instead. */
+	if (label(p->pod, LWS_LABEL("group-key")) && p->group_restart_ms == 0)
+		p->group_restart_ms = x->next_start_ms;
 	log_warnx("pod %s/%s: %s (pid %d) exited with status %d after %lld ms; restart in "
 	    "%lld ms", p->ns, p->name, x->container, (int)pid, x->last_exit, (long long)ran,
 	    (long long)x->backoff_ms);
@@ -649,22 +698,33 @@ static int
 prepare_procs(struct pod_rt *p)
 {
 	struct agent *a = p->agent;
-	const cJSON *c, *containers = jget(jget(p->pod, "spec"), "containers");
+	const cJSON *c, *run[AGENT_MAX_PROCS * 2];
 	struct proc old[AGENT_MAX_PROCS];
-	int nold = p->nprocs, i, has_sidecar = 0;
+	int nold = p->nprocs, i, has_sidecar = 0, nrun = 0, r;
 	char logdir[4096];
+
+	/* Native sidecars (init containers with restartPolicy Always) first. */
+	cJSON_ArrayForEach(c, jget(jget(p->pod, "spec"), "initContainers")) {
+		const char *rp = jstr(c, "restartPolicy");
+
+		if (rp && strcmp(rp, "Always") == 0 && nrun < (int)ARRAY_SIZE(run))
+			run[nrun++] = c;
+	}
+	cJSON_ArrayForEach(c, jget(jget(p->pod, "spec"), "containers"))
+		if (nrun < (int)ARRAY_SIZE(run))
+			run[nrun++] = c;
 
 	memcpy(old, p->procs, sizeof(old));
 	memset(p->procs, 0, sizeof(p->procs));
 	p->nprocs = 0;
 	pod_dir(p, "logs", logdir, sizeof(logdir));
 	mkdirs(logdir);
-	cJSON_ArrayForEach(c, containers)
-		if (translate_is_sidecar(c))
+	for (r = 0; r < nrun; r++)
+		if (translate_is_sidecar(run[r]))
 			has_sidecar = 1;
 	if (has_sidecar && p->extra_port == 0)
 		p->extra_port = alloc_port(a);
-	cJSON_ArrayForEach(c, containers) {
+	for (r = 0; r < nrun; r++) {
 		struct translate_ctx ctx;
 		struct translated t;
 		struct mounts m;
@@ -673,6 +733,7 @@ prepare_procs(struct pod_rt *p)
 		struct buf b = BUF_INIT;
 		int rc, k;
 
+		c = run[r];
 		if (p->nprocs == AGENT_MAX_PROCS)
 			break;
 		container_mounts(p, c, &m);
@@ -714,6 +775,18 @@ prepare_procs(struct pod_rt *p)
 				translated_release(&t);
 				goto fail;
 			}
+		}
+		{
+			/* LWS_LEADER_ADDRESS names a DNS record nobody serves: use the IP. */
+			const cJSON *ev;
+
+			cJSON_ArrayForEach(ev, jget(c, "env"))
+				if (jstr(ev, "name") && strcmp(jstr(ev, "name"),
+				    "LWS_LEADER_ADDRESS") == 0 && jstr(ev, "value") &&
+				    *jstr(ev, "value") && p->leader_ip) {
+					strv_replace(t.argv, jstr(ev, "value"), p->leader_ip);
+					strv_replace(t.env, jstr(ev, "value"), p->leader_ip);
+				}
 		}
 		x = &p->procs[p->nprocs++];
 		x->container = xstrdup(jstr(c, "name") ? jstr(c, "name") : "main");
@@ -851,9 +924,11 @@ pod_begin(struct pod_rt *p)
 			if (a->gpus[i].healthy && !gpu_in_use(a, a->gpus[i].index))
 				p->gpus[p->ngpus++] = a->gpus[i].index;
 		if (p->ngpus < need) {
+			int have = p->ngpus;
+
 			p->ngpus = 0;
 			pod_fail(p, "InsufficientGPU", "needs %d GPU(s); this node has %d free", need,
-			    p->ngpus);
+			    have);
 			return;
 		}
 	}
@@ -861,6 +936,23 @@ pod_begin(struct pod_rt *p)
 		p->port = 0;
 		pod_fail(p, "NoFreePort", "no free host port in %d-%d", a->port_lo, a->port_hi);
 		return;
+	}
+	{
+		const char *wi = label(p->pod, LWS_LABEL("worker-index"));
+
+		if (wi && p->leader_ip == NULL) {
+			if (strcmp(wi, "0") == 0) {
+				p->leader_ip = xstrdup(a->address);
+			} else {
+				/* LeaderCreated: a worker starts once its leader has an address. */
+				p->leader_wait = 1;
+				p->state = POD_STARTING;
+				free(p->progress);
+				p->progress = xstrdup("waiting for the address of the group leader");
+				p->leader_retry_ms = 0;
+				return;
+			}
+		}
 	}
 	uri = storage_uri(p->pod);
 	if (uri && !p->model_path) {
@@ -1004,6 +1096,9 @@ pod_free(struct pod_rt *p)
 
 	for (i = 0; i < p->nprocs; i++)
 		proc_release(&p->procs[i]);
+	if (p->leader_req)
+		http_client_cancel(p->leader_req);
+	free(p->leader_ip);
 	cJSON_Delete(p->pod);
 	free(p->ns);
 	free(p->name);
@@ -1052,6 +1147,72 @@ probe(struct agent *a, struct proc *x)
 		x->probing = 0;
 }
 
+static void leader_lookup(struct pod_rt *p);
+
+static void
+leader_set(struct pod_rt *p, const char *ip)
+{
+	p->leader_wait = 0;
+	p->leader_ip = xstrdup(ip);
+	log_info("pod %s/%s: group leader at %s", p->ns, p->name, ip);
+	pod_begin(p);
+}
+
+/* The leader's node (pods use their node's address). */
+static void
+leader_node_found(const cJSON *node, void *arg)
+{
+	struct pod_rt *p = arg;
+	const cJSON *ad;
+
+	p->leader_req = NULL;
+	if (!p->gone && p->leader_wait)
+		cJSON_ArrayForEach(ad, jget(jget(node, "status"), "addresses"))
+			if (jstr(ad, "type") && strcmp(jstr(ad, "type"), "InternalIP") == 0 &&
+			    jstr(ad, "address")) {
+				leader_set(p, jstr(ad, "address"));
+				return;
+			}
+	p->leader_retry_ms = now_ms() + 500;
+}
+
+static void
+leader_found(const cJSON *leader, void *arg)
+{
+	struct pod_rt *p = arg;
+	const char *ip = jstr(jget(leader, "status"), "podIP");
+	const char *node = jstr(jget(leader, "spec"), "nodeName");
+
+	p->leader_req = NULL;
+	if (p->gone || !p->leader_wait)
+		return;
+	if (ip) {
+		leader_set(p, ip);
+	} else if (node) {
+		struct buf path = BUF_INIT;
+
+		buf_addf(&path, "/api/v1/nodes/%s", node);
+		p->leader_req = control_get_json(p->agent, path.buf, leader_node_found, p);
+		buf_release(&path);
+	} else {
+		p->leader_retry_ms = now_ms() + 500;
+	}
+}
+
+static void
+leader_lookup(struct pod_rt *p)
+{
+	const char *lws = label(p->pod, LWS_LABEL("name"));
+	const char *gi = label(p->pod, LWS_LABEL("group-index"));
+	struct buf path = BUF_INIT;
+
+	if (lws == NULL || gi == NULL)
+		return;
+	buf_addf(&path, "/api/v1/namespaces/%s/pods/%s-%s", p->ns, lws, gi);
+	p->leader_req = control_get_json(p->agent, path.buf, leader_found, p);
+	buf_release(&path);
+}
+
 void
 pods_tick(struct agent *a)
 {
@@ -1090,10 +1251,27 @@ pods_tick(struct agent *a)
 				/* A group restart or spec change: start over. */
 				p->state = POD_RUNNING;
 			}
+		} else if (p->state == POD_FAILED && p->reason &&
+		    (strcmp(p->reason, "InsufficientGPU") == 0 ||
+		    strcmp(p->reason, "NoFreePort") == 0) && now >= p->leader_retry_ms) {
+			/* Transient: resources held by pods still stopping. */
+			p->leader_retry_ms = now + 1000;
+			pod_begin(p);
+		} else if (p->state == POD_STARTING && p->leader_wait) {
+			if (p->leader_req == NULL && now >= p->leader_retry_ms)
+				leader_lookup(p);
 		} else if (p->state == POD_RUNNING) {
+			if (p->group_restart_ms && now >= p->group_restart_ms) {
+				log_warnx("pod %s/%s: a member of its LWS group failed: recreating the "
+				    "group", p->ns, p->name);
+				control_delete_group(a, p->ns, label(p->pod, LWS_LABEL("group-key")));
+				p->group_restart_ms = now + 5000;   /* again if still here then */
+			}
 			for (i = 0; i < p->nprocs; i++) {
 				struct proc *x = &p->procs[i];
 
+				if (x->pid == 0 && p->group_restart_ms)
+					continue;
 				if (x->pid == 0 && now >= x->next_start_ms)
 					spawn(p, x);
 				else if (x->pid > 0 && do_probe)

@@ -5,8 +5,11 @@
 # its pods' env/addresses, a chat completion through a pod, an engine killed
 # and restarted with back-off, kill -9 of the agent (engines re-adopted, not
 # duplicated) and of the daemon (nothing lost), logs through llmd-admin,
-# clear conditions for a missing model and a bad URI, a node whose agent
-# dies going NotReady and its pods moving to other nodes.
+# clear conditions for a missing model and a bad URI, prefill/decode pods
+# (sidecar condition while llmd-router has no sidecar mode, the scheduler pod
+# needs no process), a multi-node service (workers get the leader's address,
+# a failing member recreates the group), a node whose agent dies going
+# NotReady and its pods moving to other nodes.
 # Needs root and `ip netns`; exits 77 (skip) otherwise. LLMD_QUICK=1 skips
 # the slow node-failure part.
 set -u
@@ -120,7 +123,8 @@ contains "agent url" "llmd.io/agent-url" "$tmp/n2.json"
 
 # pod field of pod NAME (python expression on p)
 podq() { A get pods -o json | python3 -c "
-import json, sys
+import json, signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 for p in json.load(sys.stdin)['items']:
     if '$1' in p['metadata']['name']:
         st = p.get('status', {}); print($2)"; }
@@ -230,6 +234,86 @@ check "bad hf:// model" "['StorageInitializerFailed']" "$h"
 podq missing "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" >"$tmp/m.txt"
 contains "message names the path" "no-such-model" "$tmp/m.txt"
 A delete llmisvc missing badhf >/dev/null
+
+# --- prefill/decode: the routing sidecar needs llmd-router's sidecar mode ---
+cat > "$tmp/pd.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: pd, namespace: default}
+spec:
+  model: {uri: "file://$tmp/model", name: tiny}
+  replicas: 1
+  prefill:
+    replicas: 1
+    template:
+      containers:
+      - name: main
+        resources: {limits: {nvidia.com/gpu: "1"}}
+  template:
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "1"}}
+  router: {scheduler: {}, route: {}, gateway: {}}
+EOT
+A apply -f "$tmp/pd.yaml" >/dev/null
+for _ in $(seq 100); do
+	d=$(podq pd-kserve- "p['metadata']['name'], [c.get('reason') for c in st.get('conditions', []) if c['type']=='Ready'], [c.get('status') for c in st.get('conditions', []) if c['type']=='Ready']" 2>/dev/null)
+	echo "$d" | grep -q "prefill.*True" && echo "$d" | grep -v prefill | grep -v scheduler |
+	    grep -qE "UnsupportedContainer|True" && break
+	sleep 0.2
+done
+echo "$d" >"$tmp/pd.txt"
+contains "prefill pod runs" "prefill.*\['True'\]" "$tmp/pd.txt"
+contains "scheduler pod needs no process" "scheduler.*\['True'\]" "$tmp/pd.txt"
+if "$b/llmd-router" --help 2>&1 | grep -q sidecar; then
+	contains "decode pod with its sidecar" "kserve-[a-z0-9]*-[a-z0-9]*', \[None\], \['True'\]" "$tmp/pd.txt"
+else
+	contains "decode pod: clear sidecar condition" "UnsupportedContainer" "$tmp/pd.txt"
+	podq pd-kserve- "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" \
+	    >"$tmp/pdm.txt" 2>/dev/null
+	contains "sidecar condition names the image" "llm-d-routing-sidecar" "$tmp/pdm.txt"
+fi
+A delete llmisvc pd >/dev/null
+
+# --- multi-node (LeaderWorkerSet): leader address, group recreation ---
+cat > "$tmp/mn.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: mn, namespace: default}
+spec:
+  model: {uri: "file://$tmp/model", name: tiny}
+  replicas: 1
+  parallelism: {pipeline: 2}
+  template:
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "1"}}
+  worker:
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "1"}}
+EOT
+A apply -f "$tmp/mn.yaml" >/dev/null
+for _ in $(seq 100); do
+	lip=$(podq mn-kserve-mn-0 "st.get('podIP', '') if p['metadata']['name'].endswith('-0') else ''" 2>/dev/null | head -1)
+	[ -n "$lip" ] && grep -q -- "--master-addr=$lip --node-rank=1" "$tmp"/agent*.log && break
+	sleep 0.2
+done
+cat "$tmp"/agent*.log >"$tmp/agents.log"
+contains "worker gets the leader's address" "--master-addr=$lip --node-rank=1" "$tmp/agents.log"
+contains "leader env" "LWS_WORKER_INDEX" <(A get pod mn-kserve-mn-0 -o json)
+if ! "$b/llmd-engine" serve --help 2>&1 | grep -q -- "--nnodes"; then
+	# This engine refuses pipeline parallelism: each failure recreates the group.
+	uid0=$(A get pod mn-kserve-mn-0 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["uid"])')
+	for _ in $(seq 100); do
+		uid1=$(A get pod mn-kserve-mn-0 -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["uid"])' 2>/dev/null)
+		[ -n "$uid1" ] && [ "$uid1" != "$uid0" ] && break
+		sleep 0.2
+	done
+	[ -n "$uid1" ] && [ "$uid1" != "$uid0" ] && ok || ko "LWS group not recreated after a failure"
+	grep -q "recreating the group" "$tmp/agents.log" "$tmp"/agent*.log && ok || ko "group restart log"
+fi
+A delete llmisvc mn >/dev/null
 
 if [ "${LLMD_QUICK:-0}" != 1 ]; then
 	# --- a node dies (agent and its engines): NotReady, pods move ---
