@@ -23,6 +23,8 @@ cmd_node_exec(struct admin *a, int argc, char **argv)
 	int64_t ms;
 	int i, rc;
 
+	if (argc >= 2 && (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "remove") == 0))
+		return cmd_node_ssh(a, argc, argv);
 	if (argc < 3 || strcmp(argv[1], "token") != 0 || strcmp(argv[2], "create") != 0) {
 		fprintf(stderr, "error: USAGE: node token create [--ttl DURATION]\n");
 		return EXIT_USAGE;
@@ -73,6 +75,6 @@ cmd_node_exec(struct admin *a, int argc, char **argv)
 }
 
 const struct cmd_entry cmd_node_entry = {
-	.name = "node", .alias = NULL, .usage = "token create [--ttl DURATION]",
+	.name = "node", .alias = NULL, .usage = "token create [--ttl DURATION] | add|remove HOST [OPTIONS]",
 	.exec = cmd_node_exec,
 };

@@ -11,6 +11,7 @@ LLMD="$b/llmd"
 ADMIN="$b/llmd-admin"
 command -v openssl >/dev/null || { echo "SKIP: no openssl command"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: no curl command"; exit 77; }
+command -v jq >/dev/null || { echo "SKIP: no jq command"; exit 77; }
 tmp=$(mktemp -d /tmp/llmd-daemon-tls.XXXXXX)
 pass=0
 fail=0
