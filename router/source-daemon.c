@@ -810,7 +810,7 @@ on_resync(evutil_socket_t fd, short what, void *arg)
 			log_warnx("daemon: LIST %s: %s", list_paths[k], e.msg);
 	}
 	for (int k = 0; k < K_N; k++)
-		if (s->watches[k].req == NULL)
+		if (s->watches[k].req == NULL && !s->warned[k])
 			start_watch(s, k);
 }
 

@@ -138,6 +138,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -d '{"model":"sim","prompt":"x","m
 head -c 3000000 /dev/zero | tr '\0' 'a' >"$t/huge"
 code=$(curl -s -o "$t/b" -w '%{http_code}' --data-binary @"$t/huge" "$R/ns/svc/v1/completions")
 [ "$code" = 413 ] && ok || no "huge body: $code"
+# oversized headers: a 4xx
+big=$(head -c 100000 /dev/zero | tr '\0' 'h')
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" -d '{"model":"sim","prompt":"x","max_tokens":1}' \
+	"$R/ns/svc/v1/completions")
+[ "${code:0:1}" = 4 ] && ok || no "oversized headers: $code"
 # broken chunking: a 4xx, the connection closed
 resp=$(printf 'POST /ns/svc/v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n' \
 	| timeout 5 curl -s telnet://127.0.0.1:$rport 2>/dev/null | head -1)
