@@ -1,7 +1,8 @@
 # agent/local.mk - llmd-agent, the per-GPU-host agent.
 bin_PROGRAMS += llmd-agent
 llmd_agent_SOURCES = agent/main.c agent/agent.h agent/gpu.c agent/translate.c \
-	agent/storage.c agent/pods.c agent/control.c agent/logs.c
+	agent/storage.c agent/pods.c agent/control.c agent/logs.c \
+	agent/slurm.c agent/slurm.h
 llmd_agent_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 llmd_agent_LDADD = $(LLMD_LIBS) $(CURL_LIBS) -ldl
 
@@ -14,6 +15,12 @@ tests_unit_test_agent_SOURCES = tests/unit/test-agent-translate.c \
 	daemon/nodes.c daemon/nodes.h daemon/store.c daemon/store.h
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_agent_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS) -ldl
+
+check_PROGRAMS += tests/unit/test-slurm
+TESTS += tests/unit/test-slurm
+tests_unit_test_slurm_SOURCES = tests/unit/test-slurm.c agent/slurm.c agent/slurm.h
+tests_unit_test_slurm_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_slurm_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif
 
 
