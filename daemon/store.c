@@ -24,14 +24,148 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-struct store {
+/* Statements kept prepared on a connection (sqlite3_prepare_v3 PERSISTENT). */
+enum stmt_id {
+	Q_ROW, Q_LIST, Q_LIST_NS, Q_LIST_OWNED, Q_EVENTS, Q_META, Q_META_SET,
+	Q_PUT, Q_EVENT_ADD, Q_BEGIN_READ, Q_END_READ, N_STMTS
+};
+
+static const char *const stmt_sql[N_STMTS] = {
+	[Q_ROW] = "SELECT uid, rv, body, status FROM objects "
+	    "WHERE resource = ? AND ns = ? AND name = ?",
+	[Q_LIST] = "SELECT rv, body, status FROM objects WHERE resource = ?1 "
+	    "ORDER BY ns, name",
+	[Q_LIST_NS] = "SELECT rv, body, status FROM objects WHERE resource = ?1 "
+	    "AND ns = ?2 ORDER BY ns, name",
+	[Q_LIST_OWNED] = "SELECT rv, body, status FROM objects WHERE owner_uid = ?1 "
+	    "ORDER BY resource, ns, name",
+	[Q_EVENTS] = "SELECT rv, type, resource, ns, name, object "
+	    "FROM events WHERE rv > ?1 AND (?2 IS NULL OR resource = ?2) AND "
+	    "(?3 IS NULL OR ns = ?3) ORDER BY rv",
+	[Q_META] = "SELECT value FROM meta WHERE key = ?",
+	[Q_META_SET] = "UPDATE meta SET value = ? WHERE key = ?",
+	[Q_PUT] = "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	[Q_EVENT_ADD] = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+	[Q_BEGIN_READ] = "BEGIN",
+	[Q_END_READ] = "COMMIT",
+};
+
+/* One SQLite connection, its mutex and its prepared statements. */
+struct conn {
 	sqlite3 *db;
 	pthread_mutex_t mu;
-	int64_t rv;         /* last resourceVersion written */
-	int64_t compacted;  /* events with rv <= compacted are gone */
+	sqlite3_stmt *st[N_STMTS];
+};
+
+/*
+ * Writes go through w (one writer; its mutex is held for a whole batch),
+ * reads of other threads through r, a read-only connection: WAL lets them
+ * read the last committed state while the writer fsyncs, so a GET never
+ * waits behind a commit. rv and compacted are atomics for the same reason.
+ */
+struct store {
+	struct conn w, r;
+	int64_t rv;         /* last resourceVersion written (atomic) */
+	int64_t compacted;  /* events with rv <= compacted are gone (atomic) */
 	int64_t event_keep;
 	int schema;
+	int64_t batch_rv;   /* rv when the open batch began */
+	int batch_failed;   /* a statement outside any savepoint failed */
 };
+
+/* The store whose batch the calling thread has open (store_batch_begin). */
+static _Thread_local struct store *batch_of_thread;
+
+static int
+in_batch(const struct store *s)
+{
+	return batch_of_thread == s;
+}
+
+static int64_t
+rv_load(const int64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void
+rv_store(int64_t *p, int64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* The next resourceVersion (writer's lock held). */
+static void
+rv_next(struct store *s)
+{
+	__atomic_add_fetch(&s->rv, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Takes the writer's connection (already held inside this thread's batch). */
+static struct conn *
+wlock(struct store *s)
+{
+	if (!in_batch(s))
+		pthread_mutex_lock(&s->w.mu);
+	return &s->w;
+}
+
+static void
+wunlock(struct store *s)
+{
+	if (!in_batch(s))
+		pthread_mutex_unlock(&s->w.mu);
+}
+
+/*
+ * The connection for a read: the writer's inside this thread's batch (to see
+ * its own uncommitted writes), else the read-only one.
+ */
+static struct conn *
+rlock(struct store *s)
+{
+	if (in_batch(s))
+		return &s->w;
+	pthread_mutex_lock(&s->r.mu);
+	return &s->r;
+}
+
+static void
+runlock(struct store *s, struct conn *c)
+{
+	if (c == &s->r)
+		pthread_mutex_unlock(&s->r.mu);
+}
+
+/* A prepared statement of c, reset and unbound; NULL on error. */
+static sqlite3_stmt *
+stmt(struct conn *c, enum stmt_id id)
+{
+	if (c->st[id] == NULL && sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+	    SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL) != SQLITE_OK)
+		return NULL;
+	return c->st[id];
+}
+
+/* Returns a statement from stmt() for its next use. */
+static void
+stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < N_STMTS; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->mu);
+	memset(c, 0, sizeof(*c));
+}
 
 /* Schema migrations: migrations[i] takes user_version i to i+1. */
 static const char *const migrations[] = {
@@ -106,20 +240,21 @@ make_uid(char out[37])
 }
 
 static int
-db_err(struct store *s, struct llmd_err *e, const char *what)
+db_err(struct conn *c, struct llmd_err *e, const char *what)
 {
-	int rc = sqlite3_errcode(s->db);
+	int rc = sqlite3_errcode(c->db);
 
 	return err_set(e, rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : -EIO,
-	    "", "store: %s: %s", what, sqlite3_errmsg(s->db));
+	    "", "store: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
+/* Runs sql on the writer's connection. */
 static int
 exec(struct store *s, const char *sql, struct llmd_err *e)
 {
 	char *msg = NULL;
 
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (sqlite3_exec(s->w.db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		err_set(e, -EIO, "", "store: %s", msg ? msg : "sqlite error");
 		sqlite3_free(msg);
 		return -EIO;
@@ -128,35 +263,33 @@ exec(struct store *s, const char *sql, struct llmd_err *e)
 }
 
 static int64_t
-meta_get(struct store *s, const char *key)
+meta_get(struct conn *c, const char *key)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = stmt(c, Q_META);
 	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1,
-	    &st, NULL) != SQLITE_OK)
+	if (st == NULL)
 		return 0;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	stmt_done(st);
 	return v;
 }
 
 static int
 meta_set(struct store *s, const char *key, int64_t v, struct llmd_err *e)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = stmt(&s->w, Q_META_SET);
 	int rc;
 
-	if (sqlite3_prepare_v2(s->db, "UPDATE meta SET value = ? WHERE key = ?",
-	    -1, &st, NULL) != SQLITE_OK)
-		return db_err(s, e, "prepare");
+	if (st == NULL)
+		return db_err(&s->w, e, "prepare");
 	sqlite3_bind_int64(st, 1, v);
 	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_err(s, e, "meta");
+	stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : db_err(&s->w, e, "meta");
 }
 
 const char *
@@ -192,8 +325,8 @@ migrate(struct store *s, struct llmd_err *e)
 	int v = 0, rc;
 	char sql[64];
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return db_err(s, e, "user_version");
+	if (sqlite3_prepare_v2(s->w.db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return db_err(&s->w, e, "user_version");
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -233,32 +366,43 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 	if (!o->allow_network_fs && (rc = check_fs(dir, e)) < 0)
 		return rc;
 	s = xcalloc(1, sizeof(*s));
-	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->w.mu, NULL);
+	pthread_mutex_init(&s->r.mu, NULL);
 	s->event_keep = o->event_keep > 0 ? o->event_keep : 10000;
 	path = xmalloc(strlen(dir) + 16);
 	sprintf(path, "%s/llmd.db", dir);
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_FULLMUTEX, NULL);
-	free(path);
+	rc = sqlite3_open_v2(path, &s->w.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		rc = err_set(e, -EIO, dir, "store: open: %s",
-		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		    s->w.db ? sqlite3_errmsg(s->w.db) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+	sqlite3_busy_timeout(s->w.db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
 	/* WAL + synchronous=FULL: every COMMIT fsyncs the WAL before returning. */
 	if ((rc = exec(s, "PRAGMA journal_mode=WAL", e)) < 0 ||
 	    (rc = exec(s, "PRAGMA synchronous=FULL", e)) < 0 ||
 	    (rc = exec(s, "PRAGMA foreign_keys=ON", e)) < 0 ||
 	    (rc = migrate(s, e)) < 0)
 		goto fail;
-	s->rv = meta_get(s, "rv");
-	s->compacted = meta_get(s, "compacted");
+	/* Opened after the writer made the database WAL and migrated it. */
+	rc = sqlite3_open_v2(path, &s->r.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(e, -EIO, dir, "store: open for reading: %s",
+		    s->r.db ? sqlite3_errmsg(s->r.db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->r.db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+	free(path);
+	s->rv = meta_get(&s->w, "rv");
+	s->compacted = meta_get(&s->w, "compacted");
 	*out = s;
 	return 0;
 fail:
-	sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->mu);
+	free(path);
+	conn_close(&s->r);
+	conn_close(&s->w);
 	free(s);
 	return rc;
 }
@@ -268,8 +412,8 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->mu);
+	conn_close(&s->r);
+	conn_close(&s->w);
 	free(s);
 }
 
@@ -282,12 +426,7 @@ store_schema_version(struct store *s)
 int64_t
 store_current_rv(struct store *s)
 {
-	int64_t rv;
-
-	pthread_mutex_lock(&s->mu);
-	rv = s->rv;
-	pthread_mutex_unlock(&s->mu);
-	return rv;
+	return rv_load(&s->rv);
 }
 
 /* ---- object assembly ---- */
@@ -392,16 +531,15 @@ col_dup(sqlite3_stmt *st, int i)
 }
 
 static int
-load_row(struct store *s, const char *resource, const char *ns, const char *name,
+load_row(struct conn *c, const char *resource, const char *ns, const char *name,
     struct row *r, struct llmd_err *e)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = stmt(c, Q_ROW);
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (sqlite3_prepare_v2(s->db, "SELECT uid, rv, body, status FROM objects "
-	    "WHERE resource = ? AND ns = ? AND name = ?", -1, &st, NULL) != SQLITE_OK)
-		return db_err(s, e, "prepare");
+	if (st == NULL)
+		return db_err(c, e, "prepare");
 	sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -416,9 +554,9 @@ load_row(struct store *s, const char *resource, const char *ns, const char *name
 	} else if (rc == SQLITE_DONE) {
 		rc = 0;
 	} else {
-		rc = db_err(s, e, "select");
+		rc = db_err(c, e, "select");
 	}
-	sqlite3_finalize(st);
+	stmt_done(st);
 	return rc;
 }
 
@@ -426,12 +564,12 @@ int
 store_get(struct store *s, const char *resource, const char *ns,
     const char *name, cJSON **out, struct llmd_err *e)
 {
+	struct conn *c = rlock(s);
 	struct row r;
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
-	rc = load_row(s, resource, ns ? ns : "", name, &r, e);
-	pthread_mutex_unlock(&s->mu);
+	rc = load_row(c, resource, ns ? ns : "", name, &r, e);
+	runlock(s, c);
 	if (rc < 0)
 		return rc;
 	if (!r.found)
@@ -441,26 +579,57 @@ store_get(struct store *s, const char *resource, const char *ns,
 	return *out ? 0 : err_set(e, -EIO, "", "store: corrupt object %s/%s", resource, name);
 }
 
-int
-store_list(struct store *s, const char *resource, const char *ns,
+/*
+ * Opens a read transaction on the read-only connection (one snapshot for
+ * several statements); the writer's connection inside a batch needs none.
+ * Returns whether one was opened, for read_end.
+ */
+static int
+read_begin(struct store *s, struct conn *c)
+{
+	sqlite3_stmt *tx;
+	int ok;
+
+	if (c != &s->r || (tx = stmt(c, Q_BEGIN_READ)) == NULL)
+		return 0;
+	ok = sqlite3_step(tx) == SQLITE_DONE;
+	stmt_done(tx);
+	return ok;
+}
+
+static void
+read_end(struct conn *c, int opened)
+{
+	sqlite3_stmt *tx;
+
+	if (opened && (tx = stmt(c, Q_END_READ)) != NULL) {
+		sqlite3_step(tx);
+		stmt_done(tx);
+	}
+}
+
+/*
+ * Runs a (rv, body, status) query bound to a and b (b may be NULL) into an
+ * array of objects; *rv_out gets the resourceVersion of the same snapshot
+ * (the read runs in one read transaction).
+ */
+static int
+list_query(struct store *s, enum stmt_id q, const char *a, const char *b,
     cJSON **items_out, int64_t *rv_out, struct llmd_err *e)
 {
+	struct conn *c = rlock(s);
+	int tx = read_begin(s, c);
 	sqlite3_stmt *st;
 	cJSON *items = cJSON_CreateArray();
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
-	rc = sqlite3_prepare_v2(s->db, ns ? "SELECT rv, body, status FROM objects "
-	    "WHERE resource = ?1 AND ns = ?2 ORDER BY ns, name" :
-	    "SELECT rv, body, status FROM objects WHERE resource = ?1 ORDER BY ns, name",
-	    -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = db_err(s, e, "prepare");
+	if ((st = stmt(c, q)) == NULL) {
+		rc = db_err(c, e, "prepare");
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
-	if (ns)
-		sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		cJSON *o = assemble((const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 2));
@@ -468,12 +637,13 @@ store_list(struct store *s, const char *resource, const char *ns,
 		if (o)
 			cJSON_AddItemToArray(items, o);
 	}
-	rc = rc == SQLITE_DONE ? 0 : db_err(s, e, "list");
-	sqlite3_finalize(st);
+	rc = rc == SQLITE_DONE ? 0 : db_err(c, e, "list");
+	stmt_done(st);
 	if (rv_out)
-		*rv_out = s->rv;
+		*rv_out = c == &s->r ? meta_get(c, "rv") : rv_load(&s->rv);
 out:
-	pthread_mutex_unlock(&s->mu);
+	read_end(c, tx);
+	runlock(s, c);
 	if (rc < 0) {
 		cJSON_Delete(items);
 		return rc;
@@ -483,25 +653,39 @@ out:
 }
 
 int
+store_list(struct store *s, const char *resource, const char *ns,
+    cJSON **items_out, int64_t *rv_out, struct llmd_err *e)
+{
+	return list_query(s, ns ? Q_LIST_NS : Q_LIST, resource, ns, items_out, rv_out, e);
+}
+
+int
+store_list_owned(struct store *s, const char *owner_uid, cJSON **items_out,
+    struct llmd_err *e)
+{
+	return list_query(s, Q_LIST_OWNED, owner_uid, NULL, items_out, NULL, e);
+}
+
+int
 store_namespaces(struct store *s, cJSON **out, struct llmd_err *e)
 {
+	struct conn *c = rlock(s);
 	sqlite3_stmt *st;
 	cJSON *a = cJSON_CreateArray();
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
-	rc = sqlite3_prepare_v2(s->db, "SELECT DISTINCT ns FROM objects WHERE ns != '' "
+	rc = sqlite3_prepare_v2(c->db, "SELECT DISTINCT ns FROM objects WHERE ns != '' "
 	    "ORDER BY ns", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			cJSON_AddItemToArray(a, cJSON_CreateString(
 			    (const char *)sqlite3_column_text(st, 0)));
-		rc = rc == SQLITE_DONE ? 0 : db_err(s, e, "namespaces");
+		rc = rc == SQLITE_DONE ? 0 : db_err(c, e, "namespaces");
 		sqlite3_finalize(st);
 	} else {
-		rc = db_err(s, e, "prepare");
+		rc = db_err(c, e, "prepare");
 	}
-	pthread_mutex_unlock(&s->mu);
+	runlock(s, c);
 	if (rc < 0) {
 		cJSON_Delete(a);
 		return rc;
@@ -514,8 +698,10 @@ int
 store_events_since(struct store *s, int64_t since, const char *resource,
     const char *ns, store_event_fn fn, void *arg, struct llmd_err *e)
 {
+	struct conn *c;
 	sqlite3_stmt *st;
-	int rc;
+	int64_t compacted;
+	int rc, tx;
 	struct ev {
 		struct store_event ev;
 		char *resource, *ns, *name;
@@ -523,19 +709,20 @@ store_events_since(struct store *s, int64_t since, const char *resource,
 	} *evs = NULL;
 	size_t n = 0, cap = 0, i;
 
-	/* Collect under the lock, call fn without it (fn may use the store). */
-	pthread_mutex_lock(&s->mu);
-	if (since < s->compacted) {
-		pthread_mutex_unlock(&s->mu);
+	/* Collect under the lock from one snapshot, call fn without it (fn may use the store). */
+	c = rlock(s);
+	tx = read_begin(s, c);
+	compacted = tx ? meta_get(c, "compacted") : rv_load(&s->compacted);
+	if (since < compacted) {
+		read_end(c, tx);
+		runlock(s, c);
 		return err_set(e, -ERANGE, "", "too old resource version: %" PRId64
-		    " (%" PRId64 ")", since, s->compacted + 1);
+		    " (%" PRId64 ")", since, compacted + 1);
 	}
-	rc = sqlite3_prepare_v2(s->db, "SELECT rv, type, resource, ns, name, object "
-	    "FROM events WHERE rv > ?1 AND (?2 IS NULL OR resource = ?2) AND "
-	    "(?3 IS NULL OR ns = ?3) ORDER BY rv", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = db_err(s, e, "prepare");
-		pthread_mutex_unlock(&s->mu);
+	if ((st = stmt(c, Q_EVENTS)) == NULL) {
+		rc = db_err(c, e, "prepare");
+		read_end(c, tx);
+		runlock(s, c);
 		return rc;
 	}
 	sqlite3_bind_int64(st, 1, since);
@@ -561,9 +748,10 @@ store_events_since(struct store *s, int64_t since, const char *resource,
 		v->ev.type = (enum store_event_type)sqlite3_column_int(st, 1);
 		n++;
 	}
-	rc = rc == SQLITE_DONE ? 0 : db_err(s, e, "events");
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->mu);
+	rc = rc == SQLITE_DONE ? 0 : db_err(c, e, "events");
+	stmt_done(st);
+	read_end(c, tx);
+	runlock(s, c);
 	for (i = 0; i < n; i++) {
 		evs[i].ev.resource = evs[i].resource;
 		evs[i].ev.ns = evs[i].ns;
@@ -587,15 +775,13 @@ log_event(struct store *s, enum store_event_type type, const char *resource,
     const char *ns, const char *name, int64_t rv, const cJSON *obj,
     struct llmd_err *e)
 {
-	sqlite3_stmt *st;
-	char *txt = print_compact(obj);
+	sqlite3_stmt *st = stmt(&s->w, Q_EVENT_ADD);
+	char *txt;
 	int rc;
 
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-	    -1, &st, NULL) != SQLITE_OK) {
-		free(txt);
-		return db_err(s, e, "prepare");
-	}
+	if (st == NULL)
+		return db_err(&s->w, e, "prepare");
+	txt = print_compact(obj);
 	sqlite3_bind_int64(st, 1, rv);
 	sqlite3_bind_int(st, 2, (int)type);
 	sqlite3_bind_text(st, 3, resource, -1, SQLITE_STATIC);
@@ -603,41 +789,113 @@ log_event(struct store *s, enum store_event_type type, const char *resource,
 	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, txt, -1, free);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_err(s, e, "event");
+	stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : db_err(&s->w, e, "event");
 }
 
+/*
+ * Starts one write: its own transaction, or inside this thread's batch a
+ * savepoint, so that a failing write is undone alone.
+ */
 static int
 begin(struct store *s, struct llmd_err *e)
 {
-	return exec(s, "BEGIN IMMEDIATE", e);
+	return exec(s, in_batch(s) ? "SAVEPOINT w" : "BEGIN IMMEDIATE", e);
 }
 
-/* Commits, compacting the event log; on failure rolls back and restores rv. */
+/* Before a commit: compacts the event log and records rv (writer's lock held). */
 static int
-finish(struct store *s, int rc, int64_t rv_before, struct llmd_err *e)
+pre_commit(struct store *s, int64_t rv_before, struct llmd_err *e)
 {
-	if (rc == 0 && s->rv - s->compacted > s->event_keep) {
-		int64_t upto = s->rv - s->event_keep;
+	int64_t rv = rv_load(&s->rv), compacted = rv_load(&s->compacted);
+	int rc = 0;
+
+	if (rv - compacted > s->event_keep) {
+		int64_t upto = rv - s->event_keep;
 		sqlite3_stmt *st;
 
-		if (sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE rv <= ?", -1,
+		if (sqlite3_prepare_v2(s->w.db, "DELETE FROM events WHERE rv <= ?", -1,
 		    &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, upto);
 			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = db_err(s, e, "compact");
+				rc = db_err(&s->w, e, "compact");
 			sqlite3_finalize(st);
 		}
 		if (rc == 0 && (rc = meta_set(s, "compacted", upto, e)) == 0)
-			s->compacted = upto;
+			rv_store(&s->compacted, upto);
 	}
-	if (rc == 0 && s->rv != rv_before)
-		rc = meta_set(s, "rv", s->rv, e);
+	if (rc == 0 && rv != rv_before)
+		rc = meta_set(s, "rv", rv, e);
+	return rc;
+}
+
+/* Rolls the writer's transaction back and restores rv (writer's lock held). */
+static void
+rollback(struct store *s, int64_t rv_before)
+{
+	exec(s, "ROLLBACK", NULL);
+	rv_store(&s->rv, rv_before);
+	rv_store(&s->compacted, meta_get(&s->w, "compacted"));
+}
+
+/*
+ * Ends one write begun by begin(): commits (compacting the event log) or, in
+ * a batch, releases its savepoint; on failure undoes it and restores rv.
+ */
+static int
+finish(struct store *s, int rc, int64_t rv_before, struct llmd_err *e)
+{
+	if (in_batch(s)) {
+		if (rc == 0 && (rc = exec(s, "RELEASE w", e)) == 0)
+			return 0;
+		if (exec(s, "ROLLBACK TO w", NULL) < 0 || exec(s, "RELEASE w", NULL) < 0)
+			s->batch_failed = 1;
+		rv_store(&s->rv, rv_before);
+		return rc;
+	}
+	if (rc == 0)
+		rc = pre_commit(s, rv_before, e);
 	if (rc == 0 && (rc = exec(s, "COMMIT", e)) == 0)
 		return 0;
-	exec(s, "ROLLBACK", NULL);
-	s->rv = rv_before;
-	s->compacted = meta_get(s, "compacted");
+	rollback(s, rv_before);
+	return rc;
+}
+
+int
+store_batch_begin(struct store *s, struct llmd_err *e)
+{
+	int rc;
+
+	if (in_batch(s))
+		return err_set(e, -EALREADY, "", "store: batch already open");
+	pthread_mutex_lock(&s->w.mu);
+	if ((rc = exec(s, "BEGIN IMMEDIATE", e)) < 0) {
+		pthread_mutex_unlock(&s->w.mu);
+		return rc;
+	}
+	s->batch_rv = rv_load(&s->rv);
+	s->batch_failed = 0;
+	batch_of_thread = s;
+	return 0;
+}
+
+int
+store_batch_end(struct store *s, struct llmd_err *e)
+{
+	int rc = 0;
+
+	if (!in_batch(s))
+		return err_set(e, -EINVAL, "", "store: no batch open");
+	batch_of_thread = NULL;
+	if (s->batch_failed)
+		rc = err_set(e, -EIO, "", "store: a write of the batch could not be undone");
+	if (rc == 0)
+		rc = pre_commit(s, s->batch_rv, e);
+	if (rc == 0)
+		rc = exec(s, "COMMIT", e);
+	if (rc < 0)
+		rollback(s, s->batch_rv);
+	pthread_mutex_unlock(&s->w.mu);
 	return rc;
 }
 
@@ -647,14 +905,13 @@ put_row(struct store *s, const char *resource, const char *ns, const char *name,
     const char *uid, int64_t rv, const cJSON *body, const cJSON *status,
     struct llmd_err *e)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = stmt(&s->w, Q_PUT);
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
 	const char *owner = owner_uid(md);
 	int rc;
 
-	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO objects "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		return db_err(s, e, "prepare");
+	if (st == NULL)
+		return db_err(&s->w, e, "prepare");
 	sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -670,8 +927,8 @@ put_row(struct store *s, const char *resource, const char *ns, const char *name,
 	else
 		sqlite3_bind_null(st, 8);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_err(s, e, "write");
+	stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : db_err(&s->w, e, "write");
 }
 
 static void
@@ -730,29 +987,29 @@ store_create(struct store *s, const char *resource, const cJSON *obj,
 	cJSON_DeleteItemFromObjectCaseSensitive(md, "resourceVersion");
 	cJSON_DeleteItemFromObjectCaseSensitive(md, "deletionTimestamp");
 
-	pthread_mutex_lock(&s->mu);
-	rv_before = s->rv;
+	wlock(s);
+	rv_before = rv_load(&s->rv);
 	if ((rc = begin(s, e)) < 0)
 		goto unlock;
-	rc = load_row(s, resource, ns, name, &r, e);
+	rc = load_row(&s->w, resource, ns, name, &r, e);
 	if (rc == 0 && r.found)
 		rc = err_set(e, -EEXIST, "metadata.name", "%s \"%s\" already exists",
 		    resource, name);
 	row_release(&r);
 	if (rc == 0) {
-		s->rv++;
-		rc = put_row(s, resource, ns, name, uid, s->rv, body, status, e);
+		rv_next(s);
+		rc = put_row(s, resource, ns, name, uid, rv_load(&s->rv), body, status, e);
 	}
 	if (rc == 0) {
 		char rvs[24];
 		cJSON *full = cJSON_Duplicate(body, 1);
 
-		snprintf(rvs, sizeof(rvs), "%" PRId64, s->rv);
+		snprintf(rvs, sizeof(rvs), "%" PRId64, rv_load(&s->rv));
 		set_str(cJSON_GetObjectItemCaseSensitive(full, "metadata"),
 		    "resourceVersion", rvs);
 		if (status)
 			cJSON_AddItemToObject(full, "status", cJSON_Duplicate(status, 1));
-		rc = log_event(s, STORE_ADDED, resource, ns, name, s->rv, full, e);
+		rc = log_event(s, STORE_ADDED, resource, ns, name, rv_load(&s->rv), full, e);
 		if (rc == 0 && out)
 			*out = full;
 		else
@@ -764,7 +1021,7 @@ store_create(struct store *s, const char *resource, const cJSON *obj,
 		*out = NULL;
 	}
 unlock:
-	pthread_mutex_unlock(&s->mu);
+	wunlock(s);
 	cJSON_Delete(body);
 	cJSON_Delete(status);
 	return rc;
@@ -831,11 +1088,11 @@ store_update(struct store *s, const char *resource, const cJSON *obj,
 		return err_set(e, -EINVAL, "metadata.resourceVersion", "not a resource version");
 	if (ns == NULL)
 		ns = "";
-	pthread_mutex_lock(&s->mu);
-	rv_before = s->rv;
+	wlock(s);
+	rv_before = rv_load(&s->rv);
 	if ((rc = begin(s, e)) < 0)
 		goto unlock;
-	if ((rc = load_row(s, resource, ns, name, &r, e)) < 0)
+	if ((rc = load_row(&s->w, resource, ns, name, &r, e)) < 0)
 		goto done;
 	if (!r.found) {
 		rc = err_set(e, -ENOENT, "", "%s \"%s\" not found", resource, name);
@@ -889,16 +1146,16 @@ store_update(struct store *s, const char *resource, const cJSON *obj,
 			*out = assemble(r.body, r.rv, r.status);
 		goto done;
 	}
-	s->rv++;
-	if ((rc = put_row(s, resource, ns, name, r.uid, s->rv, body, status, e)) == 0) {
+	rv_next(s);
+	if ((rc = put_row(s, resource, ns, name, r.uid, rv_load(&s->rv), body, status, e)) == 0) {
 		char rvs[24];
 		cJSON *full = cJSON_Duplicate(body, 1);
 
-		snprintf(rvs, sizeof(rvs), "%" PRId64, s->rv);
+		snprintf(rvs, sizeof(rvs), "%" PRId64, rv_load(&s->rv));
 		set_str(ensure_object(full, "metadata"), "resourceVersion", rvs);
 		if (status)
 			cJSON_AddItemToObject(full, "status", cJSON_Duplicate(status, 1));
-		rc = log_event(s, STORE_MODIFIED, resource, ns, name, s->rv, full, e);
+		rc = log_event(s, STORE_MODIFIED, resource, ns, name, rv_load(&s->rv), full, e);
 		if (rc == 0 && out)
 			*out = full;
 		else
@@ -913,7 +1170,7 @@ done:
 		*out = NULL;
 	}
 unlock:
-	pthread_mutex_unlock(&s->mu);
+	wunlock(s);
 	row_release(&r);
 	cJSON_Delete(old);
 	cJSON_Delete(oldstatus);
@@ -938,10 +1195,10 @@ delete_row(struct store *s, const char *resource, const char *ns, const char *na
 		return err_set(e, -EIO, "", "store: corrupt object %s/%s", resource, name);
 	store_timestamp(ts, sizeof(ts));
 	set_str(ensure_object(last, "metadata"), "deletionTimestamp", ts);
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM objects WHERE resource = ? AND "
+	if (sqlite3_prepare_v2(s->w.db, "DELETE FROM objects WHERE resource = ? AND "
 	    "ns = ? AND name = ?", -1, &st, NULL) != SQLITE_OK) {
 		cJSON_Delete(last);
-		return db_err(s, e, "prepare");
+		return db_err(&s->w, e, "prepare");
 	}
 	sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
@@ -950,10 +1207,10 @@ delete_row(struct store *s, const char *resource, const char *ns, const char *na
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		cJSON_Delete(last);
-		return db_err(s, e, "delete");
+		return db_err(&s->w, e, "delete");
 	}
-	s->rv++;
-	if ((rc = log_event(s, STORE_DELETED, resource, ns, name, s->rv, last, e)) < 0) {
+	rv_next(s);
+	if ((rc = log_event(s, STORE_DELETED, resource, ns, name, rv_load(&s->rv), last, e)) < 0) {
 		cJSON_Delete(last);
 		return rc;
 	}
@@ -964,9 +1221,9 @@ delete_row(struct store *s, const char *resource, const char *ns, const char *na
 	if (depth > 8)
 		return 0;
 	/* Garbage-collect dependents (ownerReferences uid). */
-	if (sqlite3_prepare_v2(s->db, "SELECT resource, ns, name FROM objects WHERE "
+	if (sqlite3_prepare_v2(s->w.db, "SELECT resource, ns, name FROM objects WHERE "
 	    "owner_uid = ?", -1, &st, NULL) != SQLITE_OK)
-		return db_err(s, e, "prepare");
+		return db_err(&s->w, e, "prepare");
 	sqlite3_bind_text(st, 1, r->uid, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		kids = xreallocarray(kids, n + 1, sizeof(*kids));
@@ -980,7 +1237,7 @@ delete_row(struct store *s, const char *resource, const char *ns, const char *na
 	for (i = 0; i < n; i++) {
 		struct row kr;
 
-		if (rc == 0 && (rc = load_row(s, kids[i].resource, kids[i].ns,
+		if (rc == 0 && (rc = load_row(&s->w, kids[i].resource, kids[i].ns,
 		    kids[i].name, &kr, e)) == 0 && kr.found)
 			rc = delete_row(s, kids[i].resource, kids[i].ns, kids[i].name,
 			    &kr, NULL, depth + 1, e);
@@ -1006,11 +1263,11 @@ store_delete(struct store *s, const char *resource, const char *ns,
 		*out = NULL;
 	if (ns == NULL)
 		ns = "";
-	pthread_mutex_lock(&s->mu);
-	rv_before = s->rv;
+	wlock(s);
+	rv_before = rv_load(&s->rv);
 	if ((rc = begin(s, e)) < 0)
 		goto unlock;
-	if ((rc = load_row(s, resource, ns, name, &r, e)) < 0)
+	if ((rc = load_row(&s->w, resource, ns, name, &r, e)) < 0)
 		goto done;
 	if (!r.found)
 		rc = err_set(e, -ENOENT, "", "%s \"%s\" not found", resource, name);
@@ -1027,7 +1284,7 @@ done:
 		*out = NULL;
 	}
 unlock:
-	pthread_mutex_unlock(&s->mu);
+	wunlock(s);
 	row_release(&r);
 	return rc;
 }

@@ -13,8 +13,10 @@
  *
  * Resources are keyed by their plural name ("llminferenceservices",
  * "nodes", ...); cluster-scoped objects use the namespace "".
- * Thread-safety: every call takes the store's mutex; writes are meant to run
- * on a worker thread (they fsync).
+ * Thread-safety: writes take the writer's mutex and are meant to run on a
+ * worker thread (they fsync); reads go through a separate read-only
+ * connection and see the last committed state, so they never wait behind a
+ * commit's fsync.
  */
 #ifndef LLMD_DAEMON_STORE_H
 #define LLMD_DAEMON_STORE_H
@@ -92,6 +94,27 @@ int store_update(struct store *s, const char *resource, const cJSON *obj,
  */
 int store_delete(struct store *s, const char *resource, const char *ns,
     const char *name, int64_t precondition_rv, cJSON **out, struct llmd_err *e);
+
+/*
+ * Objects whose controller owner (metadata.ownerReferences' first entry with
+ * a uid) is owner_uid, of every resource, ordered by resource, namespace,
+ * name (an indexed lookup, not a scan).
+ */
+int store_list_owned(struct store *s, const char *owner_uid, cJSON **items_out,
+    struct llmd_err *e);
+
+/*
+ * Group commit: the calling thread's writes between store_batch_begin and
+ * store_batch_end share one transaction, so one fsync commits them all.
+ * Each write still succeeds or fails on its own (it runs in a savepoint: a
+ * conflicting write returns its error and leaves the others of the batch in
+ * place). The thread's reads inside the batch see its uncommitted writes;
+ * other threads see none of them until the end, and other writers wait.
+ * Nothing of a batch is durable before store_batch_end returns 0; when it
+ * fails, every write of the batch is undone (report its error to all).
+ */
+int store_batch_begin(struct store *s, struct llmd_err *e);
+int store_batch_end(struct store *s, struct llmd_err *e);
 
 typedef int (*store_event_fn)(const struct store_event *ev, void *arg);
 /*
