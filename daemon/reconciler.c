@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "daemon/api.h"
+#include "daemon/derive.h"
 #include "daemon/reconcile.h"
 #include "daemon/reconciler.h"
 #include "daemon/store.h"
@@ -36,13 +38,19 @@ struct key {
 	struct key *next;
 };
 
+/* Most services one batch (one transaction, one fsync) reconciles. */
+#define BATCH_MAX 256
+/* A batch stops taking services after this long, so API writes queued behind it wait little. */
+#define BATCH_MS 200
+
 struct reconciler {
 	struct event_base *base;
 	struct store *store;
 	struct watch_hub *hub;
 	struct workpool *wp;
 	struct key *head, *tail;
-	struct key *running;
+	struct key *running;     /* the batch on the workpool */
+	struct key *unfinished;  /* of the batch: not reached in time, or the commit failed */
 	struct event *resync;
 	struct event *kick;
 	cJSON *node_prints;  /* node name -> what placement sees of it */
@@ -79,6 +87,112 @@ str_at(const cJSON *o, const char *a, const char *b)
 	if (b)
 		v = cJSON_GetObjectItemCaseSensitive(v, b);
 	return cJSON_GetStringValue(v);
+}
+
+/*
+ * What every service of a batch reads alike: the nodes and the GPUs that
+ * bound pods take on each, loaded once per batch (one pass over the pods,
+ * not one per service) and kept current as the batch binds pods.
+ */
+struct batch_view {
+	cJSON *nodes;   /* Node objects */
+	cJSON *usage;   /* node name -> GPUs requested by the pods bound to it */
+	int loaded;
+};
+
+static void
+batch_view_release(struct batch_view *v)
+{
+	cJSON_Delete(v->nodes);
+	cJSON_Delete(v->usage);
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+usage_add(struct batch_view *v, const char *node, int gpus)
+{
+	cJSON *u = cJSON_GetObjectItemCaseSensitive(v->usage, node);
+
+	if (u == NULL)
+		cJSON_AddNumberToObject(v->usage, node, gpus);
+	else
+		cJSON_SetNumberValue(u, u->valuedouble + gpus);
+}
+
+static int
+batch_view_load(struct store *s, struct batch_view *v)
+{
+	cJSON *pods = NULL, *it;
+
+	if (v->loaded)
+		return 0;
+	if (store_list(s, "nodes", NULL, &v->nodes, NULL, NULL) < 0)
+		return -EIO;
+	if (store_list(s, "pods", NULL, &pods, NULL, NULL) < 0) {
+		cJSON_Delete(v->nodes);
+		v->nodes = NULL;
+		return -EIO;
+	}
+	v->usage = cJSON_CreateObject();
+	cJSON_ArrayForEach(it, pods) {
+		const char *node = str_at(it, "spec", "nodeName");
+
+		if (node)
+			usage_add(v, node, derive_pod_gpus(it));
+	}
+	cJSON_Delete(pods);
+	v->loaded = 1;
+	return 0;
+}
+
+/*
+ * What placement needs to know of the bound pods when it places the pods of
+ * one service: that service's own bound pods (they count for spreading its
+ * replicas) and, per node, one stand-in pod requesting the GPUs every other
+ * bound pod takes there (placement reads nothing else of them: their
+ * workload roles are never the service's).
+ */
+static int
+is_bound_pod(const cJSON *o)
+{
+	const char *k = str_at(o, "kind", NULL);
+
+	return k && strcmp(k, "Pod") == 0 && str_at(o, "spec", "nodeName") != NULL;
+}
+
+static cJSON *
+bound_for_placement(const struct batch_view *v, const cJSON *observed)
+{
+	cJSON *bound = cJSON_CreateArray(), *u;
+	const cJSON *it;
+
+	cJSON_ArrayForEach(u, v->usage) {
+		double others = u->valuedouble;
+		char name[320];
+		cJSON *pod, *md, *spec, *c, *req;
+
+		cJSON_ArrayForEach(it, observed)
+			if (is_bound_pod(it) && strcmp(str_at(it, "spec", "nodeName"),
+			    u->string) == 0)
+				others -= derive_pod_gpus(it);
+		if (others <= 0)
+			continue;
+		snprintf(name, sizeof(name), "bound-on-%s", u->string);
+		pod = cJSON_CreateObject();
+		md = cJSON_AddObjectToObject(pod, "metadata");
+		cJSON_AddStringToObject(md, "name", name);
+		spec = cJSON_AddObjectToObject(pod, "spec");
+		cJSON_AddStringToObject(spec, "nodeName", u->string);
+		c = cJSON_CreateObject();
+		req = cJSON_AddObjectToObject(cJSON_AddObjectToObject(c, "resources"), "requests");
+		cJSON_AddNumberToObject(req, "nvidia.com/gpu", others);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "containers"), c);
+		cJSON_AddItemToArray(bound, pod);
+	}
+	cJSON_ArrayForEach(it, observed)
+		if (is_bound_pod(it))
+			cJSON_AddItemToArray(bound, cJSON_Duplicate(it, 1));
+	return bound;
 }
 
 static int
@@ -147,13 +261,45 @@ child_differs(const cJSON *want, const cJSON *have)
 	return d;
 }
 
-/* Writes one desired child; returns 0 or a negative errno. */
+/* The object of kind and name in the array objs; NULL when absent. */
+static cJSON *
+find_child(cJSON *objs, const char *kind, const char *name)
+{
+	cJSON *o;
+
+	cJSON_ArrayForEach(o, objs) {
+		const char *k = str_at(o, "kind", NULL), *n = str_at(o, "metadata", "name");
+
+		if (k && n && strcmp(k, kind) == 0 && strcmp(n, name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* Puts the stored object out in place of old in observed (old NULL: appends). */
+static void
+observed_put(cJSON *observed, cJSON *old, cJSON *out)
+{
+	if (out == NULL)
+		return;
+	if (old)
+		cJSON_ReplaceItemViaPointer(observed, old, out);
+	else
+		cJSON_AddItemToArray(observed, out);
+}
+
+/*
+ * Writes one desired child, looking for the stored one among observed (the
+ * service's children) and keeping observed current; returns 0 or a negative
+ * errno.
+ */
 static int
-apply_child(struct store *s, const cJSON *svc, cJSON *child, const char *ns)
+apply_child(struct store *s, const cJSON *svc, cJSON *child, const char *ns,
+    cJSON *observed)
 {
 	const char *kind = str_at(child, "kind", NULL);
 	const struct api_resource *r = kind ? api_resource_by_name(kind) : NULL;
-	cJSON *md, *have = NULL;
+	cJSON *md, *have = NULL, *seen, *out = NULL;
 	const char *name;
 	struct llmd_err e = LLMD_ERR_INIT;
 	int rc;
@@ -169,13 +315,19 @@ apply_child(struct store *s, const cJSON *svc, cJSON *child, const char *ns)
 	cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
 	cJSON_AddStringToObject(md, "namespace", ns);
 	set_owner(child, svc);
-	rc = store_get(s, r->plural, ns, name, &have, &e);
-	if (rc == -ENOENT) {
-		rc = store_create(s, r->plural, child, NULL, &e);
-		return rc == -EEXIST ? 0 : rc;
+	seen = find_child(observed, r->kind, name);
+	if (seen == NULL) {
+		rc = store_create(s, r->plural, child, &out, &e);
+		if (rc != -EEXIST) {
+			observed_put(observed, NULL, out);
+			return rc;
+		}
+		/* Someone else's object of that name: take it over, as an update. */
+		if ((rc = store_get(s, r->plural, ns, name, &have, &e)) < 0)
+			return rc == -ENOENT ? 0 : rc;
+	} else {
+		have = cJSON_Duplicate(seen, 1);
 	}
-	if (rc < 0)
-		return rc;
 	/* Placement decisions stick: keep a bound pod's node. */
 	if (strcmp(r->plural, "pods") == 0) {
 		const char *node = str_at(have, "spec", "nodeName");
@@ -185,8 +337,9 @@ apply_child(struct store *s, const cJSON *svc, cJSON *child, const char *ns)
 			cJSON_AddStringToObject(spec, "nodeName", node);
 	}
 	rc = 0;
-	if (child_differs(child, have))
-		rc = store_update(s, r->plural, child, 0, NULL, NULL, &e);
+	if (child_differs(child, have) &&
+	    (rc = store_update(s, r->plural, child, 0, &out, NULL, &e)) == 0)
+		observed_put(observed, seen, out);
 	cJSON_Delete(have);
 	return rc;
 }
@@ -205,25 +358,77 @@ in_desired(const cJSON *children, const char *kind, const char *name)
 	return 0;
 }
 
-/* Current children owned by uid, of every child resource. */
+/* The resource (plural) of a child kind among child_resources; NULL if none. */
+static const struct api_resource *
+child_resource(const char *kind, size_t *idx)
+{
+	const struct api_resource *r = kind ? api_resource_by_name(kind) : NULL;
+	size_t i;
+
+	for (i = 0; r && i < ARRAY_SIZE(child_resources); i++)
+		if (strcmp(r->plural, child_resources[i]) == 0) {
+			*idx = i;
+			return r;
+		}
+	return NULL;
+}
+
+/* Orders children as observed_children does: child_resources, then name. */
+static int
+child_cmp(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	size_t i = ARRAY_SIZE(child_resources), j = ARRAY_SIZE(child_resources);
+	const char *nx, *ny;
+
+	child_resource(str_at(x, "kind", NULL), &i);
+	child_resource(str_at(y, "kind", NULL), &j);
+	if (i != j)
+		return i < j ? -1 : 1;
+	nx = str_at(x, "metadata", "name");
+	ny = str_at(y, "metadata", "name");
+	return strcmp(nx ? nx : "", ny ? ny : "");
+}
+
+static void
+sort_children(cJSON *arr)
+{
+	int n = cJSON_GetArraySize(arr), i;
+	cJSON **v;
+
+	if (n < 2)
+		return;
+	v = xcalloc((size_t)n, sizeof(*v));
+	for (i = 0; i < n; i++)
+		v[i] = cJSON_DetachItemFromArray(arr, 0);
+	qsort(v, (size_t)n, sizeof(*v), child_cmp);
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, v[i]);
+	free(v);
+}
+
+/*
+ * Current children owned by uid in ns, of every child resource, in the
+ * order of child_resources then name (one indexed lookup by owner).
+ */
 static cJSON *
 observed_children(struct store *s, const char *ns, const char *uid)
 {
-	cJSON *all = cJSON_CreateArray();
-	size_t i;
+	cJSON *all = cJSON_CreateArray(), *items = NULL, *it, *next;
+	size_t i, k;
 
-	for (i = 0; i < ARRAY_SIZE(child_resources); i++) {
-		cJSON *items = NULL, *it, *next;
-
-		if (store_list(s, child_resources[i], ns, &items, NULL, NULL) < 0)
-			continue;
+	if (store_list_owned(s, uid, &items, NULL) < 0)
+		return all;
+	for (i = 0; i < ARRAY_SIZE(child_resources); i++)
 		for (it = items->child; it; it = next) {
+			const char *ins = str_at(it, "metadata", "namespace");
+
 			next = it->next;
-			if (owned_by(it, uid))
+			if (child_resource(str_at(it, "kind", NULL), &k) && k == i &&
+			    ins && strcmp(ins, ns) == 0 && owned_by(it, uid))
 				cJSON_AddItemToArray(all, cJSON_DetachItemViaPointer(items, it));
 		}
-		cJSON_Delete(items);
-	}
+	cJSON_Delete(items);
 	return all;
 }
 
@@ -290,36 +495,51 @@ pod_event(struct store *s, const cJSON *svc, const cJSON *pod, const char *type,
 	cJSON_Delete(old);
 }
 
+/*
+ * Places the service's unbound pods (among observed, its children) on view's
+ * nodes next to the bound pods; bound pods replace theirs in observed and
+ * their GPUs are added to view for the next service of the batch.
+ */
 static void
-schedule_pods(struct store *s, const cJSON *svc, const char *ns, const char *uid)
+schedule_pods(struct store *s, const cJSON *svc, const char *ns, const char *uid,
+    struct batch_view *view, cJSON *observed)
 {
-	cJSON *nodes = NULL, *bound = NULL, *mine = cJSON_CreateArray(), *all = NULL;
-	cJSON *it, *next;
+	cJSON *mine = cJSON_CreateArray(), *bound = NULL, *it, **orig = NULL;
 	struct placement_result res;
+	int n = 0, i;
 
-	if (store_list(s, "nodes", NULL, &nodes, NULL, NULL) < 0 ||
-	    store_list(s, "pods", NULL, &all, NULL, NULL) < 0)
-		goto out;
-	bound = cJSON_CreateArray();
-	for (it = all->child; it; it = next) {
-		next = it->next;
-		if (str_at(it, "spec", "nodeName"))
-			cJSON_AddItemToArray(bound, cJSON_DetachItemViaPointer(all, it));
-		else if (strcmp(str_at(it, "metadata", "namespace"), ns) == 0 &&
-		    owned_by(it, uid))
-			cJSON_AddItemToArray(mine, cJSON_DetachItemViaPointer(all, it));
+	cJSON_ArrayForEach(it, observed) {
+		const char *k = str_at(it, "kind", NULL), *ins = str_at(it, "metadata", "namespace");
+
+		if (k && strcmp(k, "Pod") == 0 && !str_at(it, "spec", "nodeName") &&
+		    ins && strcmp(ins, ns) == 0 && owned_by(it, uid)) {
+			orig = xreallocarray(orig, (size_t)n + 1, sizeof(*orig));
+			orig[n++] = it;
+			cJSON_AddItemToArray(mine, cJSON_Duplicate(it, 1));
+		}
 	}
-	if (cJSON_GetArraySize(mine) == 0)
+	if (n == 0 || batch_view_load(s, view) < 0)
 		goto out;
-	if (placement_schedule(mine, nodes, bound, &res) < 0)
+	bound = bound_for_placement(view, observed);
+	if (placement_schedule(mine, view->nodes, bound, &res) < 0)
 		goto out;
 	cJSON_ArrayForEach(it, mine) {
 		const char *node = str_at(it, "spec", "nodeName");
 		const char *why = str_at(res.failures, str_at(it, "metadata", "name"), NULL);
 		char msg[600];
+		cJSON *out = NULL;
 
 		if (node) {
-			store_update(s, "pods", it, 0, NULL, NULL, NULL);
+			if (store_update(s, "pods", it, 0, &out, NULL, NULL) == 0) {
+				usage_add(view, node, derive_pod_gpus(it));
+				for (i = 0; i < n; i++)
+					if (strcmp(str_at(orig[i], "metadata", "name"),
+					    str_at(it, "metadata", "name")) == 0)
+						break;
+				observed_put(observed, i < n ? orig[i] : NULL, out);
+				if (i < n)
+					orig[i] = out;  /* the old one was freed */
+			}
 			snprintf(msg, sizeof(msg), "Successfully assigned %s/%s to %s", ns,
 			    str_at(it, "metadata", "name"), node);
 			pod_event(s, svc, it, "Normal", "Scheduled", msg);
@@ -329,10 +549,9 @@ schedule_pods(struct store *s, const cJSON *svc, const char *ns, const char *uid
 	}
 	placement_result_release(&res);
 out:
-	cJSON_Delete(nodes);
 	cJSON_Delete(bound);
 	cJSON_Delete(mine);
-	cJSON_Delete(all);
+	free(orig);
 }
 
 /* Status when the logic could not compute one. */
@@ -366,8 +585,8 @@ fallback_status(const cJSON *svc, const struct llmd_err *err, const char *now)
 	return st;
 }
 
-int
-reconcile_service(struct store *s, const char *ns, const char *name)
+static int
+reconcile_one(struct store *s, const char *ns, const char *name, struct batch_view *view)
 {
 	struct cfg_cache cache = { s, { 0 }, 0 };
 	struct reconcile_env env = { 0 };
@@ -389,34 +608,33 @@ reconcile_service(struct store *s, const char *ns, const char *name)
 		cJSON_Delete(merged);
 		merged = NULL;
 	}
+	/* The children as stored: read once, then kept current by each write. */
+	observed = observed_children(s, ns, uid);
 	if (rc == 0 && cJSON_IsArray(children)) {
+		cJSON *next;
+
 		/* Write the desired children, then remove what is no longer desired. */
 		cJSON_ArrayForEach(c, children)
-			if ((rc = apply_child(s, svc, c, ns)) < 0)
+			if ((rc = apply_child(s, svc, c, ns, observed)) < 0)
 				log_warnx("reconcile %s/%s: child %s: %s", ns, name,
 				    str_at(c, "metadata", "name"), strerror(-rc));
-		for (i = 0; i < ARRAY_SIZE(child_resources); i++) {
-			const struct api_resource *r = api_resource_find("", child_resources[i]);
-			cJSON *items = NULL, *it;
+		for (c = observed->child; c; c = next) {
+			const struct api_resource *r = child_resource(str_at(c, "kind", NULL), &i);
 
-			for (i2 = 0; r == NULL && api_resources[i2]; i2++)
-				if (strcmp(api_resources[i2]->plural, child_resources[i]) == 0)
-					r = api_resources[i2];
-			if (r == NULL || store_list(s, r->plural, ns, &items, NULL, NULL) < 0)
+			next = c->next;
+			if (r == NULL || in_desired(children, r->kind, str_at(c, "metadata", "name")))
 				continue;
-			cJSON_ArrayForEach(it, items)
-				if (owned_by(it, uid) && !in_desired(children, r->kind,
-				    str_at(it, "metadata", "name")))
-					store_delete(s, r->plural, ns, str_at(it, "metadata",
-					    "name"), 0, NULL, NULL);
-			cJSON_Delete(items);
+			if (store_delete(s, r->plural, ns, str_at(c, "metadata", "name"), 0,
+			    NULL, NULL) == 0 && is_bound_pod(c) && view->loaded)
+				usage_add(view, str_at(c, "spec", "nodeName"), -derive_pod_gpus(c));
+			cJSON_Delete(cJSON_DetachItemViaPointer(observed, c));
 		}
-		schedule_pods(s, svc, ns, uid);
+		schedule_pods(s, svc, ns, uid, view, observed);
+		sort_children(observed);
 		rc = 0;
 	} else if (rc == 0) {
 		rc = err_set(&cerr, -EINVAL, "", "derive returned no children");
 	}
-	observed = observed_children(s, ns, uid);
 	store_timestamp(now, sizeof(now));
 	if (llmisvc_status(svc, merged, rc < 0 ? &cerr : NULL, observed, &env, now,
 	    &status) < 0 || status == NULL) {
@@ -449,6 +667,16 @@ reconcile_service(struct store *s, const char *ns, const char *name)
 	cJSON_Delete(svc);
 	for (i2 = 0; i2 < cache.n; i2++)
 		cJSON_Delete(cache.held[i2]);
+	return rc;
+}
+
+int
+reconcile_service(struct store *s, const char *ns, const char *name)
+{
+	struct batch_view view = { 0 };
+	int rc = reconcile_one(s, ns, name, &view);
+
+	batch_view_release(&view);
 	return rc;
 }
 
@@ -503,21 +731,64 @@ enqueue_all(struct reconciler *r)
 	cJSON_Delete(items);
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Reconciles the batch in one store transaction (one fsync for all its
+ * writes), sharing the nodes and bound pods between its services. Keys not
+ * reached within BATCH_MS, or all of them when the commit fails, are left in
+ * r->unfinished for done() to queue again.
+ */
 static void
 work(void *arg)
 {
 	struct reconciler *r = arg;
+	struct batch_view view = { 0 };
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct key *k;
+	int64_t t0 = mono_ms();
+	int batched = store_batch_begin(r->store, &e) == 0;
 
-	reconcile_service(r->store, r->running->ns, r->running->name);
+	if (!batched)
+		log_warnx("reconcile: %s; one transaction per write", e.msg);
+	for (k = r->running; k; k = k->next) {
+		if (k != r->running && mono_ms() - t0 > BATCH_MS) {
+			r->unfinished = k;
+			break;
+		}
+		reconcile_one(r->store, k->ns, k->name, &view);
+	}
+	batch_view_release(&view);
+	if (batched && store_batch_end(r->store, &e) < 0) {
+		log_warnx("reconcile: commit: %s; retrying", e.msg);
+		r->unfinished = r->running;
+	}
 }
 
 static void
 done(void *arg)
 {
 	struct reconciler *r = arg;
+	struct key *k, *next, *unfinished = r->unfinished;
+	int requeue = 0;
 
-	key_free(r->running);
+	for (k = r->running; k; k = next) {
+		next = k->next;
+		if (k == unfinished)
+			requeue = 1;
+		if (requeue && !r->stopping)
+			reconciler_enqueue(r, k->ns, k->name);
+		key_free(k);
+	}
 	r->running = NULL;
+	r->unfinished = NULL;
 	if (r->stopping)
 		return;
 	watch_hub_pump(r->hub);
@@ -527,13 +798,18 @@ done(void *arg)
 static void
 run_next(struct reconciler *r)
 {
+	struct key *last;
+	int n;
+
 	if (r->running || r->head == NULL || r->stopping)
 		return;
-	r->running = r->head;
-	r->head = r->head->next;
+	r->running = last = r->head;
+	for (n = 1; n < BATCH_MAX && last->next; n++)
+		last = last->next;
+	r->head = last->next;
 	if (r->head == NULL)
 		r->tail = NULL;
-	r->running->next = NULL;
+	last->next = NULL;
 	if (r->wp == NULL || workpool_submit(r->wp, work, done, r) < 0) {
 		work(r);
 		done(r);
