@@ -26,3 +26,5 @@ endif
 
 TESTS += tests/integration/agent-stack.sh
 EXTRA_DIST += tests/integration/agent-stack.sh
+TESTS += tests/integration/agent-storage.sh
+EXTRA_DIST += tests/integration/agent-storage.sh

@@ -1,11 +1,16 @@
 /*
  * agent/storage.c - the built-in storage initializer: resolves a model URI
  * to a local directory. file:// and pvc://NAME/path are used in place;
- * hf://org/model[@revision] is fetched through the Hugging Face HTTP API
- * (HF_ENDPOINT, HF_TOKEN) with libcurl into a per-node cache keyed by
- * URI+revision: files go to a temp dir that is renamed into place when
- * complete, sizes are checked, and concurrent fetches of one model wait on a
- * lock file and share the result. Blocking: callers run it on a worker.
+ * hf://org/model[@revision] (Hugging Face HTTP API; HF_ENDPOINT, HF_TOKEN),
+ * s3://bucket/prefix (ListObjectsV2 + GET signed with AWS SigV4 by libcurl;
+ * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
+ * AWS_ENDPOINT_URL[_S3] for S3-compatible stores) and gs://bucket/prefix
+ * (GCS JSON API; GOOGLE_OAUTH_ACCESS_TOKEN, STORAGE_EMULATOR_HOST) are
+ * fetched with libcurl into a per-node cache keyed by URI+revision: only the
+ * files an engine needs, into a temp dir renamed into place when complete,
+ * sizes checked, complete files of an interrupted fetch kept (resume), and
+ * concurrent fetches of one model wait on a lock file and share the result.
+ * Blocking: callers run it on a worker thread.
  */
 #include "config.h"
 
@@ -94,6 +99,20 @@ wanted_file(const char *f)
 	return l > 12 && strcmp(f + l - 12, ".safetensors") == 0;
 }
 
+/* One file of a remote model: its name in the model dir, URL and size (-1: unknown). */
+struct rfile {
+	char *name;
+	char *url;
+	int64_t size;
+};
+
+/* How requests to one store are authenticated. */
+struct auth {
+	struct curl_slist *hdrs;    /* e.g. "Authorization: Bearer ..." */
+	const char *sigv4;          /* CURLOPT_AWS_SIGV4 provider, or NULL */
+	char *userpwd;              /* "KEY:SECRET" for SigV4 */
+};
+
 struct dl {
 	FILE *f;
 	uint64_t done, total_all, done_all;
@@ -122,178 +141,469 @@ mem_write(char *p, size_t sz, size_t n, void *arg)
 }
 
 static void
-curl_common(CURL *c, const char *url, struct curl_slist *hdrs)
+curl_setup(CURL *c, const char *url, const struct auth *au)
 {
+	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_FAILONERROR, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "llmd-agent/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, au->hdrs);
+	if (au->sigv4) {
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, au->sigv4);
+		curl_easy_setopt(c, CURLOPT_USERPWD, au->userpwd);
+	}
 }
 
+/* GET url into body; 0 or -EACCES/-ENOENT/-EIO with e set. */
 static int
-hf_fetch(const char *rest, const struct storage_opts *o, char **out,
-    void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
+get_body(CURL *c, const char *url, const struct auth *au, struct buf *body,
+    struct llmd_err *e)
 {
-	const char *ep = getenv("HF_ENDPOINT"), *tok = getenv("HF_TOKEN");
-	char *repo = xstrdup(rest), *at, key[65], final[4096], tmp[4200], lockp[4200];
-	const char *rev = "main";
+	long code = 0;
+	CURLcode cc;
+
+	buf_reset(body);
+	curl_setup(c, url, au);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	if ((cc = curl_easy_perform(c)) != CURLE_OK)
+		return err_set(e, -EIO, NULL, "%s: %s", url, curl_easy_strerror(cc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200)
+		return 0;
+	return err_set(e, code == 401 || code == 403 ? -EACCES : code == 404 ? -ENOENT : -EIO,
+	    NULL, "%s answered HTTP %ld%s", url, code, code == 401 || code == 403 ?
+	    " (credentials?)" : "");
+}
+
+/* Downloads one file into path, checking its size. */
+static int
+get_file(CURL *c, const struct rfile *f, const char *path, const struct auth *au,
+    struct dl *d, struct llmd_err *e)
+{
+	CURLcode cc;
+	curl_off_t clen = -1;
+	long code = 0;
+	int werr;
+
+	if ((d->f = fopen(path, "wb")) == NULL)
+		return err_set(e, errno == ENOSPC ? -ENOSPC : -errno, NULL, "%s: %s", path,
+		    strerror(errno));
+	d->done = 0;
+	curl_setup(c, f->url, au);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+	cc = curl_easy_perform(c);
+	werr = ferror(d->f) || fflush(d->f) != 0;
+	werr |= fclose(d->f) != 0;
+	d->f = NULL;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+	if (werr || cc == CURLE_WRITE_ERROR)
+		return err_set(e, -ENOSPC, NULL, "writing %s failed: no space left on the "
+		    "model cache's disk?", path);
+	if (cc != CURLE_OK)
+		return err_set(e, -EIO, NULL, "downloading %s: %s", f->url, curl_easy_strerror(cc));
+	if (code != 200)
+		return err_set(e, code == 404 ? -ENOENT : code == 401 || code == 403 ? -EACCES :
+		    -EIO, NULL, "downloading %s: HTTP %ld", f->url, code);
+	if ((clen >= 0 && (curl_off_t)d->done != clen) ||
+	    (f->size >= 0 && (int64_t)d->done != f->size))
+		return err_set(e, -EIO, NULL, "downloading %s: got %llu bytes, expected %lld",
+		    f->url, (unsigned long long)d->done,
+		    (long long)(f->size >= 0 ? f->size : (int64_t)clen));
+	return 0;
+}
+
+static void
+rfiles_free(struct rfile *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].url);
+	}
+	free(v);
+}
+
+static void
+rfile_add(struct rfile **v, size_t *n, const char *name, char *url, int64_t size)
+{
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[*n].name = xstrdup(name);
+	(*v)[*n].url = url;
+	(*v)[*n].size = size;
+	(*n)++;
+}
+
+/*
+ * Lists a remote model (lister fills files) and downloads what an engine
+ * needs into the cache: CACHE/<sha256(key)>, via CACHE/<..>.tmp and a
+ * rename; a lock file serializes fetches of one key (other pods wait and
+ * share); complete files of an interrupted fetch are kept (resume).
+ */
+typedef int (*lister_fn)(CURL *c, void *arg, const struct auth *au, struct rfile **files,
+    size_t *n, struct llmd_err *e);
+
+static int
+fetch_cached(const char *key_text, const struct storage_opts *o, lister_fn list, void *larg,
+    const struct auth *au, char **out, void (*progress)(uint64_t, uint64_t, void *),
+    void *parg, struct llmd_err *e)
+{
+	char key[65], final[4096], tmp[4200], lockp[4200];
 	unsigned char md[32];
 	unsigned int mdn = 0;
-	struct curl_slist *hdrs = NULL;
-	struct buf url = BUF_INIT, body = BUF_INIT, auth = BUF_INIT;
-	cJSON *info = NULL;
-	const cJSON *sib;
+	struct rfile *files = NULL;
+	size_t nfiles = 0, i, got = 0;
 	CURL *c = NULL;
-	long code = 0;
-	int rc = 0, lockfd = -1, nfiles = 0, i;
+	int rc = 0, lockfd = -1;
 	struct dl d = { NULL, 0, 0, 0, progress, parg };
 
-	if (ep == NULL || !*ep)
-		ep = "https://huggingface.co";
-	if ((at = strchr(repo, '@'))) {
-		*at = '\0';
-		rev = at + 1;
-	}
-	if (strchr(repo, '/') == NULL || !*rev) {
-		rc = err_set(e, -EINVAL, "spec.model.uri", "expected hf://ORG/MODEL[@REVISION]");
-		goto out;
-	}
-	{
-		struct buf k = BUF_INIT;
-
-		buf_addf(&k, "hf://%s@%s", repo, rev);
-		EVP_Digest(k.buf, k.len, md, &mdn, EVP_sha256(), NULL);
-		buf_release(&k);
-		for (i = 0; i < 32; i++)
-			snprintf(key + 2 * i, 3, "%02x", md[i]);
-	}
+	EVP_Digest(key_text, strlen(key_text), md, &mdn, EVP_sha256(), NULL);
+	for (i = 0; i < 32; i++)
+		snprintf(key + 2 * i, 3, "%02x", md[i]);
 	mkdir(o->cache_dir, 0755);
 	snprintf(final, sizeof(final), "%s/%s", o->cache_dir, key);
 	snprintf(lockp, sizeof(lockp), "%s/%s.lock", o->cache_dir, key);
 	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", o->cache_dir, key);
 	if ((lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
 	    flock(lockfd, LOCK_EX) < 0) {
-		rc = err_set(e, -errno, NULL, "%s: %s", lockp, strerror(errno));
+		rc = err_set(e, errno == ENOSPC ? -ENOSPC : -errno, NULL, "%s: %s", lockp,
+		    strerror(errno));
 		goto out;
 	}
 	if (is_dir(final)) {
 		*out = xstrdup(final);
 		goto out;
 	}
-	if (tok && *tok) {
-		buf_addf(&auth, "Authorization: Bearer %s", tok);
-		hdrs = curl_slist_append(hdrs, auth.buf);
-	}
 	c = curl_easy_init();
-	buf_addf(&url, "%s/api/models/%s/revision/%s", ep, repo, rev);
-	curl_common(c, url.buf, hdrs);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mem_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	if (curl_easy_perform(c) != CURLE_OK ||
-	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK || code != 200) {
-		rc = err_set(e, code == 401 || code == 403 ? -EACCES : -ENOENT, NULL,
-		    "hf://%s@%s: model info %s answered %ld%s", repo, rev, url.buf, code,
-		    code == 401 || code == 403 ? " (set HF_TOKEN?)" : "");
+	if ((rc = list(c, larg, au, &files, &nfiles, e)) < 0)
+		goto out;
+	for (i = 0; i < nfiles; i++)
+		if (files[i].size > 0)
+			d.total_all += (uint64_t)files[i].size;
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
+		rc = err_set(e, errno == ENOSPC ? -ENOSPC : -errno, NULL, "%s: %s", tmp,
+		    strerror(errno));
 		goto out;
 	}
-	if (json_parse(body.buf, body.len, &info, NULL) < 0) {
-		rc = err_set(e, -EPROTO, NULL, "hf://%s: model info is not JSON", repo);
-		goto out;
-	}
-	cJSON_ArrayForEach(sib, cJSON_GetObjectItemCaseSensitive(info, "siblings")) {
-		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(sib, "size");
-
-		if (cJSON_IsNumber(sz))
-			d.total_all += (uint64_t)sz->valuedouble;
-	}
-	mkdir(tmp, 0755);
-	cJSON_ArrayForEach(sib, cJSON_GetObjectItemCaseSensitive(info, "siblings")) {
-		const char *f = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sib,
-		    "rfilename"));
-		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(sib, "size");
+	for (i = 0; i < nfiles; i++) {
 		char path[4400];
 		struct stat st;
-		curl_off_t clen = -1;
 
-		if (f == NULL || !wanted_file(f))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmp, f);
-		/* Resume: a complete file from an interrupted fetch is kept. */
-		if (cJSON_IsNumber(sz) && stat(path, &st) == 0 &&
-		    (uint64_t)st.st_size == (uint64_t)sz->valuedouble) {
+		snprintf(path, sizeof(path), "%s/%s", tmp, files[i].name);
+		if (files[i].size >= 0 && stat(path, &st) == 0 && st.st_size == files[i].size) {
 			d.done_all += (uint64_t)st.st_size;
-			nfiles++;
+			got++;
 			continue;
 		}
-		buf_reset(&url);
-		buf_addf(&url, "%s/%s/resolve/%s/%s", ep, repo, rev, f);
-		if ((d.f = fopen(path, "wb")) == NULL) {
-			rc = err_set(e, -errno, NULL, "%s: %s", path, strerror(errno));
+		if ((rc = get_file(c, &files[i], path, au, &d, e)) < 0) {
+			unlink(path);
 			goto out;
 		}
-		d.done = 0;
-		curl_easy_reset(c);
-		curl_common(c, url.buf, hdrs);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_write);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
-		{
-			CURLcode cc = curl_easy_perform(c);
-			int werr = ferror(d.f) || fclose(d.f) != 0;
-
-			d.f = NULL;
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-			curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
-			if (werr) {
-				rc = err_set(e, -ENOSPC, NULL, "writing %s failed (disk full?)", path);
-				goto out;
-			}
-			if (cc != CURLE_OK || code != 200) {
-				rc = err_set(e, cc == CURLE_WRITE_ERROR ? -ENOSPC : -EIO, NULL,
-				    "downloading %s: %s", url.buf, cc != CURLE_OK ?
-				    curl_easy_strerror(cc) : "HTTP error");
-				if (cc == CURLE_OK)
-					snprintf(e->msg + strlen(e->msg), sizeof(e->msg) -
-					    strlen(e->msg), " %ld", code);
-				goto out;
-			}
-			if ((clen >= 0 && (curl_off_t)d.done != clen) ||
-			    (cJSON_IsNumber(sz) && (double)d.done != sz->valuedouble)) {
-				rc = err_set(e, -EIO, NULL, "downloading %s: got %llu bytes, expected "
-				    "%.0f", url.buf, (unsigned long long)d.done,
-				    cJSON_IsNumber(sz) ? sz->valuedouble : (double)clen);
-				goto out;
-			}
-		}
-		nfiles++;
+		got++;
 	}
-	if (nfiles == 0) {
-		rc = err_set(e, -ENOENT, NULL, "hf://%s@%s has no model files", repo, rev);
+	if (got == 0) {
+		rc = err_set(e, -ENOENT, NULL, "%s has no model files", key_text);
 		goto out;
 	}
 	if (rename(tmp, final) < 0) {
 		rc = err_set(e, -errno, NULL, "rename %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	log_info("storage: hf://%s@%s -> %s (%d files)", repo, rev, final, nfiles);
+	log_info("storage: %s -> %s (%zu files)", key_text, final, got);
 	*out = xstrdup(final);
 out:
-	if (d.f)
-		fclose(d.f);
 	if (c)
 		curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	rfiles_free(files, nfiles);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+/* ---- Hugging Face ---- */
+
+struct hf {
+	const char *ep, *repo, *rev;
+};
+
+static int
+hf_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t *n,
+    struct llmd_err *e)
+{
+	struct hf *h = arg;
+	struct buf url = BUF_INIT, body = BUF_INIT;
+	cJSON *info = NULL;
+	const cJSON *sib;
+	int rc;
+
+	buf_addf(&url, "%s/api/models/%s/revision/%s", h->ep, h->repo, h->rev);
+	rc = get_body(c, url.buf, au, &body, e);
+	if (rc == 0 && json_parse(body.buf, body.len, &info, NULL) < 0)
+		rc = err_set(e, -EPROTO, NULL, "%s: not JSON", url.buf);
+	cJSON_ArrayForEach(sib, cJSON_GetObjectItemCaseSensitive(info, "siblings")) {
+		const char *f = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sib,
+		    "rfilename"));
+		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(sib, "size");
+		struct buf u = BUF_INIT;
+
+		if (f == NULL || !wanted_file(f))
+			continue;
+		buf_addf(&u, "%s/%s/resolve/%s/%s", h->ep, h->repo, h->rev, f);
+		rfile_add(files, n, f, buf_detach(&u, NULL),
+		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : -1);
+	}
+	if (rc < 0)
+		err_set(e, e->code, NULL, "hf://%s@%s: %s", h->repo, h->rev, e->msg);
 	cJSON_Delete(info);
 	buf_release(&url);
 	buf_release(&body);
-	buf_release(&auth);
-	if (lockfd >= 0)
-		close(lockfd);
+	return rc;
+}
+
+static int
+hf_fetch(const char *rest, const struct storage_opts *o, char **out,
+    void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
+{
+	const char *tok = getenv("HF_TOKEN");
+	char *repo = xstrdup(rest), *at;
+	struct hf h = { getenv("HF_ENDPOINT"), NULL, "main" };
+	struct auth au = { NULL, NULL, NULL };
+	struct buf key = BUF_INIT, hdr = BUF_INIT;
+	int rc;
+
+	if (h.ep == NULL || !*h.ep)
+		h.ep = "https://huggingface.co";
+	if ((at = strchr(repo, '@'))) {
+		*at = '\0';
+		h.rev = at + 1;
+	}
+	h.repo = repo;
+	if (strchr(repo, '/') == NULL || !*h.rev) {
+		free(repo);
+		return err_set(e, -ENOTSUP, "spec.model.uri", "expected hf://ORG/MODEL[@REVISION]");
+	}
+	if (tok && *tok) {
+		buf_addf(&hdr, "Authorization: Bearer %s", tok);
+		au.hdrs = curl_slist_append(NULL, hdr.buf);
+	}
+	buf_addf(&key, "hf://%s@%s", repo, h.rev);
+	rc = fetch_cached(key.buf, o, hf_list, &h, &au, out, progress, parg, e);
+	curl_slist_free_all(au.hdrs);
+	buf_release(&key);
+	buf_release(&hdr);
 	free(repo);
+	return rc;
+}
+
+/* ---- S3 (AWS SigV4 by libcurl) ---- */
+
+struct s3 {
+	const char *ep, *bucket, *prefix;
+};
+
+/* The text of the next <tag>...</tag> at or after *p; advances *p. */
+static char *
+xml_next(const char **p, const char *tag)
+{
+	char open[64], close[64];
+	const char *a, *b;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	if ((a = strstr(*p, open)) == NULL || (b = strstr(a, close)) == NULL)
+		return NULL;
+	a += strlen(open);
+	*p = b + strlen(close);
+	return xstrndup(a, (size_t)(b - a));
+}
+
+static int
+s3_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t *n,
+    struct llmd_err *e)
+{
+	struct s3 *s = arg;
+	struct buf url = BUF_INIT, body = BUF_INIT;
+	char *q = curl_easy_escape(c, s->prefix, 0);
+	const char *p;
+	char *ct;
+	int rc;
+
+	buf_addf(&url, "%s/%s?list-type=2&prefix=%s", s->ep, s->bucket, q);
+	curl_free(q);
+	if ((rc = get_body(c, url.buf, au, &body, e)) < 0) {
+		err_set(e, e->code, NULL, "s3://%s/%s: %s", s->bucket, s->prefix, e->msg);
+		goto out;
+	}
+	p = body.buf;
+	while ((ct = xml_next(&p, "Contents")) != NULL) {
+		const char *cp = ct;
+		char *k = xml_next(&cp, "Key"), *sz;
+		const char *base;
+
+		cp = ct;
+		sz = xml_next(&cp, "Size");
+		base = k ? strrchr(k, '/') : NULL;
+		base = base ? base + 1 : k;
+		if (k && base && wanted_file(base) &&
+		    strncmp(k, s->prefix, strlen(s->prefix)) == 0 &&
+		    strchr(k + strlen(s->prefix) + (k[strlen(s->prefix)] == '/'), '/') == NULL) {
+			struct buf u = BUF_INIT;
+			char *ek = curl_easy_escape(c, k, 0), *sl;
+
+			/* keep the slashes of the key */
+			buf_addf(&u, "%s/%s/", s->ep, s->bucket);
+			for (sl = ek; *sl; sl++) {
+				if (strncmp(sl, "%2F", 3) == 0) {
+					buf_addch(&u, '/');
+					sl += 2;
+				} else {
+					buf_addch(&u, *sl);
+				}
+			}
+			curl_free(ek);
+			rfile_add(files, n, base, buf_detach(&u, NULL), sz ? strtoll(sz, NULL, 10) : -1);
+		}
+		free(k);
+		free(sz);
+		free(ct);
+	}
+out:
+	buf_release(&url);
+	buf_release(&body);
+	return rc;
+}
+
+static int
+s3_fetch(const char *rest, const struct storage_opts *o, char **out,
+    void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
+{
+	const char *key = getenv("AWS_ACCESS_KEY_ID"), *sec = getenv("AWS_SECRET_ACCESS_KEY");
+	const char *sess = getenv("AWS_SESSION_TOKEN"), *region = getenv("AWS_REGION");
+	const char *ep = getenv("AWS_ENDPOINT_URL_S3");
+	char *bucket = xstrdup(rest), *slash;
+	struct s3 s;
+	struct auth au = { NULL, NULL, NULL };
+	struct buf prov = BUF_INIT, up = BUF_INIT, k = BUF_INIT, epb = BUF_INIT, hdr = BUF_INIT;
+	int rc;
+
+	if (!ep || !*ep)
+		ep = getenv("AWS_ENDPOINT_URL");
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	if (!region || !*region)
+		region = "us-east-1";
+	if ((slash = strchr(bucket, '/')) != NULL)
+		*slash++ = '\0';
+	s.bucket = bucket;
+	s.prefix = slash ? slash : "";
+	if (ep && *ep)
+		buf_adds(&epb, ep);
+	else
+		buf_addf(&epb, "https://s3.%s.amazonaws.com", region);
+	while (epb.len && epb.buf[epb.len - 1] == '/')
+		buf_setlen(&epb, epb.len - 1);
+	s.ep = epb.buf;
+	if (!*bucket) {
+		rc = err_set(e, -ENOTSUP, "spec.model.uri", "expected s3://BUCKET/PREFIX");
+		goto out;
+	}
+	if (key && sec) {
+		buf_addf(&prov, "aws:amz:%s:s3", region);
+		buf_addf(&up, "%s:%s", key, sec);
+		au.sigv4 = prov.buf;
+		au.userpwd = up.buf;
+		if (sess && *sess) {
+			buf_addf(&hdr, "x-amz-security-token: %s", sess);
+			au.hdrs = curl_slist_append(NULL, hdr.buf);
+		}
+	}
+	buf_addf(&k, "s3://%s/%s@%s", bucket, s.prefix, s.ep);
+	rc = fetch_cached(k.buf, o, s3_list, &s, &au, out, progress, parg, e);
+out:
+	curl_slist_free_all(au.hdrs);
+	buf_release(&prov);
+	buf_release(&up);
+	buf_release(&k);
+	buf_release(&epb);
+	buf_release(&hdr);
+	free(bucket);
+	return rc;
+}
+
+/* ---- Google Cloud Storage (JSON API over HTTPS) ---- */
+
+static int
+gs_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t *n,
+    struct llmd_err *e)
+{
+	struct s3 *s = arg;   /* same shape: endpoint, bucket, prefix */
+	struct buf url = BUF_INIT, body = BUF_INIT;
+	char *q = curl_easy_escape(c, s->prefix, 0);
+	cJSON *list = NULL;
+	const cJSON *it;
+	int rc;
+
+	buf_addf(&url, "%s/storage/v1/b/%s/o?prefix=%s", s->ep, s->bucket, q);
+	curl_free(q);
+	rc = get_body(c, url.buf, au, &body, e);
+	if (rc == 0 && json_parse(body.buf, body.len, &list, NULL) < 0)
+		rc = err_set(e, -EPROTO, NULL, "%s: not JSON", url.buf);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+		const char *sz = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "size"));
+		const char *base = name ? strrchr(name, '/') : NULL;
+		struct buf u = BUF_INIT;
+		char *en;
+
+		base = base ? base + 1 : name;
+		if (!name || !wanted_file(base))
+			continue;
+		en = curl_easy_escape(c, name, 0);
+		buf_addf(&u, "%s/storage/v1/b/%s/o/%s?alt=media", s->ep, s->bucket, en);
+		curl_free(en);
+		rfile_add(files, n, base, buf_detach(&u, NULL), sz ? strtoll(sz, NULL, 10) : -1);
+	}
+	if (rc < 0)
+		err_set(e, e->code, NULL, "gs://%s/%s: %s", s->bucket, s->prefix, e->msg);
+	cJSON_Delete(list);
+	buf_release(&url);
+	buf_release(&body);
+	return rc;
+}
+
+static int
+gs_fetch(const char *rest, const struct storage_opts *o, char **out,
+    void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
+{
+	const char *tok = getenv("GOOGLE_OAUTH_ACCESS_TOKEN"), *emu = getenv("STORAGE_EMULATOR_HOST");
+	char *bucket = xstrdup(rest), *slash;
+	struct s3 s;
+	struct auth au = { NULL, NULL, NULL };
+	struct buf k = BUF_INIT, hdr = BUF_INIT;
+	int rc;
+
+	if ((slash = strchr(bucket, '/')) != NULL)
+		*slash++ = '\0';
+	s.bucket = bucket;
+	s.prefix = slash ? slash : "";
+	s.ep = emu && *emu ? emu : "https://storage.googleapis.com";
+	if (tok && *tok) {
+		buf_addf(&hdr, "Authorization: Bearer %s", tok);
+		au.hdrs = curl_slist_append(NULL, hdr.buf);
+	}
+	buf_addf(&k, "gs://%s/%s@%s", bucket, s.prefix, s.ep);
+	rc = fetch_cached(k.buf, o, gs_list, &s, &au, out, progress, parg, e);
+	curl_slist_free_all(au.hdrs);
+	buf_release(&k);
+	buf_release(&hdr);
+	free(bucket);
 	return rc;
 }
 
@@ -311,6 +621,10 @@ storage_fetch(const char *uri, const struct storage_opts *o, char **out,
 		return pvc_model(uri + 6, o, out, e);
 	if (strncmp(uri, "hf://", 5) == 0)
 		return hf_fetch(uri + 5, o, out, progress, parg, e);
+	if (strncmp(uri, "s3://", 5) == 0)
+		return s3_fetch(uri + 5, o, out, progress, parg, e);
+	if (strncmp(uri, "gs://", 5) == 0)
+		return gs_fetch(uri + 5, o, out, progress, parg, e);
 	return err_set(e, -ENOTSUP, "spec.model.uri", "unsupported model URI \"%s\" "
-	    "(file://, pvc://, hf:// are supported on this node)", uri);
+	    "(file://, pvc://, hf://, s3://, gs:// are supported on this node)", uri);
 }
