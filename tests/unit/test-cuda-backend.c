@@ -17,6 +17,11 @@
  * Every step also runs as forward_batch_greedy, whose ids (argmax on the
  * device) must equal the argmax of that backend's logits exactly.
  *
+ * Op level, f32 on both sides (no bf16 anywhere): attention over a 4000-token
+ * context (split-K), a prefill chunk and out-of-order tokens, for Llama-3
+ * GQA, MQA with a sliding window and 20 heads per kv head at head_dim 256,
+ * within 1e-4 + 1e-4 |cpu|; RoPE at positions up to 131000 within 1e-5.
+ *
  * Plain C, not criterion: it exits 77 (automake's SKIP) with the reason on
  * stdout when the build has no CUDA or the machine no GPU.
  */
@@ -46,6 +51,8 @@ main(void)
 	return SKIP;
 }
 #else
+
+#include <cuda_runtime_api.h>
 
 static int failures;
 
@@ -246,6 +253,173 @@ out:
 	}
 }
 
+/* ---- op level: attention and RoPE against the CPU ops, f32 throughout ---- */
+
+static uint64_t rng = 88172645463325252ull;
+
+static float
+frand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / (double)(1ull << 53)) * 2.0f - 1.0f;
+}
+
+static float *
+to_dev(struct backend *be, const float *h, size_t n)
+{
+	float *d = be->ops->alloc(be, n * sizeof(float));
+	if (d == NULL || cudaMemcpy(d, h, n * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess ||
+	    cudaDeviceSynchronize() != cudaSuccess) {
+		printf("FAIL: cannot copy %zu floats to the GPU\n", n);
+		exit(1);
+	}
+	return d;
+}
+
+/* max |a - b| / (tol_abs + tol_rel |a|) over n; > 1 fails */
+static float
+worst_ratio(const float *a, const float *b, size_t n, float tol_abs, float tol_rel, size_t *at)
+{
+	float w = 0;
+	for (size_t i = 0; i < n; i++) {
+		float r = fabsf(a[i] - b[i]) / (tol_abs + tol_rel * fabsf(a[i]));
+		if (!(r <= w)) {        /* NaN counts as worst */
+			w = isnan(r) ? INFINITY : r;
+			*at = i;
+		}
+	}
+	return w;
+}
+
+/*
+ * Three sequences in one KV pool of block size bs: seq 0 holds 4000
+ * positions, seq 1 137, seq 2 40. The query batch: a decode token of seq 0
+ * at 3999 (split-K), a prefill chunk of seq 1 at 100..136 (query tiles),
+ * and seq 2 at 39 and 38 out of order (separate tiles). K/V and q are
+ * random; the cache is filled through kv_store on both backends.
+ */
+static void
+attention_case(const char *name, int H, int KV, int HD, int bs, int window)
+{
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct backend *be[2];
+	struct kv_cache kv[2];
+	struct kv_seq sq[2][3];
+	const int len[3] = { 4000, 137, 40 };
+	int kvd = KV * HD;
+	struct model_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.n_layers = 2;
+	cfg.n_kv_heads = KV;
+	cfg.head_dim = HD;
+	be[0] = backend_cpu_create(2);
+	if (backend_cuda_create(&be[1], &e) < 0) {
+		CHECK(0, "%s: %s", name, e.msg);
+		backend_destroy(be[0]);
+		return;
+	}
+	memset(sq, 0, sizeof(sq));
+	int blocks = 4000 / bs + 137 / bs + 40 / bs + 8;
+	for (int k = 0; k < 2; k++) {
+		CHECK(kv_cache_init(&kv[k], be[k], &cfg, bs, blocks, &e) == 0, "%s: kv", name);
+		for (int s = 0; s < 3; s++)
+			CHECK(kv_seq_reserve(&kv[k], &sq[k][s], len[s]) == 0, "%s: reserve", name);
+	}
+	/* fill layer 1 of every sequence: one kv_store batch per sequence */
+	for (int s = 0; s < 3 && !failures; s++) {
+		int n = len[s];
+		float *kh = malloc((size_t)n * kvd * sizeof(float)), *vh = malloc((size_t)n * kvd * sizeof(float));
+		int32_t *pos = malloc((size_t)n * sizeof(int32_t)), *sid = calloc((size_t)n, sizeof(int32_t));
+		int32_t *tok = calloc((size_t)n, sizeof(int32_t));
+		for (size_t i = 0; i < (size_t)n * kvd; i++) {
+			kh[i] = frand();
+			vh[i] = frand();
+		}
+		for (int i = 0; i < n; i++)
+			pos[i] = i;
+		float *kd = to_dev(be[1], kh, (size_t)n * kvd), *vd = to_dev(be[1], vh, (size_t)n * kvd);
+		for (int k = 0; k < 2; k++) {
+			struct batch_seq bsq = { sq[k][s].blocks, sq[k][s].n_blocks };
+			struct batch b = { n, tok, pos, sid, NULL, 1, &bsq };
+			be[k]->ops->kv_store(be[k], &kv[k], 1, k ? kd : kh, k ? vd : vh, &b);
+		}
+		be[1]->ops->free(be[1], kd);
+		be[1]->ops->free(be[1], vd);
+		free(kh);
+		free(vh);
+		free(pos);
+		free(sid);
+		free(tok);
+	}
+	/* the query batch */
+	int n = 1 + 37 + 2;
+	int32_t pos[40], sid[40], tok[40] = { 0 };
+	pos[0] = 3999;
+	sid[0] = 0;
+	for (int i = 0; i < 37; i++) {
+		pos[1 + i] = 100 + i;
+		sid[1 + i] = 1;
+	}
+	pos[38] = 39;
+	sid[38] = 2;
+	pos[39] = 38;
+	sid[39] = 2;
+	size_t qn = (size_t)n * H * HD;
+	float *qh = malloc(qn * sizeof(float)), *out[2];
+	for (size_t i = 0; i < qn; i++)
+		qh[i] = frand() * 2.0f;
+	out[0] = calloc(qn, sizeof(float));
+	out[1] = calloc(qn, sizeof(float));
+	float *qd = to_dev(be[1], qh, qn), *od = be[1]->ops->alloc(be[1], qn * sizeof(float));
+	for (int k = 0; k < 2 && !failures; k++) {
+		struct batch_seq bsq[3];
+		for (int s = 0; s < 3; s++) {
+			bsq[s].block_table = sq[k][s].blocks;
+			bsq[s].n_blocks = sq[k][s].n_blocks;
+		}
+		struct batch b = { n, tok, pos, sid, NULL, 3, bsq };
+		be[k]->ops->attention(be[k], k ? od : out[0], k ? qd : qh, &kv[k], 1, &b, H, KV, HD,
+		    window);
+	}
+	be[1]->ops->to_host(be[1], out[1], od, qn * sizeof(float));
+	size_t at = 0;
+	float w = worst_ratio(out[0], out[1], qn, 1e-4f, 1e-4f, &at);
+	printf("%s: attention worst |diff| / tolerance %.3f\n", name, w);
+	CHECK(w <= 1.0f, "%s: attention out[%zu] (token %zu head %zu): cpu %g cuda %g", name, at,
+	    at / ((size_t)H * HD), at / HD % H, out[0][at], out[1][at]);
+
+	/* RoPE of the same q at large positions (llama3-like frequencies) */
+	float *inv = malloc((size_t)HD / 2 * sizeof(float));
+	for (int j = 0; j < HD / 2; j++)
+		inv[j] = powf(500000.0f, -2.0f * j / HD);
+	int32_t rpos[40];
+	for (int i = 0; i < n; i++)
+		rpos[i] = 131000 - 977 * i;
+	be[0]->ops->rope(be[0], qh, rpos, n, H, HD, inv);
+	be[1]->ops->rope(be[1], qd, rpos, n, H, HD, inv);
+	be[1]->ops->to_host(be[1], out[1], qd, qn * sizeof(float));
+	w = worst_ratio(qh, out[1], qn, 1e-5f, 1e-5f, &at);
+	printf("%s: rope worst |diff| / tolerance %.3f\n", name, w);
+	CHECK(w <= 1.0f, "%s: rope x[%zu]: cpu %g cuda %g", name, at, qh[at], out[1][at]);
+
+	free(inv);
+	be[1]->ops->free(be[1], qd);
+	be[1]->ops->free(be[1], od);
+	free(qh);
+	free(out[0]);
+	free(out[1]);
+	for (int k = 0; k < 2; k++) {
+		for (int s = 0; s < 3; s++)
+			if (sq[k][s].blocks)
+				kv_seq_release(&kv[k], &sq[k][s]);
+		if (kv[k].data)
+			kv_cache_free(&kv[k]);
+		backend_destroy(be[k]);
+	}
+}
+
 struct model_case {
 	const char *name;
 	const char *args;
@@ -286,6 +460,11 @@ main(void)
 		printf("SKIP: test-cuda-backend: no CUDA GPU on this machine: %s\n", e.msg);
 		return SKIP;
 	}
+	/* GQA 4 (Llama-3 8B's heads), MQA with HD 64 and a window, 20 query heads per
+	 * kv head (head groups) at HD 256 (the shared memory opt-in), odd block size */
+	attention_case("attn-h32-kv8-hd128-bs16", 32, 8, 128, 16, 0);
+	attention_case("attn-h8-kv1-hd64-bs32-window100", 8, 1, 64, 32, 100);
+	attention_case("attn-h40-kv2-hd256-bs7", 40, 2, 256, 7, 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct model_case *mc = &cases[i];
 		struct model m;
