@@ -165,6 +165,8 @@ struct pod_rt {
 	char *reason, *message;   /* a failure for the pod's conditions */
 	char *progress;           /* storage progress text */
 	int fetching;
+	void *fetch_job;          /* the storage fetch in flight (pods.c) */
+	int fetch_pct_logged;
 	struct proc procs[AGENT_MAX_PROCS];
 	int nprocs;
 	uint64_t stop_deadline;

@@ -874,6 +874,7 @@ fetch_done(void *arg)
 	struct pod_rt *p = j->p;
 
 	p->fetching = 0;
+	p->fetch_job = NULL;
 	if (p->gone) {
 		/* Freed by the tick once fetching is 0. */
 	} else if (j->rc < 0) {
@@ -966,10 +967,13 @@ pod_begin(struct pod_rt *p)
 		j->pvcs = a->pvcs;
 		p->state = POD_STARTING;
 		p->fetching = 1;
+		p->fetch_job = j;
+		p->fetch_pct_logged = -1;
 		free(p->progress);
 		p->progress = NULL;
 		if (workpool_submit(a->wp, fetch_work, fetch_done, j) < 0) {
 			p->fetching = 0;
+			p->fetch_job = NULL;
 			free(j->uri);
 			free(j->cache);
 			free(j);
@@ -1283,6 +1287,24 @@ pods_tick(struct agent *a)
 					x->live_failures = 0;
 					signal_proc(x, SIGKILL);
 				}
+			}
+		}
+		if (p->fetching && p->fetch_job) {
+			const struct fetch_job *j = p->fetch_job;
+			uint64_t done = j->done, total = j->total;
+			int pct = total ? (int)(done * 100 / total) : 0;
+			struct buf t = BUF_INIT;
+
+			buf_addf(&t, "storage-initializer: fetching %s: %llu of %llu MiB (%d%%)", j->uri,
+			    (unsigned long long)(done >> 20), (unsigned long long)(total >> 20), pct);
+			if (p->progress == NULL || strcmp(p->progress, t.buf) != 0) {
+				free(p->progress);
+				p->progress = buf_detach(&t, NULL);
+			}
+			buf_release(&t);
+			if (pct / 25 != p->fetch_pct_logged / 25 || p->fetch_pct_logged < 0) {
+				p->fetch_pct_logged = pct;
+				log_info("pod %s/%s: %s", p->ns, p->name, p->progress);
 			}
 		}
 		report(p);

@@ -219,6 +219,16 @@ get_file(CURL *c, const struct rfile *f, const char *path, const struct auth *au
 	return 0;
 }
 
+/* Prefixes e->msg with "what: " (the message is copied first: no overlap). */
+static int
+err_prefix(struct llmd_err *e, const char *what)
+{
+	char m[sizeof(e->msg)];
+
+	snprintf(m, sizeof(m), "%s", e->msg);
+	return err_set(e, e->code, NULL, "%s: %s", what, m);
+}
+
 static void
 rfiles_free(struct rfile *v, size_t n)
 {
@@ -359,8 +369,13 @@ hf_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 		rfile_add(files, n, f, buf_detach(&u, NULL),
 		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : -1);
 	}
-	if (rc < 0)
-		err_set(e, e->code, NULL, "hf://%s@%s: %s", h->repo, h->rev, e->msg);
+	if (rc < 0) {
+		struct buf w = BUF_INIT;
+
+		buf_addf(&w, "hf://%s@%s", h->repo, h->rev);
+		err_prefix(e, w.buf);
+		buf_release(&w);
+	}
 	cJSON_Delete(info);
 	buf_release(&url);
 	buf_release(&body);
@@ -438,7 +453,11 @@ s3_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 	buf_addf(&url, "%s/%s?list-type=2&prefix=%s", s->ep, s->bucket, q);
 	curl_free(q);
 	if ((rc = get_body(c, url.buf, au, &body, e)) < 0) {
-		err_set(e, e->code, NULL, "s3://%s/%s: %s", s->bucket, s->prefix, e->msg);
+		struct buf w = BUF_INIT;
+
+		buf_addf(&w, "s3://%s/%s", s->bucket, s->prefix);
+		err_prefix(e, w.buf);
+		buf_release(&w);
 		goto out;
 	}
 	p = body.buf;
@@ -570,8 +589,13 @@ gs_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 		curl_free(en);
 		rfile_add(files, n, base, buf_detach(&u, NULL), sz ? strtoll(sz, NULL, 10) : -1);
 	}
-	if (rc < 0)
-		err_set(e, e->code, NULL, "gs://%s/%s: %s", s->bucket, s->prefix, e->msg);
+	if (rc < 0) {
+		struct buf w = BUF_INIT;
+
+		buf_addf(&w, "gs://%s/%s", s->bucket, s->prefix);
+		err_prefix(e, w.buf);
+		buf_release(&w);
+	}
 	cJSON_Delete(list);
 	buf_release(&url);
 	buf_release(&body);

@@ -100,6 +100,7 @@ check "token format" 1 "$(grep -cE '^[0-9a-f]{12}\.[0-9a-f]{32}$' "$tmp/join.tok
 start_agent() {
 	local i=$1 extra=()
 	[ "$i" != 1 ] && extra=(--engine-arg --simulate)
+	HF_ENDPOINT=http://127.0.0.1:9 \
 	nsenter --net="/run/netns/llmdag$id-$i" "$b/llmd-agent" --server "http://$addr" \
 	    --token-file "$tmp/join.token" --node-name "n$i" --data-dir "$tmp/a$i" \
 	    --address "$net.1$i" --fake-gpus 4xH100-80GB --labels "rack=r$i" \
