@@ -33,6 +33,8 @@ usage(FILE *f)
 	    "  --max-num-batched-tokens N       tokens per engine step (default 2048)\n"
 	    "  --block-size N                   KV-cache block size in tokens (default 16)\n"
 	    "  --kv-cache-memory BYTES          KV pool size (default: 1/4 of free memory, <= 1 GiB)\n"
+	    "  --gpu-memory-utilization F       GPU: fraction of device memory for weights + KV (0.9);\n"
+	    "                                   the CPU backend ignores it\n"
 	    "  --enable-prefix-caching          automatic prefix caching (default)\n"
 	    "  --no-enable-prefix-caching       turn it off\n"
 	    "  --api-key KEY                    require 'Authorization: Bearer KEY' on /v1\n"
@@ -55,7 +57,7 @@ usage(FILE *f)
 	    "  --sim-kv-transfer-ms-per-token MS (default 0.01)\n"
 	    "Accepted and ignored (vLLM flags that do not apply): --disable-log-requests,\n"
 	    "  --disable-log-stats, --trust-remote-code, --enforce-eager, --dtype,\n"
-	    "  --gpu-memory-utilization (CPU), --swap-space, --load-format, --download-dir, ...\n");
+	    "  --swap-space, --load-format, --download-dir, ...\n");
 }
 
 /* vLLM flags accepted with a notice: name, whether it takes a value. */
@@ -68,7 +70,7 @@ static const struct {
 	{ "--disable-uvicorn-access-log", 0 }, { "--enable-chunked-prefill", 0 },
 	{ "--disable-frontend-multiprocessing", 0 }, { "--enable-prompt-tokens-details", 0 },
 	{ "--disable-custom-all-reduce", 0 }, { "--disable-fastapi-docs", 0 },
-	{ "--dtype", 1 }, { "--gpu-memory-utilization", 1 }, { "--swap-space", 1 },
+	{ "--dtype", 1 }, { "--swap-space", 1 },
 	{ "--load-format", 1 }, { "--download-dir", 1 }, { "--tokenizer-mode", 1 },
 	{ "--uvicorn-log-level", 1 }, { "--max-log-len", 1 }, { "--kv-cache-dtype", 1 },
 	{ "--generation-config", 1 }, { "--revision", 1 }, { "--tokenizer-revision", 1 },
@@ -203,6 +205,8 @@ cmd_serve(int argc, char **argv)
 			const char *v = take_value(&a);
 			if (parse_size(v, &cfg.kv_cache_memory) < 0 || cfg.kv_cache_memory == 0)
 				cli_usage_error("llmd-engine serve", "--kv-cache-memory: '%s' is not a size", v);
+		} else if (strcmp(f, "--gpu-memory-utilization") == 0) {
+			cfg.gpu_memory_utilization = dbl(&a, 0.01, 1.0);
 		} else if (strcmp(f, "--enable-prefix-caching") == 0) {
 			cfg.prefix_caching = true;
 		} else if (strcmp(f, "--no-enable-prefix-caching") == 0) {

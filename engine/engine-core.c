@@ -34,6 +34,7 @@ serve_config_default(struct serve_config *c)
 	c->max_num_batched_tokens = 2048;
 	c->block_size = 16;
 	c->prefix_caching = true;
+	c->gpu_memory_utilization = 0.9;
 	c->threads = 0;
 	c->device = "auto";
 	c->sim.ttft_ms = 10;
@@ -436,6 +437,16 @@ token_logprob(const float *lg, int32_t vocab, int32_t t)
 	return (float)((double)lg[t] - mx - log(sum));
 }
 
+/* A request whose next token is the argmax of the raw logits. */
+static int
+req_is_plain_greedy(const struct engine_req *r)
+{
+	const struct oai_request *o = &r->oai;
+
+	return o->temperature < 1e-5 && !o->logprobs && o->presence_penalty == 0 &&
+	    o->frequency_penalty == 0 && o->repetition_penalty == 1.0;
+}
+
 static int
 run_step(struct engine_core *ec, const struct sched_batch *b)
 {
@@ -455,6 +466,29 @@ run_step(struct engine_core *ec, const struct sched_batch *b)
 	for (int i = 0; i < b->n_seq; i++)
 		seqs[i] = (struct batch_seq){ b->seqs[i].block_table, b->seqs[i].n_blocks };
 	struct batch fb = { b->n_tok, b->token, b->pos, b->seq, b->want_logits, b->n_seq, seqs };
+	/* every sequence greedy, no penalties, no logprobs: the backend's argmax
+	 * gives the ids, and no logits are copied (the GPU backend keeps them) */
+	int greedy = 1;
+	for (int i = 0; i < b->n_seq && greedy; i++) {
+		const struct engine_req *r = b->seqs[i].user;
+		if (b->seqs[i].want_logits && !req_is_plain_greedy(r))
+			greedy = 0;
+	}
+	if (greedy && b->n_logits > 0) {
+		int32_t *ids = xcalloc((size_t)b->n_logits, sizeof(int32_t));
+		int n = forward_batch_greedy(&ec->fw, &ec->kv, &fb, ids, &e);
+		free(seqs);
+		if (n < 0) {
+			free(ids);
+			log_warnx("forward pass failed: %s", e.msg);
+			return n;
+		}
+		for (int i = 0; i < b->n_seq; i++)
+			if (b->seqs[i].want_logits)
+				ec->sampled[i] = ids[row++];
+		free(ids);
+		return 0;
+	}
 	int n = forward_batch(&ec->fw, &ec->kv, &fb, ec->logits, &e);
 	free(seqs);
 	if (n < 0) {
@@ -696,6 +730,7 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 
 	if (!cfg->simulate) {
 		int max_tok = cfg->max_num_batched_tokens;
+		size_t dev_free = 0, dev_total = 0;
 		if ((rc = backend_create(cfg->device, cfg->threads, &ec->be, e)) < 0)
 			return rc;
 		if ((rc = model_load(&ec->model, cfg->model_dir, e)) < 0)
@@ -704,6 +739,20 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 		if ((rc = forward_init(&ec->fw, &ec->model, ec->be, max_tok, e)) < 0)
 			return rc;
 		ec->have_fw = true;
+		/* a device with its own memory: size the pool like vLLM's
+		 * --gpu-memory-utilization, from what the weights left free */
+		if (cfg->kv_cache_memory == 0 && ec->be->ops->device_memory != NULL &&
+		    ec->be->ops->device_memory(ec->be, &dev_free, &dev_total) == 0 && dev_total > 0) {
+			double budget = cfg->gpu_memory_utilization * (double)dev_total -
+			    (double)(dev_total - dev_free);
+			if (budget < (double)(per_tok * (uint64_t)cfg->block_size))
+				return err_set(e, -ENOMEM, "--gpu-memory-utilization", "%.2f of %.1f GiB leaves "
+				    "no room for the KV cache after the weights (%.1f GiB free)",
+				    cfg->gpu_memory_utilization, (double)dev_total / 1073741824.0,
+				    (double)dev_free / 1073741824.0);
+			kv_bytes = (uint64_t)budget;
+			n_blocks = (int)MIN(kv_bytes / (per_tok * (uint64_t)cfg->block_size), (uint64_t)INT32_MAX / 2);
+		}
 		if ((rc = kv_cache_init(&ec->kv, ec->be, &ec->mc, cfg->block_size, n_blocks, e)) < 0)
 			return rc;
 		ec->have_kv = true;

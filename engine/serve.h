@@ -50,6 +50,7 @@ struct serve_config {
 	int max_num_batched_tokens;
 	int block_size;
 	uint64_t kv_cache_memory;       /* bytes; 0: default */
+	double gpu_memory_utilization;  /* fraction of device memory for weights + KV (GPU) */
 	bool prefix_caching;
 	const char *api_key;
 	const char *chat_template_file;
