@@ -398,6 +398,7 @@ gateway_new(struct event_base *base, const struct gateway_opts *o, struct llmd_e
 	    .max_body = g->opts.max_body, .max_headers = g->opts.max_headers,
 	    .timeout_ms = g->opts.client_timeout_ms,
 	    .shutdown_grace_ms = g->opts.shutdown_grace_ms,
+	    .make_bev = g->opts.make_bev, .make_bev_arg = g->opts.make_bev_arg,
 	    .error_fmt = http_error_fmt_openai }, e);
 	if (g->srv == NULL) {
 		free(g);

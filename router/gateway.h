@@ -26,6 +26,9 @@ struct gateway_opts {
 	int64_t shutdown_grace_ms;     /* 0: 30 s */
 	int access_log;
 	int max_conns_per_endpoint;    /* 0: 1024 */
+	/* TLS listener: see http_server_config.make_bev (NULL: plain HTTP) */
+	struct bufferevent *(*make_bev)(struct event_base *base, void *arg);
+	void *make_bev_arg;
 };
 
 struct gateway *gateway_new(struct event_base *base, const struct gateway_opts *o,

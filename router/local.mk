@@ -13,7 +13,8 @@ router_librouter_a_SOURCES = \
 	router/scorer-session.c \
 	router/saturation.c \
 	router/proxy.c router/proxy.h \
-	router/gateway.c router/gateway.h
+	router/gateway.c router/gateway.h \
+	router/tls.c router/tls.h
 
 bin_PROGRAMS += llmd-router
 llmd_router_SOURCES = router/main.c

@@ -22,6 +22,7 @@
 #include "router/config.h"
 #include "router/gateway.h"
 #include "router/source-daemon.h"
+#include "router/tls.h"
 
 struct main_ctx {
 	struct gateway *gw;
@@ -43,6 +44,8 @@ usage(FILE *f)
 	    "  --scrape-interval DUR    engine /metrics polling period (default 50ms)\n"
 	    "  --shutdown-grace DUR     in-flight requests get this long on SIGTERM (30s)\n"
 	    "  --max-conns N            connections per endpoint (default 1024)\n"
+	    "  --tls-cert FILE, --tls-key FILE\n"
+	    "                           serve HTTPS with this PEM certificate chain and key\n"
 	    "  --no-access-log          do not log one line per request\n"
 	    "  --server URL             the llmd daemon as the source (instead of --config)\n"
 	    "  --token-file FILE        bearer token for the daemon's API\n"
@@ -118,7 +121,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_CONFIG = 256, O_LISTEN, O_MAXBODY, O_MAXHDR, O_CTMO, O_SCRAPE, O_GRACE,
-	    O_NOLOG, O_SERVER, O_TOKEN, O_NAME, O_MAXCONNS };
+	    O_NOLOG, O_SERVER, O_TOKEN, O_NAME, O_MAXCONNS, O_CERT, O_KEY };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -132,13 +135,16 @@ main(int argc, char **argv)
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "name", required_argument, NULL, O_NAME },
+		{ "tls-cert", required_argument, NULL, O_CERT },
+		{ "tls-key", required_argument, NULL, O_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gateway_opts go = { .access_log = 1 };
 	const char *listen = "0.0.0.0:8080", *server = NULL, *token_file = NULL;
-	const char *gw_name = "kserve-ingress-gateway";
+	const char *gw_name = "kserve-ingress-gateway", *tls_cert = NULL, *tls_key = NULL;
+	struct router_tls *tls = NULL;
 	char *token = NULL;
 	struct daemon_source *src = NULL;
 	struct main_ctx m = { 0 };
@@ -169,6 +175,8 @@ main(int argc, char **argv)
 		case O_SERVER: server = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
 		case O_NAME: gw_name = optarg; break;
+		case O_CERT: tls_cert = optarg; break;
+		case O_KEY: tls_key = optarg; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -190,6 +198,18 @@ main(int argc, char **argv)
 	if (m.config_path != NULL && router_config_load(m.config_path, &cfg, &e) < 0) {
 		fprintf(stderr, "llmd-router: %s\n", err_str(&e, msg, sizeof(msg)));
 		return 1;
+	}
+	if ((tls_cert == NULL) != (tls_key == NULL))
+		cli_usage_error("llmd-router", "--tls-cert and --tls-key go together");
+	if (tls_cert != NULL) {
+		tls = router_tls_new(tls_cert, tls_key, &e);
+		if (tls == NULL) {
+			fprintf(stderr, "llmd-router: %s\n", err_str(&e, msg, sizeof(msg)));
+			router_config_release(&cfg);
+			return 1;
+		}
+		go.make_bev = router_tls_bev;
+		go.make_bev_arg = tls;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
@@ -220,7 +240,8 @@ main(int argc, char **argv)
 				snprintf(host, sizeof(host), "localhost");
 		}
 		snprintf(addr, sizeof(addr), "%s", host);
-		src = daemon_source_new(base, m.gw, server, token, ns, name, addr, port, &e);
+		src = daemon_source_new(base, m.gw, server, token, ns, name, addr, port, tls != NULL,
+		    &e);
 		if (src == NULL)
 			fatalx("%s", err_str(&e, msg, sizeof(msg)));
 	}
@@ -234,6 +255,7 @@ main(int argc, char **argv)
 	daemon_source_free(src);
 	gateway_free(m.gw);
 	free(token);
+	router_tls_free(tls);
 	event_base_free(base);
 	return 0;
 }

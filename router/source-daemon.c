@@ -647,7 +647,7 @@ struct daemon_source {
 	struct gateway *gw;
 	struct http_client *client;
 	char *server, *auth, *gw_ns, *gw_name, *address;
-	int port;
+	int port, tls;
 	int registered;
 	struct event *resync, *retry;
 	struct http_client_req *lists[K_N];
@@ -871,9 +871,9 @@ register_done(const struct http_response *resp, const struct llmd_err *e, void *
 		cJSON *patch = cJSON_CreateObject(), *spec = cJSON_AddObjectToObject(patch, "spec");
 		cJSON *ls = cJSON_AddArrayToObject(spec, "listeners"), *l = cJSON_CreateObject();
 		cJSON_AddStringToObject(spec, "gatewayClassName", "llmd");
-		cJSON_AddStringToObject(l, "name", "http");
+		cJSON_AddStringToObject(l, "name", s->tls ? "https" : "http");
 		cJSON_AddNumberToObject(l, "port", s->port);
-		cJSON_AddStringToObject(l, "protocol", "HTTP");
+		cJSON_AddStringToObject(l, "protocol", s->tls ? "HTTPS" : "HTTP");
 		cJSON_AddItemToArray(ls, l);
 		send_write(s, "PATCH", path.buf, patch);
 		cJSON_Delete(patch);
@@ -918,9 +918,9 @@ do_register(evutil_socket_t fd, short what, void *arg)
 	cJSON_AddStringToObject(spec, "gatewayClassName", "llmd");
 	ls = cJSON_AddArrayToObject(spec, "listeners");
 	l = cJSON_CreateObject();
-	cJSON_AddStringToObject(l, "name", "http");
+	cJSON_AddStringToObject(l, "name", s->tls ? "https" : "http");
 	cJSON_AddNumberToObject(l, "port", s->port);
-	cJSON_AddStringToObject(l, "protocol", "HTTP");
+	cJSON_AddStringToObject(l, "protocol", s->tls ? "HTTPS" : "HTTP");
 	cJSON_AddItemToArray(ls, l);
 	json_print_compact(gw, &b);
 	cJSON_Delete(gw);
@@ -938,7 +938,7 @@ do_register(evutil_socket_t fd, short what, void *arg)
 struct daemon_source *
 daemon_source_new(struct event_base *base, struct gateway *gw, const char *server,
     const char *token, const char *gw_ns, const char *gw_name, const char *address, int port,
-    struct llmd_err *e)
+    int tls, struct llmd_err *e)
 {
 	struct daemon_source *s;
 	size_t n;
@@ -962,6 +962,7 @@ daemon_source_new(struct event_base *base, struct gateway *gw, const char *serve
 	s->gw_name = xstrdup(gw_name);
 	s->address = xstrdup(address);
 	s->port = port;
+	s->tls = tls;
 	s->client = http_client_new(base, &(struct http_client_config){
 	    .timeout_ms = 10000, .stream_timeout_ms = 0, .max_conns_per_host = 16 });
 	s->resync = evtimer_new(base, on_resync, s);

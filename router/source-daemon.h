@@ -40,12 +40,12 @@ int daemon_translate(const struct daemon_objects *o, const char *gw_ns, const ch
     struct router_config *out, cJSON **status, struct llmd_err *e);
 
 /*
- * Starts the source: registers the gateway (listener port, address host),
- * then keeps gw configured. token may be NULL.
+ * Starts the source: registers the gateway (listener port, HTTPS when tls,
+ * address host), then keeps gw configured. token may be NULL.
  */
 struct daemon_source *daemon_source_new(struct event_base *base, struct gateway *gw,
     const char *server, const char *token, const char *gw_ns, const char *gw_name,
-    const char *address, int port, struct llmd_err *e);
+    const char *address, int port, int tls, struct llmd_err *e);
 void daemon_source_free(struct daemon_source *s);
 
 #endif

@@ -105,6 +105,23 @@ if command -v node >/dev/null 2>&1 && [ -d "$S/tests/node/node_modules/openai" ]
 else
 	echo "SKIP: node or the openai package missing"
 fi
+# an HTTPS listener (--tls-cert/--tls-key)
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$t/key.pem" \
+	-out "$t/cert.pem" -subj /CN=localhost -days 1 >/dev/null 2>&1; then
+	"$ROUTER" --config "$t/cfg.yaml" --listen 127.0.0.1:0 --tls-cert "$t/cert.pem" --tls-key "$t/key.pem" \
+		>"$t/tls.port" 2>"$t/tls.log" &
+	tls_pid=$!
+	pids+=($tls_pid)
+	TP=$(wait_port "$t/tls.port")
+	sleep 0.3
+	r=$(curl -s --cacert "$t/cert.pem" "https://localhost:$TP/ns/svc/v1/models")
+	grep -q '"id":"sim"' <<<"$r" && ok || no "HTTPS listener: $r"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TP/ns/svc/v1/models")
+	[ "$code" != 200 ] && ok || no "plain HTTP on the TLS listener answered 200"
+	kill $tls_pid
+else
+	echo "SKIP: openssl CLI cannot make a certificate"
+fi
 sanitizer_check
 kill -TERM $router_pid; wait $router_pid; rc=$?
 [ $rc = 0 ] && ok || no "router SIGTERM exit $rc"
