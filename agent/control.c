@@ -107,8 +107,8 @@ register_with(struct agent *a, const char *token, struct llmd_err *e)
 	return rc;
 }
 
-int
-control_register(struct agent *a, struct llmd_err *e)
+static int
+do_register(struct agent *a, int max_tries, struct llmd_err *e)
 {
 	char path[4096];
 	char *token;
@@ -122,7 +122,7 @@ control_register(struct agent *a, struct llmd_err *e)
 	/* The daemon may be starting: retry for a while. */
 	for (tries = 0;; tries++) {
 		rc = register_with(a, token, e);
-		if (rc == 0 || rc == -EACCES || tries >= 50)
+		if (rc == 0 || rc == -EACCES || tries + 1 >= max_tries)
 			break;
 		usleep(200 * 1000);
 	}
@@ -137,6 +137,13 @@ control_register(struct agent *a, struct llmd_err *e)
 	a->registered = 1;
 	log_info("registered node %s with %s (%d GPU(s))", a->node, a->server, a->ngpus);
 	return 0;
+}
+
+int
+control_register(struct agent *a, struct llmd_err *e)
+{
+	/* At startup the daemon may still be coming up: about 10 s of tries. */
+	return do_register(a, 50, e);
 }
 
 /* ---- heartbeats ---- */
@@ -156,7 +163,7 @@ hb_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
 
 		/* The daemon forgot us (new store): register again. */
 		log_warnx("heartbeat refused; registering again");
-		if (control_register(a, &re) < 0)
+		if (do_register(a, 1, &re) < 0)
 			log_warnx("register: %s", re.msg);
 	}
 }

@@ -187,6 +187,8 @@ state_write(struct pod_rt *p)
 	cJSON_AddNumberToObject(o, "extraPort", p->extra_port);
 	if (p->model_path)
 		cJSON_AddStringToObject(o, "modelPath", p->model_path);
+	if (p->leader_ip)
+		cJSON_AddStringToObject(o, "leaderIP", p->leader_ip);
 	g = cJSON_AddArrayToObject(o, "gpus");
 	for (i = 0; i < p->ngpus; i++)
 		cJSON_AddItemToArray(g, cJSON_CreateNumber(p->gpus[i]));
@@ -1393,6 +1395,8 @@ pods_adopt(struct agent *a)
 		p->extra_port = jget(o, "extraPort") ? jget(o, "extraPort")->valueint : 0;
 		if (jstr(o, "modelPath"))
 			p->model_path = xstrdup(jstr(o, "modelPath"));
+		if (jstr(o, "leaderIP"))
+			p->leader_ip = xstrdup(jstr(o, "leaderIP"));
 		cJSON_ArrayForEach(x, jget(o, "gpus"))
 			if (p->ngpus < AGENT_MAX_GPUS)
 				p->gpus[p->ngpus++] = x->valueint;

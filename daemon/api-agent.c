@@ -3,8 +3,9 @@
  *   POST /agent/v1/tokens     (admin)        {"ttl":"24h"} -> {"token":"ID.SECRET"}
  *   POST /agent/v1/register   (join token)   node, address, labels, GPUs -> credential
  *   POST /agent/v1/heartbeat  (credential)   -> {} and Ready=True
- * and which regular API paths a node credential may use (its pods, their
- * status, nodes).
+ * and which regular API paths a node credential may use: read and watch pods
+ * and nodes; write (status patches) only pods bound to its node; delete
+ * pods of an LWS group that has a member on its node (group restarts).
  */
 #include "config.h"
 
@@ -258,21 +259,89 @@ api_agent_request(const struct nodes_api *a, struct http_req *req, const char *p
 	return 1;
 }
 
+/* Does a pod of namespace ns with this LWS group key run on node? */
+static int
+group_on_node(struct store *s, const char *ns, const char *key, const char *node)
+{
+	cJSON *pods = NULL;
+	const cJSON *p;
+	int yes = 0;
+
+	if (store_list(s, "pods", ns, &pods, NULL, NULL) < 0)
+		return 0;
+	cJSON_ArrayForEach(p, pods) {
+		const char *k = jstr(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(p, "metadata"), "labels"),
+		    "leaderworkerset.sigs.k8s.io/group-key");
+		const char *n = jstr(cJSON_GetObjectItemCaseSensitive(p, "spec"), "nodeName");
+
+		if (k && n && strcmp(k, key) == 0 && strcmp(n, node) == 0)
+			yes = 1;
+	}
+	cJSON_Delete(pods);
+	return yes;
+}
+
+/*
+ * A write by node to namespaces/NS/pods/NAME[/status]: only pods bound to
+ * the node, and (DELETE) pods of an LWS group with a member on the node.
+ */
+static int
+pod_write_allowed(const struct nodes_api *a, const char *method, const char *rest,
+    const char *node)
+{
+	char ns[256], name[256];
+	const char *slash, *pods;
+	cJSON *pod = NULL;
+	const char *bound, *key;
+	int ok = 0;
+
+	slash = strchr(rest, '/');
+	if (slash == NULL || (size_t)(slash - rest) >= sizeof(ns))
+		return 0;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - rest), rest);
+	pods = slash;
+	if (strncmp(pods, "/pods/", 6) != 0)
+		return 0;
+	pods += 6;
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(pods, "/"), pods);
+	if (!*name || store_get(a->store, "pods", ns, name, &pod, NULL) < 0)
+		return 1;   /* absent: the API answers 404 */
+	bound = jstr(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "nodeName");
+	key = jstr(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod,
+	    "metadata"), "labels"), "leaderworkerset.sigs.k8s.io/group-key");
+	if (bound && strcmp(bound, node) == 0)
+		ok = 1;
+	else if (strcmp(method, "DELETE") == 0 && key)
+		ok = group_on_node(a->store, ns, key, node);
+	cJSON_Delete(pod);
+	return ok;
+}
+
 int
 api_agent_authorized(const struct nodes_api *a, struct http_req *req, const char *path)
 {
+	const char *method = http_req_method(req);
+	int read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	char *node;
 	int ok;
 
 	if (strncmp(path, "/api/v1/", 8) != 0)
 		return 0;
 	path += 8;
-	ok = strncmp(path, "pods", 4) == 0 || strncmp(path, "nodes", 5) == 0 ||
-	    (strncmp(path, "namespaces/", 11) == 0 && strstr(path, "/pods") != NULL);
+	if (strncmp(path, "pods", 4) == 0 || strncmp(path, "nodes", 5) == 0)
+		ok = read;
+	else if (strncmp(path, "namespaces/", 11) == 0 && strstr(path, "/pods") != NULL)
+		ok = read || strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0 ||
+		    strcmp(method, "DELETE") == 0;
+	else
+		ok = 0;
 	if (!ok)
 		return 0;
-	node = nodes_credential_node(a->store, bearer(req));
-	ok = node != NULL;
+	if ((node = nodes_credential_node(a->store, bearer(req))) == NULL)
+		return 0;
+	if (!read)
+		ok = pod_write_allowed(a, method, path + 11, node);
 	free(node);
 	return ok;
 }

@@ -170,6 +170,18 @@ tr '\0' ' ' </proc/"$epid"/cmdline >"$tmp/cmd.txt"
 contains "engine serves the model path" "serve $tmp/model" "$tmp/cmd.txt"
 contains "port rewritten" "--port $port1" "$tmp/cmd.txt"
 
+# a node credential writes only its own node's pods
+other=$(podq chat "p['metadata']['name'] if p['spec']['nodeName'] != '$(podq "$pod1" "p['spec']['nodeName']")' else ''" | grep . | head -1)
+n_own=$(podq "$pod1" "p['spec']['nodeName']")
+cred=$(cat "$tmp/a${n_own#n}/credential")
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Authorization: Bearer $cred" \
+    -H 'Content-Type: application/merge-patch+json' -d '{"status":{"phase":"Failed"}}' \
+    "http://$addr/api/v1/namespaces/default/pods/$other/status")
+check "another node's pod is not writable with a node credential" 401 "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $cred" \
+    "http://$addr/api/v1/namespaces/default/secrets")
+check "secrets are not readable with a node credential" 401 "$code"
+
 # logs through llmd-admin (from the agent)
 A logs "$pod1" --tail 5 >"$tmp/logs.txt" 2>&1
 contains "llmd-admin logs" "llmd-engine" "$tmp/logs.txt"
