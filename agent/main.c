@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "agent/agent.h"
+#include "agent/slurm-agent.h"
 #include "lib/cli.h"
 #include "lib/exepath.h"
 #include "lib/http_client.h"
@@ -54,12 +55,17 @@ usage(FILE *f)
 	    "  --heartbeat-interval D    (5s)\n"
 	    "  --sync-interval D         full pod list besides the watch (2s)\n"
 	    "  --grace-period D          SIGTERM->SIGKILL (the pod's terminationGracePeriodSeconds)\n"
+	    "  --slurm                   run as a task of a Slurm job step: node name, labels\n"
+	    "                            and GPUs from the job; drain before it ends, and on SIGTERM\n"
+	    "  --slurm-drain-margin D    drain this long before the job's end time (5m)\n"
 	    "  -h, --help                show this help and exit\n"
 	    "  -V, --version             show the version and exit\n"
 	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug, HF_ENDPOINT, HF_TOKEN\n");
 }
 
 static struct agent A;
+static int slurm_mode;                    /* --slurm */
+static int64_t slurm_margin_ms = 300000;  /* --slurm-drain-margin */
 
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -86,7 +92,9 @@ on_term(evutil_socket_t fd, short what, void *arg)
 	log_info("signal %d: stopping the pods and exiting", (int)fd);
 	notify_stopping();
 	a->stopping = 1;
-	event_base_loopexit(a->base, NULL);
+	if (slurm_mode)   /* scancel: move the pods first; the drain request gets 2 s */
+		slurm_agent_drain(a, "SIGTERM from Slurm");
+	event_base_loopexit(a->base, slurm_mode ? &(struct timeval){ 2, 0 } : NULL);
 }
 
 static void
@@ -158,7 +166,8 @@ int
 main(int argc, char **argv)
 {
 	enum { O_SERVER = 1, O_TOKEN, O_NODE, O_DATA, O_LABELS, O_FAKE, O_ADDR, O_LISTEN,
-	    O_PORTS, O_PVC, O_EARG, O_BI, O_BM, O_BR, O_PROBE, O_HB, O_SYNC, O_GRACE };
+	    O_PORTS, O_PVC, O_EARG, O_BI, O_BM, O_BR, O_PROBE, O_HB, O_SYNC, O_GRACE,
+	    O_SLURM, O_SLURM_MARGIN };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN },
@@ -178,6 +187,8 @@ main(int argc, char **argv)
 		{ "heartbeat-interval", required_argument, NULL, O_HB },
 		{ "sync-interval", required_argument, NULL, O_SYNC },
 		{ "grace-period", required_argument, NULL, O_GRACE },
+		{ "slurm", no_argument, NULL, O_SLURM },
+		{ "slurm-drain-margin", required_argument, NULL, O_SLURM_MARGIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -225,6 +236,8 @@ main(int argc, char **argv)
 		case O_HB: dur("--heartbeat-interval", optarg, &a->t.heartbeat_ms); break;
 		case O_SYNC: dur("--sync-interval", optarg, &a->t.sync_ms); break;
 		case O_GRACE: dur("--grace-period", optarg, &a->t.grace_ms); break;
+		case O_SLURM: slurm_mode = 1; break;
+		case O_SLURM_MARGIN: dur("--slurm-drain-margin", optarg, &slurm_margin_ms); break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -238,6 +251,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		cli_usage_error("llmd-agent", "unexpected argument \"%s\"", argv[optind]);
+	if (slurm_mode && slurm_agent_setup(a, &fake, &e) < 0)
+		cli_usage_error("llmd-agent", "--slurm: %s", err_str(&e, ebuf, sizeof(ebuf)));
 	if (!a->server || !a->token_file || !a->node || !a->data_dir)
 		cli_usage_error("llmd-agent", "--server, --token-file, --node-name and "
 		    "--data-dir are required");
@@ -281,11 +296,14 @@ main(int argc, char **argv)
 	a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a);
 	event_add(a->tick, &tick);
 	control_start(a);
+	if (slurm_mode)
+		slurm_agent_start(a, slurm_margin_ms);
 	notify_ready("registered");
 	log_info("llmd-agent %s: node %s, %d GPU(s), engine %s%s", PACKAGE_VERSION, a->node,
 	    a->ngpus, a->engine_path, a->router_has_sidecar ? ", router sidecar" : "");
 	event_base_dispatch(a->base);
 
+	slurm_agent_stop();
 	control_stop(a);
 	pods_stop_all(a);
 	logs_stop(a);

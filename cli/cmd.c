@@ -26,6 +26,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_node_entry,
 	&cmd_logs_entry,
 	&cmd_token_entry,
+	&cmd_slurm_entry,
 	NULL,
 };
 

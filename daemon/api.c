@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon/api-certs.h"
+#include "daemon/api-drain.h"
 #include "daemon/api-internal.h"
 #include "daemon/api-tokens.h"
 #include "daemon/auth.h"
@@ -202,7 +203,8 @@ on_request(struct http_req *req, void *arg)
 	na.store = a->store;
 	na.hub = a->hub;
 	na.admin_token = a->token;
-	if (strncmp(path, "/agent/", 7) == 0 && api_certs_request(a->store, a->token, req, path))
+	if (strncmp(path, "/agent/", 7) == 0 && (api_certs_request(a->store, a->token, req, path) ||
+	    api_drain_request(a->store, a->hub, req, path)))
 		return;
 	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
 		return;

@@ -6,7 +6,7 @@ EXTRA_DIST += etc systemd
 # tokenizer of `llmd-engine make-model`, presets, examples.
 install-data-local:
 	$(MKDIR_P) $(DESTDIR)$(pkgdatadir)
-	cd $(srcdir)/etc && for d in tokenizers presets examples; do \
+	cd $(srcdir)/etc && for d in tokenizers presets examples slurm; do \
 		[ -d "$$d" ] || continue; \
 		find "$$d" -type f | while read -r f; do \
 			$(MKDIR_P) "$(DESTDIR)$(pkgdatadir)/$$(dirname "$$f")"; \
@@ -21,7 +21,7 @@ install-data-local:
 
 uninstall-local:
 	rm -rf $(DESTDIR)$(pkgdatadir)/tokenizers $(DESTDIR)$(pkgdatadir)/presets \
-		$(DESTDIR)$(pkgdatadir)/examples
+		$(DESTDIR)$(pkgdatadir)/examples $(DESTDIR)$(pkgdatadir)/slurm
 	for f in llmd.env agent.env router.env; do rm -f "$(DESTDIR)$(sysconfdir)/llmd/$$f"; done
 
 # systemd units, with the install paths substituted.

@@ -1,0 +1,187 @@
+#!/bin/bash
+# tests/integration/slurm.sh - llmd nodes from Slurm jobs, against a real
+# single-host Slurm cluster the test starts (munged, slurmctld, two slurmd
+# n1/n2 with fake GPU devices; everything in a temp dir): llmd-admin slurm
+# submit renders the batch template and sbatches it, one llmd-agent --slurm
+# per node joins as slurm-JOB-NODE with the job's labels and GPUs, slurm
+# list shows the pool, an agent drains its node before the job's end time
+# (--drain-margin larger than the time limit), and slurm cancel drains,
+# scancels and deletes the nodes.
+# Needs root and slurmctld/slurmd/munge (Debian: slurmctld slurmd
+# slurm-client munge): exits 77 otherwise, and with LLMD_QUICK=1.
+set -u
+b=${top_builddir:-.}
+src=${top_srcdir:-..}
+b=$(cd "$b" && pwd)
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "${LLMD_QUICK:-0}" = 1 ] && skip "LLMD_QUICK=1"
+[ "$(id -u)" = 0 ] || skip "needs root (slurmd, munged)"
+for c in slurmctld slurmd munged mungekey munge sbatch squeue scancel sinfo curl python3; do
+	command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] || skip "no $c (Debian: slurmctld slurmd slurm-client munge)"
+done
+PATH=$PATH:/usr/sbin
+
+tmp=$(mktemp -d /tmp/llmd-slurm.XXXXXX)
+chmod 755 "$tmp"
+S="$tmp/slurm"
+port=$(( 21000 + ($$ % 3000) * 3 ))
+pass=0
+fail=0
+dpid=""
+pids=()
+
+ok() { pass=$((pass+1)); }
+ko() { echo "FAIL: $*"; fail=$((fail+1)); }
+check() { if [ "$2" = "$3" ]; then ok; else ko "$1: expected '$2', got '$3'"; fi; }
+contains() { if grep -q -- "$2" "$3"; then ok; else ko "$1: '$2' not in: $(head -c 800 "$3")"; fi; }
+
+cleanup() {
+	local p i
+	if [ -n "${SLURM_CONF:-}" ]; then
+		scancel --user=root 2>/dev/null
+		for i in $(seq 50); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.1; done
+	fi
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+	for (( i=${#pids[@]}-1; i>=0; i-- )); do kill "${pids[$i]}" 2>/dev/null; done
+	wait 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# --- the cluster ---
+mkdir -p "$S"/{etc,state,run,log,dev,munge,spool/n1,spool/n2} "$tmp/work"
+chmod 755 "$S" "$S/run"
+chmod 700 "$S/munge"
+for g in 0 1 2 3 4 5 6 7; do ln -sf /dev/null "$S/dev/nvidia$g"; done
+mungekey --create --keyfile="$S/munge/munge.key" 2>/dev/null || skip "mungekey failed"
+munged -F --key-file="$S/munge/munge.key" --socket="$S/run/munge.sock" \
+    --pid-file="$S/run/munged.pid" --seed-file="$S/munge/munged.seed" \
+    --log-file="$S/log/munged.log" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 50); do
+	munge -n -S "$S/run/munge.sock" 2>/dev/null | unmunge -S "$S/run/munge.sock" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+cat >"$S/etc/slurm.conf" <<EOT
+ClusterName=llmdtest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$S/run/munge.sock
+StateSaveLocation=$S/state
+SlurmdSpoolDir=$S/spool/%n
+SlurmctldPidFile=$S/run/slurmctld.pid
+SlurmdPidFile=$S/run/slurmd-%n.pid
+SlurmctldLogFile=$S/log/slurmctld.log
+SlurmdLogFile=$S/log/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MailProg=/bin/true
+ReturnToService=2
+SchedulerParameters=batch_sched_delay=0
+GresTypes=gpu
+NodeName=n1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((port+1)) CPUs=2 Sockets=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=1000 Gres=gpu:8 State=UNKNOWN
+NodeName=n2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((port+2)) CPUs=2 Sockets=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=1000 Gres=gpu:8 State=UNKNOWN
+PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
+EOT
+cat >"$S/etc/gres.conf" <<EOT
+AutoDetect=off
+NodeName=n1 Name=gpu File=$S/dev/nvidia[0-7]
+NodeName=n2 Name=gpu File=$S/dev/nvidia[0-7]
+EOT
+export SLURM_CONF="$S/etc/slurm.conf"
+slurmctld -D -c -f "$SLURM_CONF" >"$S/log/ctld.out" 2>&1 &
+pids+=($!)
+for n in n1 n2; do
+	slurmd -D -N "$n" -f "$SLURM_CONF" >"$S/log/slurmd-$n.out" 2>&1 &
+	pids+=($!)
+done
+for _ in $(seq 100); do
+	[ "$(sinfo -h -N -o %T 2>/dev/null | grep -c idle)" = 2 ] && break
+	sleep 0.1
+done
+[ "$(sinfo -h -N -o %T 2>/dev/null | grep -c idle)" = 2 ] ||
+	skip "the local Slurm cluster did not come up: $(tail -3 "$S/log/slurmctld.log" 2>&1)"
+
+# --- llmd ---
+echo "slurm-test-admin-token" >"$tmp/admin.token"
+LLMD_NODE_MONITOR_PERIOD=500ms "$b/llmd" --listen 127.0.0.1:0 --data-dir "$tmp/d" \
+    --token-file "$tmp/admin.token" --presets-dir "$src/etc/presets" 2>>"$tmp/llmd.log" &
+dpid=$!
+for _ in $(seq 100); do [ -s "$tmp/d/llmd.addr" ] && break; sleep 0.05; done
+export LLMD_SERVER="http://$(cat "$tmp/d/llmd.addr")" LLMD_TOKEN=slurm-test-admin-token
+A() { "$b/llmd-admin" "$@"; }
+# nodes JOB -> "name ready unschedulable gpus" lines
+nodes() {
+	curl -s -H "Authorization: Bearer $LLMD_TOKEN" \
+	    "$LLMD_SERVER/api/v1/nodes?labelSelector=slurm.schedmd.com%2Fjob-id%3D$1" | python3 -c '
+import json, sys
+for n in json.load(sys.stdin).get("items", []):
+    r = [c["status"] for c in n.get("status", {}).get("conditions", []) if c["type"] == "Ready"]
+    print(n["metadata"]["name"], (r or ["?"])[0], n.get("spec", {}).get("unschedulable", False),
+          n.get("status", {}).get("capacity", {}).get("nvidia.com/gpu", "0"))'
+}
+submit() {
+	A slurm submit --work-dir "$tmp/work" --agent-arg --fake-gpus --agent-arg H100-80GB \
+	    --agent-arg --heartbeat-interval --agent-arg 500ms "$@"
+}
+
+# --- a two-node pool ---
+submit --nodes 2 --gpus-per-node 2 --time 10 >"$tmp/sub.out" 2>"$tmp/sub.err"
+check "submit exit" 0 "$?"
+job=$(tail -n 1 "$tmp/sub.out")
+case "$job" in ''|*[!0-9]*) ko "job id: '$job' $(cat "$tmp/sub.err")";; *) ok;; esac
+ls "$tmp/work"/llmd-agents-*.sbatch >/dev/null 2>&1 && ok || ko "no batch script written"
+grep -q "^#SBATCH --gres=gpu:2" "$tmp/work"/llmd-agents-*.sbatch && ok || ko "gres directive"
+check "join token private" 600 "$(stat -c %a "$tmp"/work/join-token-* | head -1)"
+for _ in $(seq 150); do
+	[ "$(nodes "$job" | grep -c ' True ')" = 2 ] && break
+	sleep 0.2
+done
+nodes "$job" >"$tmp/nodes.txt"
+check "two nodes Ready" 2 "$(grep -c ' True ' "$tmp/nodes.txt")"
+check "node names" "slurm-$job-n1 slurm-$job-n2" "$(cut -d' ' -f1 "$tmp/nodes.txt" | sort | xargs)"
+check "the step's GPUs" "2 2" "$(cut -d' ' -f4 "$tmp/nodes.txt" | xargs)"
+A get node "slurm-$job-n1" -o json >"$tmp/n1.json"
+contains "pool label" "\"llmd.io/nodepool\": \"slurm-$job\"" "$tmp/n1.json"
+contains "slurm node label" '"slurm.schedmd.com/node": "n1"' "$tmp/n1.json"
+contains "partition label" '"slurm.schedmd.com/partition": "debug"' "$tmp/n1.json"
+A slurm list >"$tmp/list.txt"
+contains "slurm list shows the pool" "slurm-$job *$job *RUNNING *2 *2" "$tmp/list.txt"
+
+# --- the agent drains its node before the job's end (margin > time limit) ---
+submit --nodes 1 --gpus-per-node 1 --time 1 --drain-margin 2m >"$tmp/sub2.out" 2>&1
+job2=$(tail -n 1 "$tmp/sub2.out")
+for _ in $(seq 150); do
+	nodes "$job2" | grep -q ' True True ' && break
+	sleep 0.2
+done
+check "node drained before the end time" 1 "$(nodes "$job2" | grep -c ' True True ')"
+grep -q "drained by its agent" "$tmp/llmd.log" && ok || ko "no drain logged by llmd"
+
+# --- cancel: drain, scancel, delete ---
+A slurm cancel "$job" >"$tmp/cancel.out" 2>&1
+check "cancel exit" 0 "$?"
+contains "cancel reports" "slurm job $job cancelled, 2 node(s) removed" "$tmp/cancel.out"
+check "nodes deleted" 0 "$(nodes "$job" | wc -l)"
+check "job gone from the queue" "" "$(squeue -h -j "$job" -o %T 2>/dev/null | grep -E 'RUNNING|PENDING')"
+for _ in $(seq 30); do pgrep -f "node-$job-" >/dev/null || break; sleep 0.1; done
+pgrep -f "node-$job-" >/dev/null && ko "agents of job $job still running" || ok
+A slurm cancel "$job2" >/dev/null 2>&1
+check "second cancel" 0 "$?"
+A slurm cancel "12;x" >/dev/null 2>&1
+check "bad job id" 2 "$?"
+
+echo "slurm: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
