@@ -104,6 +104,8 @@ struct rfile {
 	char *name;
 	char *url;
 	int64_t size;
+	char sha256[65];            /* expected digests, "" when unknown */
+	char md5[33];
 };
 
 /* How requests to one store are authenticated. */
@@ -118,6 +120,7 @@ struct dl {
 	uint64_t done, total_all, done_all;
 	void (*progress)(uint64_t, uint64_t, void *);
 	void *parg;
+	EVP_MD_CTX *sha256, *md5;   /* running digests of the file, when checked */
 };
 
 static size_t
@@ -126,6 +129,10 @@ dl_write(char *p, size_t sz, size_t n, void *arg)
 	struct dl *d = arg;
 	size_t w = fwrite(p, sz, n, d->f);
 
+	if (d->sha256)
+		EVP_DigestUpdate(d->sha256, p, w * sz);
+	if (d->md5)
+		EVP_DigestUpdate(d->md5, p, w * sz);
 	d->done += w * sz;
 	d->done_all += w * sz;
 	if (d->progress)
@@ -180,9 +187,36 @@ get_body(CURL *c, const char *url, const struct auth *au, struct buf *body,
 	    " (credentials?)" : "");
 }
 
+/* Finishes a running digest into hex and compares it with want. */
+static int
+digest_matches(EVP_MD_CTX *ctx, const char *want)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	EVP_DigestFinal_ex(ctx, md, &n);
+	for (i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return strcasecmp(hex, want) == 0;
+}
+
+static int
+check_digests(const struct rfile *f, struct dl *d, struct llmd_err *e)
+{
+	int rc = 0;
+
+	if (d->sha256 && !digest_matches(d->sha256, f->sha256))
+		rc = err_set(e, -EIO, NULL, "downloading %s: SHA-256 differs from the listing's",
+		    f->url);
+	if (rc == 0 && d->md5 && !digest_matches(d->md5, f->md5))
+		rc = err_set(e, -EIO, NULL, "downloading %s: MD5 differs from the ETag", f->url);
+	return rc;
+}
+
 /* Downloads one file into path, checking its size. */
 static int
-get_file(CURL *c, const struct rfile *f, const char *path, const struct auth *au,
+get_file_body(CURL *c, const struct rfile *f, const char *path, const struct auth *au,
     struct dl *d, struct llmd_err *e)
 {
 	CURLcode cc;
@@ -219,6 +253,30 @@ get_file(CURL *c, const struct rfile *f, const char *path, const struct auth *au
 	return 0;
 }
 
+/* Downloads one file into path, checking its size and digests (LFS SHA-256, ETag). */
+static int
+get_file(CURL *c, const struct rfile *f, const char *path, const struct auth *au,
+    struct dl *d, struct llmd_err *e)
+{
+	int rc;
+
+	if (f->sha256[0]) {
+		d->sha256 = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(d->sha256, EVP_sha256(), NULL);
+	}
+	if (f->md5[0]) {
+		d->md5 = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(d->md5, EVP_md5(), NULL);
+	}
+	rc = get_file_body(c, f, path, au, d, e);
+	if (rc == 0)
+		rc = check_digests(f, d, e);
+	EVP_MD_CTX_free(d->sha256);
+	EVP_MD_CTX_free(d->md5);
+	d->sha256 = d->md5 = NULL;
+	return rc;
+}
+
 /* Prefixes e->msg with "what: " (the message is copied first: no overlap). */
 static int
 err_prefix(struct llmd_err *e, const char *what)
@@ -241,14 +299,34 @@ rfiles_free(struct rfile *v, size_t n)
 	free(v);
 }
 
-static void
+static struct rfile *
 rfile_add(struct rfile **v, size_t *n, const char *name, char *url, int64_t size)
 {
+	struct rfile *f;
+
 	*v = xreallocarray(*v, *n + 1, sizeof(**v));
-	(*v)[*n].name = xstrdup(name);
-	(*v)[*n].url = url;
-	(*v)[*n].size = size;
-	(*n)++;
+	f = &(*v)[(*n)++];
+	memset(f, 0, sizeof(*f));
+	f->name = xstrdup(name);
+	f->url = url;
+	f->size = size;
+	return f;
+}
+
+/* Copies a hex digest of exactly len digits, else leaves out empty. */
+static void
+set_digest(char *out, size_t len, const char *hex)
+{
+	size_t i;
+
+	out[0] = '\0';
+	if (hex == NULL || strlen(hex) != len)
+		return;
+	for (i = 0; i < len; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f') ||
+		    (hex[i] >= 'A' && hex[i] <= 'F')))
+			return;
+	memcpy(out, hex, len + 1);
 }
 
 /*
@@ -353,7 +431,7 @@ hf_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 	const cJSON *sib;
 	int rc;
 
-	buf_addf(&url, "%s/api/models/%s/revision/%s", h->ep, h->repo, h->rev);
+	buf_addf(&url, "%s/api/models/%s/revision/%s?blobs=true", h->ep, h->repo, h->rev);
 	rc = get_body(c, url.buf, au, &body, e);
 	if (rc == 0 && json_parse(body.buf, body.len, &info, NULL) < 0)
 		rc = err_set(e, -EPROTO, NULL, "%s: not JSON", url.buf);
@@ -366,8 +444,10 @@ hf_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 		if (f == NULL || !wanted_file(f))
 			continue;
 		buf_addf(&u, "%s/%s/resolve/%s/%s", h->ep, h->repo, h->rev, f);
-		rfile_add(files, n, f, buf_detach(&u, NULL),
-		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : -1);
+		set_digest(rfile_add(files, n, f, buf_detach(&u, NULL),
+		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : -1)->sha256, 64,
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(sib, "lfs"), "sha256")));
 	}
 	if (rc < 0) {
 		struct buf w = BUF_INIT;
@@ -463,11 +543,14 @@ s3_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 	p = body.buf;
 	while ((ct = xml_next(&p, "Contents")) != NULL) {
 		const char *cp = ct;
-		char *k = xml_next(&cp, "Key"), *sz;
+		struct rfile *f;
+		char *k = xml_next(&cp, "Key"), *sz, *etag;
 		const char *base;
 
 		cp = ct;
 		sz = xml_next(&cp, "Size");
+		cp = ct;
+		etag = xml_next(&cp, "ETag");
 		base = k ? strrchr(k, '/') : NULL;
 		base = base ? base + 1 : k;
 		if (k && base && wanted_file(base) &&
@@ -487,10 +570,24 @@ s3_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 				}
 			}
 			curl_free(ek);
-			rfile_add(files, n, base, buf_detach(&u, NULL), sz ? strtoll(sz, NULL, 10) : -1);
+			f = rfile_add(files, n, base, buf_detach(&u, NULL), sz ? strtoll(sz, NULL, 10) :
+			    -1);
+			/* A single-part upload's ETag is the MD5 of the object. */
+			if (etag) {
+				char *t = etag, *end;
+
+				if (strncmp(t, "&quot;", 6) == 0)
+					t += 6;
+				else if (*t == '"')
+					t++;
+				end = t + strspn(t, "0123456789abcdefABCDEF");
+				*end = '\0';
+				set_digest(f->md5, 32, t);
+			}
 		}
 		free(k);
 		free(sz);
+		free(etag);
 		free(ct);
 	}
 out:

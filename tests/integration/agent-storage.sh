@@ -3,7 +3,8 @@
 # (`llmd-agent storage-init`) against a local HTTP server that plays the
 # Hugging Face and S3 APIs: only the files an engine needs, HF_TOKEN sent,
 # the cache reused, concurrent fetches sharing one download, resume of an
-# interrupted fetch, size checks, clear errors (unknown model, full disk on
+# interrupted fetch, size and digest checks (HF LFS SHA-256, S3 ETag MD5),
+# clear errors (unknown model, full disk on
 # a small tmpfs), s3:// requests whose SigV4 signatures the server verifies
 # (its verifier first checked against AWS's published get-vanilla vector),
 # gs:// through the JSON API.
@@ -94,13 +95,18 @@ class H(BaseHTTPRequestHandler):
         p = u.path.split("/")
         if u.path.startswith("/api/models/"):
             repo = "/".join(p[3:5])
-            if repo not in ("org/tiny", "org/liar", "org/big"):
+            if repo not in ("org/tiny", "org/liar", "org/big", "org/corrupt"):
                 return self.reply(404, b'{"error":"Repository not found"}', "application/json")
             self.record("HF-INFO")
             if repo == "org/big":
                 sib = [{"rfilename": "model.safetensors", "size": 4 << 20}]
             else:
                 sib = [{"rfilename": f, "size": os.path.getsize(os.path.join(MODEL, f))} for f in files()]
+                for x in sib:   # LFS files carry their SHA-256 (?blobs=true)
+                    if x["rfilename"].endswith(".safetensors"):
+                        data = open(os.path.join(MODEL, x["rfilename"]), "rb").read()
+                        x["lfs"] = {"sha256": hashlib.sha256(data + (b"x" if repo == "org/corrupt" else b"")).hexdigest(),
+                                    "size": len(data)}
                 sib.append({"rfilename": "sub/extra.safetensors", "size": 1})
                 if repo == "org/liar":
                     for x in sib:
@@ -119,8 +125,12 @@ class H(BaseHTTPRequestHandler):
             if len(p) == 2 or p[2] == "":
                 q = dict(urllib.parse.parse_qsl(u.query))
                 pre = q.get("prefix", "")
-                xml = "".join("<Contents><Key>%s</Key><Size>%d</Size></Contents>" % (k, os.path.getsize(os.path.join(MODEL, f)))
-                              for f in files() for k in ["models/tiny/" + f] if k.startswith(pre))
+                def etag(f, k):
+                    md5 = hashlib.md5(open(os.path.join(MODEL, f), "rb").read()).hexdigest()
+                    return md5[::-1] if k.startswith("models/badetag/") else md5
+                xml = "".join("<Contents><Key>%s</Key><Size>%d</Size><ETag>&quot;%s&quot;</ETag></Contents>"
+                              % (k, os.path.getsize(os.path.join(MODEL, f)), etag(f, k))
+                              for f in files() for k in ["models/tiny/" + f, "models/badetag/" + f] if k.startswith(pre))
                 return self.reply(200, ("<ListBucketResult>%s</ListBucketResult>" % xml).encode(), "application/xml")
             return self.reply(200, open(os.path.join(MODEL, p[-1]), "rb").read())
         if u.path.startswith("/storage/v1/b/gbucket/o"):
@@ -190,6 +200,8 @@ si hf://org/nope --cache "$tmp/cache" >/dev/null 2>"$tmp/err" && ko "unknown mod
 contains "unknown model: clear error" "404" "$tmp/err"
 si hf://org/liar --cache "$tmp/cache" >/dev/null 2>"$tmp/err" && ko "size mismatch accepted"
 contains "size checked" "expected" "$tmp/err"
+si hf://org/corrupt --cache "$tmp/cache" >/dev/null 2>"$tmp/err" && ko "corrupt file accepted"
+contains "LFS SHA-256 checked" "SHA-256 differs" "$tmp/err"
 si ftp://x/y --cache "$tmp/cache" >/dev/null 2>"$tmp/err" && ko "ftp accepted"
 contains "bad URI: clear error" "unsupported model URI" "$tmp/err"
 mkdir -p "$tmp/small"
@@ -211,6 +223,8 @@ cmp -s "$tmp/model/tokenizer.json" "$d3/tokenizer.json" && ok || ko "s3: tokeniz
 cmp -s "$tmp/model/model.safetensors" "$d3/model.safetensors" && ok || ko "s3: weights"
 check "s3: every request correctly signed" 0 "$(grep -c S3-SIG-BAD "$tmp/requests.log")"
 [ "$(grep -c S3-SIG-OK "$tmp/requests.log")" -ge 2 ] && ok || ko "s3: no signed requests seen"
+si s3://bucket/models/badetag --cache "$tmp/cache" >/dev/null 2>"$tmp/err" && ko "s3: bad ETag accepted"
+contains "s3: ETag (MD5) checked" "MD5 differs" "$tmp/err"
 AWS_SECRET_ACCESS_KEY=wrong si s3://bucket/models/tiny --cache "$tmp/cache2" >/dev/null 2>"$tmp/err" &&
 	ko "s3: a wrong secret was accepted"
 contains "s3: refused signature, clear error" "403" "$tmp/err"
