@@ -38,6 +38,18 @@ struct key {
 	struct key *next;
 };
 
+/*
+ * What every service reads alike: the nodes and the GPUs that bound pods
+ * take on each, loaded once (one pass over the pods, not one per service),
+ * kept current as batches bind and delete pods, and loaded again after
+ * anyone else wrote pods or nodes.
+ */
+struct batch_view {
+	cJSON *nodes;   /* Node objects */
+	cJSON *usage;   /* node name -> GPUs requested by the pods bound to it */
+	int loaded;
+};
+
 /* Most services one batch (one transaction, one fsync) reconciles. */
 #define BATCH_MAX 256
 /* A batch stops taking services after this long, so API writes queued behind it wait little. */
@@ -51,6 +63,15 @@ struct reconciler {
 	struct key *head, *tail;
 	struct key *running;     /* the batch on the workpool */
 	struct key *unfinished;  /* of the batch: not reached in time, or the commit failed */
+	/*
+	 * resourceVersions (lo, hi] the last batch wrote (atomics: set by the
+	 * worker, read on the loop): its own writes do not queue the services
+	 * again, their reconcile already saw them.
+	 */
+	int64_t own_lo, own_hi;
+	struct batch_view view;  /* used by the worker only */
+	int64_t view_rv;         /* writes up to this rv are in view (worker only) */
+	int view_stale;          /* atomic: reload view (resync, failed commit) */
 	struct event *resync;
 	struct event *kick;
 	cJSON *node_prints;  /* node name -> what placement sees of it */
@@ -89,16 +110,6 @@ str_at(const cJSON *o, const char *a, const char *b)
 	return cJSON_GetStringValue(v);
 }
 
-/*
- * What every service of a batch reads alike: the nodes and the GPUs that
- * bound pods take on each, loaded once per batch (one pass over the pods,
- * not one per service) and kept current as the batch binds pods.
- */
-struct batch_view {
-	cJSON *nodes;   /* Node objects */
-	cJSON *usage;   /* node name -> GPUs requested by the pods bound to it */
-	int loaded;
-};
 
 static void
 batch_view_release(struct batch_view *v)
@@ -168,7 +179,6 @@ bound_for_placement(const struct batch_view *v, const cJSON *observed)
 
 	cJSON_ArrayForEach(u, v->usage) {
 		double others = u->valuedouble;
-		char name[320];
 		cJSON *pod, *md, *spec, *c, *req;
 
 		cJSON_ArrayForEach(it, observed)
@@ -177,10 +187,10 @@ bound_for_placement(const struct batch_view *v, const cJSON *observed)
 				others -= derive_pod_gpus(it);
 		if (others <= 0)
 			continue;
-		snprintf(name, sizeof(name), "bound-on-%s", u->string);
 		pod = cJSON_CreateObject();
 		md = cJSON_AddObjectToObject(pod, "metadata");
-		cJSON_AddStringToObject(md, "name", name);
+		/* One name for all: a single workload role, no service's. */
+		cJSON_AddStringToObject(md, "name", "bound-elsewhere");
 		spec = cJSON_AddObjectToObject(pod, "spec");
 		cJSON_AddStringToObject(spec, "nodeName", u->string);
 		c = cJSON_CreateObject();
@@ -740,6 +750,26 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int
+stop_at_first(const struct store_event *ev, void *arg)
+{
+	(void)ev;
+	*(int *)arg = 1;
+	return 1;
+}
+
+/* Did anyone write pods or nodes after rv (or is that history gone)? */
+static int
+others_wrote(struct store *s, int64_t rv)
+{
+	int any = 0;
+
+	if (store_events_since(s, rv, "pods", NULL, stop_at_first, &any, NULL) < 0 ||
+	    (!any && store_events_since(s, rv, "nodes", NULL, stop_at_first, &any, NULL) < 0))
+		return 1;
+	return any;
+}
+
 /*
  * Reconciles the batch in one store transaction (one fsync for all its
  * writes), sharing the nodes and bound pods between its services. Keys not
@@ -750,25 +780,37 @@ static void
 work(void *arg)
 {
 	struct reconciler *r = arg;
-	struct batch_view view = { 0 };
 	struct llmd_err e = LLMD_ERR_INIT;
 	struct key *k;
 	int64_t t0 = mono_ms();
 	int batched = store_batch_begin(r->store, &e) == 0;
+	int64_t lo = store_current_rv(r->store);
 
 	if (!batched)
 		log_warnx("reconcile: %s; one transaction per write", e.msg);
+	if (__atomic_exchange_n(&r->view_stale, 0, __ATOMIC_ACQ_REL) ||
+	    (r->view.loaded && others_wrote(r->store, r->view_rv)))
+		batch_view_release(&r->view);
+	if (!r->view.loaded)
+		r->view_rv = lo;
 	for (k = r->running; k; k = k->next) {
 		if (k != r->running && mono_ms() - t0 > BATCH_MS) {
 			r->unfinished = k;
 			break;
 		}
-		reconcile_one(r->store, k->ns, k->name, &view);
+		reconcile_one(r->store, k->ns, k->name, &r->view);
 	}
-	batch_view_release(&view);
+	if (batched) {
+		/* Before the commit makes the events visible to the loop. */
+		__atomic_store_n(&r->own_lo, lo, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->own_hi, store_current_rv(r->store), __ATOMIC_RELEASE);
+		r->view_rv = store_current_rv(r->store);
+	}
 	if (batched && store_batch_end(r->store, &e) < 0) {
 		log_warnx("reconcile: commit: %s; retrying", e.msg);
 		r->unfinished = r->running;
+		/* The view counted what was not stored. */
+		__atomic_store_n(&r->view_stale, 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -825,7 +867,10 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 static void
 on_resync(evutil_socket_t fd, short what, void *arg)
 {
-	enqueue_all(arg);
+	struct reconciler *r = arg;
+
+	__atomic_store_n(&r->view_stale, 1, __ATOMIC_RELEASE);
+	enqueue_all(r);
 }
 
 /*
@@ -870,6 +915,14 @@ on_event(const struct store_event *ev, void *arg)
 {
 	struct reconciler *r = arg;
 	const char *owner;
+
+	/*
+	 * Written by a batch of ours (the batch held the writer, so nobody
+	 * else's write has a version in its range): nothing new to reconcile.
+	 */
+	if (ev->rv > __atomic_load_n(&r->own_lo, __ATOMIC_ACQUIRE) &&
+	    ev->rv <= __atomic_load_n(&r->own_hi, __ATOMIC_ACQUIRE))
+		return;
 
 	if (strcmp(ev->resource, SVC_RES) == 0) {
 		/* Our own status writes come back here; reconciling is idempotent. */
@@ -939,6 +992,7 @@ reconciler_free(struct reconciler *r)
 		key_free(k);
 	}
 	/* r->running is freed by done() when the workpool drains. */
+	batch_view_release(&r->view);
 	cJSON_Delete(r->node_prints);
 	free(r);
 }
