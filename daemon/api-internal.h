@@ -20,6 +20,9 @@ struct api {
 	size_t max_body;
 	int ready;
 	char bound[128];
+	/* Group commit (api-verbs.c): writes waiting for the group on the workpool. */
+	struct write_job *wq_head, *wq_tail;
+	int wq_busy;
 };
 
 struct api_call {

@@ -3,7 +3,8 @@
  * PATCH (merge patch) and DELETE on the store, with the generic object
  * checks (names, namespaces, kinds, labels) and the LLMInferenceService
  * validation of daemon/reconcile.h. Every write is committed (fsync) before
- * the reply is sent, then the watch hub is pumped.
+ * the reply is sent, then the watch hub is pumped; writes that arrive
+ * together share one commit (group commit), each with its own result.
  */
 #include "config.h"
 
@@ -287,6 +288,7 @@ struct write_job {
 	cJSON *out;
 	int rc;
 	struct llmd_err e;
+	struct write_job *next;  /* in api->wq_* or its group */
 };
 
 static void
@@ -339,6 +341,75 @@ job_done(void *arg)
 	free(j);
 }
 
+/*
+ * Group commit: while one group of writes is on the workpool, new writes
+ * queue in api->wq_*; the next group takes all of them into one store batch
+ * (one transaction, one fsync), then replies to each with its own result.
+ */
+struct write_group {
+	struct api *api;
+	struct write_job *jobs;
+};
+
+static void flush_writes(struct api *a);
+
+static void
+group_work(void *arg)
+{
+	struct write_group *g = arg;
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct write_job *j;
+	int batched = store_batch_begin(g->api->store, &e) == 0, rc;
+
+	for (j = g->jobs; j; j = j->next)
+		job_work(j);
+	if (batched && (rc = store_batch_end(g->api->store, &e)) < 0) {
+		/* Nothing of the group is stored: each write fails with the commit. */
+		for (j = g->jobs; j; j = j->next) {
+			if (j->rc < 0)
+				continue;
+			j->rc = rc;
+			j->e = e;
+			cJSON_Delete(j->out);
+			j->out = NULL;
+		}
+	}
+}
+
+static void
+group_done(void *arg)
+{
+	struct write_group *g = arg;
+	struct api *a = g->api;
+	struct write_job *j, *next;
+
+	for (j = g->jobs; j; j = next) {
+		next = j->next;
+		job_done(j);
+	}
+	free(g);
+	a->wq_busy = 0;
+	flush_writes(a);
+}
+
+static void
+flush_writes(struct api *a)
+{
+	struct write_group *g;
+
+	if (a->wq_busy || a->wq_head == NULL)
+		return;
+	g = xcalloc(1, sizeof(*g));
+	g->api = a;
+	g->jobs = a->wq_head;
+	a->wq_head = a->wq_tail = NULL;
+	a->wq_busy = 1;
+	if (a->wp == NULL || workpool_submit(a->wp, group_work, group_done, g) < 0) {
+		group_work(g);
+		group_done(g);
+	}
+}
+
 /* Takes obj. The reply is sent once the transaction committed. */
 static void
 submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags,
@@ -359,12 +430,12 @@ submit_write(struct api_call *c, enum write_op op, cJSON *obj, int flags,
 	j->obj = obj;
 	j->flags = flags;
 	j->precond = precond;
-	if (c->api->wp == NULL ||
-	    workpool_submit(c->api->wp, job_work, job_done, j) < 0) {
-		job_work(j);
-		job_done(j);
-		return;
-	}
+	if (c->api->wq_tail)
+		c->api->wq_tail->next = j;
+	else
+		c->api->wq_head = j;
+	c->api->wq_tail = j;
+	flush_writes(c->api);
 }
 
 static void
