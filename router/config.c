@@ -244,6 +244,12 @@ route_release(struct route_config *r)
 	free(r->rewrite);
 	free(r->model);
 	free(r->auth);
+	free(r->method);
+	for (size_t i = 0; i < r->n_headers; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
 	for (size_t i = 0; i < r->n_backends; i++)
 		free(r->backends[i].pool);
 	free(r->backends);

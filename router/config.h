@@ -56,8 +56,16 @@ struct route_backend {
 	int weight;
 };
 
+struct route_header {
+	char *name;                  /* case-insensitive */
+	char *value;                 /* exact */
+};
+
 struct route_config {
 	char *name;                  /* for messages and status ("ns/name") */
+	char *method;                /* NULL: any */
+	struct route_header *headers;   /* all must match */
+	size_t n_headers;
 	char *host;                  /* NULL: any Host */
 	char *path_prefix;           /* "/ns/name" or "/" */
 	char *rewrite;               /* replacement of the prefix; NULL: keep the path */
@@ -96,8 +104,8 @@ const struct pool_config *router_config_pool(const struct router_config *c, cons
  * The static source: a YAML or JSON document
  *   pools:  [{name, endpoints: [host:port...], models: [name | {name, criticality}],
  *             scheduler: {...}}]
- *   routes: [{name, host, pathPrefix, rewrite, model, pool | backends: [{pool, weight}],
- *             timeout, authorization}]
+ *   routes: [{name, host, pathPrefix, rewrite, model, method, headers: {NAME: VALUE},
+ *             pool | backends: [{pool, weight}], timeout, authorization}]
  * A route without pathPrefix gets "/<name>" when name is "ns/svc"-shaped, else "/".
  * rewrite defaults to "/" (the managed-route prefix rewrite); "keep" keeps the path.
  */

@@ -69,22 +69,36 @@ prefix_matches(const char *prefix, const char *path)
 	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static int
+extra_matches(const struct route_config *r, const struct route_request *rq)
+{
+	if (r->method != NULL && (rq->method == NULL || strcasecmp(r->method, rq->method) != 0))
+		return 0;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		const char *v = rq->header != NULL ? rq->header(rq->ctx, r->headers[i].name) : NULL;
+		if (v == NULL || strcmp(v, r->headers[i].value) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 int
-gateway_match_route(const struct route_config *routes, size_t n, const char *host,
-    const char *path, const char *model)
+gateway_route_for(const struct route_config *routes, size_t n, const struct route_request *rq)
 {
 	int best = -1;
-	size_t best_len = 0;
-	int best_specific = 0;
+	size_t best_len = 0, best_specific = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct route_config *r = &routes[i];
 		size_t len = strcmp(r->path_prefix, "/") == 0 ? 0 : strlen(r->path_prefix);
-		int specific = (r->host != NULL) * 2 + (r->model != NULL);
+		size_t specific = (r->host != NULL) * 1000 + (r->model != NULL) * 100 +
+		    (r->method != NULL) * 50 + r->n_headers;
 
-		if (!host_matches(r->host, host) || !prefix_matches(r->path_prefix, path))
+		if (!host_matches(r->host, rq->host) || !prefix_matches(r->path_prefix, rq->path))
 			continue;
-		if (r->model != NULL && (model == NULL || strcmp(r->model, model) != 0))
+		if (r->model != NULL && (rq->model == NULL || strcmp(r->model, rq->model) != 0))
+			continue;
+		if (!extra_matches(r, rq))
 			continue;
 		if (best < 0 || len > best_len || (len == best_len && specific > best_specific)) {
 			best = (int)i;
@@ -93,6 +107,15 @@ gateway_match_route(const struct route_config *routes, size_t n, const char *hos
 		}
 	}
 	return best;
+}
+
+int
+gateway_match_route(const struct route_config *routes, size_t n, const char *host,
+    const char *path, const char *model)
+{
+	struct route_request rq = { host, path, model, NULL, NULL, NULL };
+
+	return gateway_route_for(routes, n, &rq);
 }
 
 char *
@@ -245,6 +268,12 @@ prompt_input(const cJSON *body, struct buf *out)
 	return 0;
 }
 
+static const char *
+req_header(void *ctx, const char *name)
+{
+	return http_req_header(ctx, name);
+}
+
 static void
 on_request(struct http_req *req, void *arg)
 {
@@ -253,6 +282,7 @@ on_request(struct http_req *req, void *arg)
 	const char *method = http_req_method(req), *body, *model = NULL, *pool_name;
 	char host[256] = "";
 	struct proxy_request pr;
+	struct route_request rq;
 	const struct route_config *r;
 	struct pool *p;
 	cJSON *doc = NULL;
@@ -280,9 +310,10 @@ on_request(struct http_req *req, void *arg)
 	}
 	if (model == NULL)
 		model = http_req_header(req, "X-Gateway-Model-Name");
-	idx = gateway_match_route(g->cfg.routes, g->cfg.n_routes, host, path, model);
+	rq = (struct route_request){ host, path, model, method, req_header, req };
+	idx = gateway_route_for(g->cfg.routes, g->cfg.n_routes, &rq);
 	if (idx < 0) {
-		int any = gateway_match_route(g->cfg.routes, g->cfg.n_routes, host, path, NULL) >= 0;
+		int any = 0;
 		for (size_t i = 0; !any && i < g->cfg.n_routes; i++)
 			any = host_matches(g->cfg.routes[i].host, host) &&
 			    prefix_matches(g->cfg.routes[i].path_prefix, path);

@@ -46,12 +46,22 @@ size_t gateway_ready_endpoints(struct gateway *g, const char *pool);
 struct http_server *gateway_server(struct gateway *g);
 void gateway_free(struct gateway *g);
 
+/* What a route is matched against. */
+struct route_request {
+	const char *host, *path, *model, *method;   /* model, method may be NULL */
+	const char *(*header)(void *ctx, const char *name);   /* NULL: no headers */
+	void *ctx;
+};
+
 /*
- * Route matching, exposed for tests: the index of the route of cfg serving
- * (host, path, model), or -1. Longest matching prefix wins (at a segment
- * boundary); host rules match exactly or as "*.suffix"; a route with a
- * model serves only that body model.
+ * The index of the route serving rq, or -1. Longest matching prefix wins (at
+ * a segment boundary), then the most specific (host, model, method, header
+ * count); host rules match exactly or as "*.suffix"; a route with a model
+ * serves only that body model; method and header rules must all match.
  */
+int gateway_route_for(const struct route_config *routes, size_t n,
+    const struct route_request *rq);
+/* The same without method and headers (routes needing them do not match). */
 int gateway_match_route(const struct route_config *routes, size_t n, const char *host,
     const char *path, const char *model);
 /*

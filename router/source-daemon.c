@@ -389,13 +389,24 @@ translate_httproute(struct tctx *t, const cJSON *route)
 		for (int mi = 0; mi < (nm > 0 ? nm : 1) && nb > 0; mi++) {
 			const char *model = NULL, *path = "/";
 			const cJSON *h;
+			int supported = 1;
 
 			m = nm > 0 ? cJSON_GetArrayItem(matches, mi) : NULL;
 			if (sval(get(m, "path"), "value") != NULL)
 				path = sval(get(m, "path"), "value");
-			EACH(h, get(m, "headers"))
-				if (sval(h, "name") && strcasecmp(sval(h, "name"), "X-Gateway-Model-Name") == 0)
+			EACH(h, get(m, "headers")) {
+				const char *ht = sval(h, "type");
+				if (ht != NULL && strcmp(ht, "Exact") != 0)
+					supported = 0;   /* RegularExpression: not served */
+				else if (sval(h, "name") &&
+				    strcasecmp(sval(h, "name"), "X-Gateway-Model-Name") == 0)
 					model = sval(h, "value");
+			}
+			if (get(m, "queryParams") != NULL || (sval(get(m, "path"), "type") &&
+			    strcmp(sval(get(m, "path"), "type"), "RegularExpression") == 0))
+				supported = 0;
+			if (!supported)
+				continue;
 			for (int hi = 0; hi < (nh > 0 ? nh : 1); hi++) {
 				const char *host = nh > 0 ? cJSON_GetArrayItem(hn, hi)->valuestring : NULL;
 				struct route_config *r = new_route(t);
@@ -405,6 +416,17 @@ translate_httproute(struct tctx *t, const cJSON *route)
 				r->path_prefix = prefix_of(path);
 				r->rewrite = rewrite != NULL ? xstrdup(rewrite) : NULL;
 				r->model = model != NULL ? xstrdup(model) : NULL;
+				r->method = sval(m, "method") != NULL ? xstrdup(sval(m, "method")) : NULL;
+				EACH(h, get(m, "headers")) {
+					if (!sval(h, "name") || !sval(h, "value") ||
+					    strcasecmp(sval(h, "name"), "X-Gateway-Model-Name") == 0)
+						continue;
+					r->headers = xreallocarray(r->headers, r->n_headers + 1,
+					    sizeof(*r->headers));
+					r->headers[r->n_headers].name = xstrdup(sval(h, "name"));
+					r->headers[r->n_headers].value = xstrdup(sval(h, "value"));
+					r->n_headers++;
+				}
 				r->timeout_ms = tmo;
 				copy_backends(r, be, nb);
 			}

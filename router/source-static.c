@@ -95,8 +95,8 @@ static int
 parse_route(const cJSON *v, struct route_config *r, struct llmd_err *e)
 {
 	const char *name = NULL, *host = NULL, *prefix = NULL, *rewrite = NULL, *model = NULL;
-	const char *pool = NULL, *timeout = NULL, *auth = NULL;
-	const cJSON *backends = NULL, *it;
+	const char *pool = NULL, *timeout = NULL, *auth = NULL, *method = NULL;
+	const cJSON *backends = NULL, *headers = NULL, *it;
 	int rc;
 
 	if (!cJSON_IsObject(v))
@@ -109,6 +109,8 @@ parse_route(const cJSON *v, struct route_config *r, struct llmd_err *e)
 	    (rc = json_get_str(v, "pool", &pool, 0, e)) < 0 ||
 	    (rc = json_get_str(v, "timeout", &timeout, 0, e)) < 0 ||
 	    (rc = json_get_str(v, "authorization", &auth, 0, e)) < 0 ||
+	    (rc = json_get_str(v, "method", &method, 0, e)) < 0 ||
+	    (rc = json_get_object(v, "headers", &headers, 0, e)) < 0 ||
 	    (rc = json_get_array(v, "backends", &backends, 0, e)) < 0)
 		return rc;
 	r->name = xstrdup(name != NULL ? name : pool != NULL ? pool : "route");
@@ -133,6 +135,19 @@ parse_route(const cJSON *v, struct route_config *r, struct llmd_err *e)
 		r->rewrite = xstrdup(rewrite);
 	r->model = model != NULL ? xstrdup(model) : NULL;
 	r->auth = auth != NULL ? xstrdup(auth) : NULL;
+	r->method = method != NULL ? xstrdup(method) : NULL;
+	if (headers != NULL) {
+		r->headers = xcalloc((size_t)cJSON_GetArraySize(headers) + 1, sizeof(*r->headers));
+		cJSON_ArrayForEach(it, headers) {
+			if (!cJSON_IsString(it)) {
+				err_set(e, -EINVAL, it->string, "must be a string");
+				return json_path_prefix(e, "headers");
+			}
+			r->headers[r->n_headers].name = xstrdup(it->string);
+			r->headers[r->n_headers].value = xstrdup(it->valuestring);
+			r->n_headers++;
+		}
+	}
 	if (timeout != NULL && parse_duration_ms(timeout, &r->timeout_ms) < 0)
 		return err_set(e, -EINVAL, "timeout", "must be a duration (30s, 500ms)");
 	if (backends != NULL) {

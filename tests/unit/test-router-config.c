@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -161,6 +162,46 @@ Test(router_routes, longest_prefix_host_and_model)
 	cr_assert_str_eq(p, "/new/v1/models");
 	free(p);
 	router_config_release(&c);
+}
+
+static const char *
+hdr(void *ctx, const char *name)
+{
+	const char *const *kv = ctx;
+
+	for (; kv[0] != NULL; kv += 2)
+		if (strcasecmp(kv[0], name) == 0)
+			return kv[1];
+	return NULL;
+}
+
+Test(router_routes, method_and_header_rules)
+{
+	struct router_config c;
+	struct llmd_err e = LLMD_ERR_INIT;
+	const char *none[] = { NULL }, *beta[] = { "x-canary", "beta", NULL };
+	const char *other[] = { "X-Canary", "gamma", NULL };
+	struct route_request rq = { "h", "/svc/v1/completions", NULL, "POST", hdr, (void *)none };
+
+	cr_assert_eq(parse(
+	    "pools: [{name: p}]\n"
+	    "routes:\n"
+	    "- {name: base, pathPrefix: /svc, pool: p}\n"
+	    "- {name: canary, pathPrefix: /svc, headers: {X-Canary: beta}, pool: p}\n"
+	    "- {name: reads, pathPrefix: /svc, method: GET, pool: p}\n", &c, &e), 0, "%s", e.msg);
+	cr_assert_eq(c.routes[1].n_headers, 1);
+	cr_assert_eq(gateway_route_for(c.routes, c.n_routes, &rq), 0);
+	rq.ctx = (void *)beta;
+	cr_assert_eq(gateway_route_for(c.routes, c.n_routes, &rq), 1, "header rule, name case-insensitive");
+	rq.ctx = (void *)other;
+	cr_assert_eq(gateway_route_for(c.routes, c.n_routes, &rq), 0, "values are exact");
+	rq.method = "GET";
+	cr_assert_eq(gateway_route_for(c.routes, c.n_routes, &rq), 2);
+	cr_assert_eq(gateway_match_route(c.routes, c.n_routes, "h", "/svc/x", NULL), 0,
+	    "without method and headers only the plain route");
+	router_config_release(&c);
+	cr_assert_lt(parse("pools: [{name: p}]\nroutes: [{name: r, pool: p, headers: {A: 1}}]\n", &c, &e), 0);
+	cr_assert_str_eq(e.field, "routes[0].headers.A");
 }
 
 Test(router_metrics, engine_metrics_parse)

@@ -39,6 +39,13 @@ static const char *ROUTES =
     "      timeouts: {request: 45s}\n"
     "  status:\n"
     "    parents: [{parentRef: {name: other-gw, namespace: x}, conditions: []}]\n"
+    "- metadata: {name: canary, namespace: team}\n"
+    "  spec:\n"
+    "    parentRefs: [{name: gw, namespace: llmd-system}]\n"
+    "    rules:\n"
+    "    - matches: [{path: {value: /c}, method: POST, headers: [{name: X-Canary, value: beta}]},\n"
+    "                {path: {value: /re}, headers: [{type: RegularExpression, name: X, value: a.*}]}]\n"
+    "      backendRefs: [{kind: InferencePool, name: chat-pool}]\n"
     "- metadata: {name: not-ours, namespace: team}\n"
     "  spec:\n"
     "    parentRefs: [{name: other-gw}]\n"
@@ -174,6 +181,20 @@ Test(router_daemon, translate_routes_pools_ingress)
 	}
 	cr_assert_eq(n_chat, 4, "2 hostnames x 2 matches");
 	{
+		int canary = 0;
+		for (size_t i = 0; i < c.n_routes; i++) {
+			const struct route_config *r = &c.routes[i];
+			if (strcmp(r->name, "team/canary") != 0)
+				continue;
+			canary++;
+			cr_assert_str_eq(r->path_prefix, "/c", "the regex match is not served");
+			cr_assert_str_eq(r->method, "POST");
+			cr_assert_eq(r->n_headers, 1);
+			cr_assert_str_eq(r->headers[0].name, "X-Canary");
+		}
+		cr_assert_eq(canary, 1);
+	}
+	{
 		int web = 0, theirs = 0;
 		for (size_t i = 0; i < c.n_routes; i++) {
 			web += strcmp(c.routes[i].name, "team/web") == 0 &&
@@ -186,9 +207,9 @@ Test(router_daemon, translate_routes_pools_ingress)
 	}
 
 	/* status: the route (ours kept beside other-gw), the broken route, the pool */
-	cr_assert_eq(cJSON_GetArraySize(status), 3);
+	cr_assert_eq(cJSON_GetArraySize(status), 4, "chat-route, canary, broken, the pool");
 	{
-		const cJSON *s0 = cJSON_GetArrayItem(status, 0), *s1 = cJSON_GetArrayItem(status, 1);
+		const cJSON *s0 = cJSON_GetArrayItem(status, 0), *s1 = cJSON_GetArrayItem(status, 2);
 		const cJSON *parents = cJSON_GetObjectItem(cJSON_GetObjectItem(
 		    cJSON_GetObjectItem(s0, "body"), "status"), "parents");
 		struct buf b = BUF_INIT;
@@ -203,7 +224,7 @@ Test(router_daemon, translate_routes_pools_ingress)
 		json_print_compact(s1, &b);
 		cr_assert(strstr(b.buf, "BackendNotFound") != NULL, "%s", b.buf);
 		buf_release(&b);
-		cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(status, 2), "path")->valuestring,
+		cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(status, 3), "path")->valuestring,
 		    "/apis/inference.networking.x-k8s.io/v1alpha2/namespaces/team/inferencepools/chat-pool/status");
 		/* once written, no patch again */
 		cJSON_ReplaceItemInObject(cJSON_GetArrayItem(f.routes, 0), "status",
@@ -212,7 +233,7 @@ Test(router_daemon, translate_routes_pools_ingress)
 	cJSON_Delete(status);
 	router_config_release(&c);
 	cr_assert_eq(daemon_translate(&f.o, "llmd-system", "gw", &c, &status, NULL), 0);
-	cr_assert_eq(cJSON_GetArraySize(status), 2, "the written route status is not repeated");
+	cr_assert_eq(cJSON_GetArraySize(status), 3, "the written route status is not repeated");
 	cJSON_Delete(status);
 	router_config_release(&c);
 	/* another gateway serves nothing of it */
