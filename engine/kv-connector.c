@@ -35,6 +35,10 @@ struct kv_connector {
 	pthread_mutex_t lock;
 	struct hold *holds;
 	size_t n_holds;
+	/* pull and DONE threads (detached) still running; kv_connector_free
+	 * waits for them, as they use kvx, sched and the metrics */
+	int n_threads;
+	pthread_cond_t threads_done;
 	struct metric_family *m_timeouts, *m_pulls, *m_pull_fail, *m_pull_bytes;
 	const char *const *labels;
 	uint64_t block_bytes;
@@ -239,12 +243,15 @@ kv_connector_new(const struct kv_transfer_config *c, const struct kvx_layout *la
 	kc->labels = label_vals;
 	kc->block_bytes = layout->block_bytes;
 	pthread_mutex_init(&kc->lock, NULL);
+	pthread_cond_init(&kc->threads_done, NULL);
 	if (base == NULL) {
 		kc->dummy = xcalloc(1, block_stride);
 		base = kc->dummy;
 		n_blocks = 1;
 	}
 	if ((rc = kvx_engine_new(&xc, layout, base, n_blocks, block_stride, &kc->kvx, e)) < 0) {
+		pthread_cond_destroy(&kc->threads_done);
+		pthread_mutex_destroy(&kc->lock);
 		free(kc->dummy);
 		free(kc);
 		return rc;
@@ -275,6 +282,12 @@ kv_connector_free(struct kv_connector *kc)
 
 	if (kc == NULL)
 		return;
+	/* fail the pulls in flight fast, then wait for their threads */
+	kvx_engine_shutdown(kc->kvx);
+	pthread_mutex_lock(&kc->lock);
+	while (kc->n_threads > 0)
+		pthread_cond_wait(&kc->threads_done, &kc->lock);
+	pthread_mutex_unlock(&kc->lock);
 	kvx_engine_free(kc->kvx);
 	for (h = kc->holds; h; h = n) {
 		n = h->next;
@@ -282,6 +295,7 @@ kv_connector_free(struct kv_connector *kc)
 		free(h);
 	}
 	free(kc->dummy);
+	pthread_cond_destroy(&kc->threads_done);
 	pthread_mutex_destroy(&kc->lock);
 	free(kc);
 }
@@ -363,6 +377,40 @@ kv_connector_n_held(struct kv_connector *kc)
 
 /* ---- consumer ---- */
 
+/* Starts fn(arg) on a detached thread counted in n_threads; 0 or -errno. */
+static int
+spawn(struct kv_connector *kc, void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t at;
+	int rc;
+
+	pthread_mutex_lock(&kc->lock);
+	kc->n_threads++;
+	pthread_mutex_unlock(&kc->lock);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &at, fn, arg);
+	pthread_attr_destroy(&at);
+	if (rc != 0) {
+		pthread_mutex_lock(&kc->lock);
+		kc->n_threads--;
+		pthread_mutex_unlock(&kc->lock);
+		return -rc;
+	}
+	return 0;
+}
+
+/* The last thing a spawned thread does with kc. */
+static void
+thread_exit(struct kv_connector *kc)
+{
+	pthread_mutex_lock(&kc->lock);
+	if (--kc->n_threads == 0)
+		pthread_cond_broadcast(&kc->threads_done);
+	pthread_mutex_unlock(&kc->lock);
+}
+
 struct load_job {
 	struct kv_connector *kc;
 	uint64_t req_id;
@@ -414,13 +462,21 @@ load_main(void *arg)
 	return NULL;
 }
 
+static void *
+load_thread(void *arg)
+{
+	struct kv_connector *kc = ((struct load_job *)arg)->kc;
+
+	load_main(arg);
+	thread_exit(kc);
+	return NULL;
+}
+
 void
 kv_connector_start_load(struct kv_connector *kc, const struct sched_kv_load *ld,
     const struct kv_remote *rem, uint32_t block_size)
 {
 	struct load_job *j = xcalloc(1, sizeof(*j));
-	pthread_t t;
-	pthread_attr_t at;
 	uint32_t first = (uint32_t)ld->first_block, nb = (uint32_t)ld->n_blocks;
 
 	j->kc = kc;
@@ -444,11 +500,8 @@ kv_connector_start_load(struct kv_connector *kc, const struct sched_kv_load *ld,
 		j->remote[i] = rem->block_ids[first + i];
 		j->local[i] = ld->block_table[first + i];
 	}
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &at, load_main, j) != 0)
+	if (spawn(kc, load_thread, j) < 0)
 		load_main(j);
-	pthread_attr_destroy(&at);
 }
 
 struct notify_job {
@@ -461,8 +514,11 @@ notify_main(void *arg)
 {
 	struct notify_job *j = arg;
 
-	send_done(j->kc, &j->rem);
+	struct kv_connector *kc = j->kc;
+
+	send_done(kc, &j->rem);
 	free(j);
+	thread_exit(kc);
 	return NULL;
 }
 
@@ -470,8 +526,6 @@ void
 kv_connector_notify(struct kv_connector *kc, const struct kv_remote *rem)
 {
 	struct notify_job *j;
-	pthread_t t;
-	pthread_attr_t at;
 
 	if (kc == NULL || !rem->valid)
 		return;
@@ -479,9 +533,8 @@ kv_connector_notify(struct kv_connector *kc, const struct kv_remote *rem)
 	j->kc = kc;
 	j->rem = *rem;
 	j->rem.block_ids = NULL;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &at, notify_main, j) != 0)
-		notify_main(j);
-	pthread_attr_destroy(&at);
+	if (spawn(kc, notify_main, j) < 0) {
+		send_done(kc, &j->rem);
+		free(j);
+	}
 }

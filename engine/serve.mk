@@ -6,7 +6,7 @@ engine_libengine_a_SOURCES += engine/openai.c engine/openai.h \
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-engine-serve
 TESTS += tests/unit/test-engine-serve
-tests_unit_test_engine_serve_SOURCES = tests/unit/test-openai.c
+tests_unit_test_engine_serve_SOURCES = tests/unit/test-openai.c tests/unit/test-kv-connector.c
 tests_unit_test_engine_serve_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_engine_serve_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif

@@ -45,6 +45,7 @@
 #define KVX_MAX_JSON (64u << 10)
 #define KVX_MAX_RUNS (1u << 20)
 #define KVX_MAX_STREAMS 16
+#define KVX_MAX_CONNS 256       /* side-channel connections served at once */
 
 struct kvx_engine {
 	struct kvx_config cfg;
@@ -60,7 +61,51 @@ struct kvx_engine {
 	pthread_t thread;
 	atomic_bool stop;
 	atomic_int n_conns;
+	/* every open side-channel socket (served and ours), so that
+	 * kvx_engine_shutdown() can wake whatever blocks on one */
+	pthread_mutex_t fd_lock;
+	pthread_cond_t fd_cond;
+	int *fds;
+	size_t n_fds, cap_fds;
+	bool closing;                   /* kvx_engine_shutdown() ran: no new sockets */
 };
+
+/* ---- socket registry ---- */
+
+/* Registers fd; -ESHUTDOWN (fd not registered) once the engine is closing. */
+static int
+fd_register(struct kvx_engine *x, int fd)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&x->fd_lock);
+	if (x->closing) {
+		rc = -ESHUTDOWN;
+	} else {
+		if (x->n_fds == x->cap_fds) {
+			x->cap_fds = x->cap_fds ? 2 * x->cap_fds : 16;
+			x->fds = xreallocarray(x->fds, x->cap_fds, sizeof(int));
+		}
+		x->fds[x->n_fds++] = fd;
+	}
+	pthread_mutex_unlock(&x->fd_lock);
+	return rc;
+}
+
+/* Unregisters and closes fd. */
+static void
+fd_close(struct kvx_engine *x, int fd)
+{
+	pthread_mutex_lock(&x->fd_lock);
+	for (size_t i = 0; i < x->n_fds; i++)
+		if (x->fds[i] == fd) {
+			x->fds[i] = x->fds[--x->n_fds];
+			break;
+		}
+	close(fd);
+	pthread_cond_broadcast(&x->fd_cond);
+	pthread_mutex_unlock(&x->fd_lock);
+}
 
 /* ---- layout ---- */
 
@@ -269,15 +314,34 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/*
+ * Reads n bytes. deadline_ms (now_ms() clock) bounds the whole read, so a
+ * peer trickling bytes cannot hold it open forever; 0: only the socket's
+ * per-call timeout applies.
+ */
 static int
-read_all(int fd, void *p, size_t n)
+read_all(int fd, void *p, size_t n, uint64_t deadline_ms)
 {
 	uint8_t *b = p;
 
 	while (n > 0) {
-		ssize_t r = recv(fd, b, n, MSG_WAITALL);
+		if (deadline_ms != 0) {
+			uint64_t now = now_ms();
+			struct pollfd pf = { fd, POLLIN, 0 };
+			int pr;
+			if (now >= deadline_ms)
+				return -ETIMEDOUT;
+			pr = poll(&pf, 1, (int)MIN(deadline_ms - now, (uint64_t)INT32_MAX));
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr < 0)
+				return -errno;
+			if (pr == 0)
+				return -ETIMEDOUT;
+		}
+		ssize_t r = recv(fd, b, n, deadline_ms != 0 ? MSG_DONTWAIT : MSG_WAITALL);
 		if (r < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || (deadline_ms != 0 && errno == EAGAIN))
 				continue;
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		}
@@ -297,10 +361,10 @@ write_u32(int fd, uint32_t v)
 }
 
 static int
-read_u32(int fd, uint32_t *v)
+read_u32(int fd, uint32_t *v, uint64_t deadline_ms)
 {
 	uint8_t b[4] = { 0, 0, 0, 0 };
-	int rc = read_all(fd, b, 4);
+	int rc = read_all(fd, b, 4, deadline_ms);
 
 	*v = 0;
 	if (rc == 0)
@@ -323,18 +387,18 @@ write_json(int fd, const cJSON *o)
 }
 
 static int
-read_json(int fd, cJSON **out, struct llmd_err *e)
+read_json(int fd, cJSON **out, uint64_t deadline_ms, struct llmd_err *e)
 {
 	uint32_t len;
 	char *s;
 	int rc;
 
-	if ((rc = read_u32(fd, &len)) < 0)
+	if ((rc = read_u32(fd, &len, deadline_ms)) < 0)
 		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
 	if (len > KVX_MAX_JSON)
 		return err_set(e, -EMSGSIZE, "", "side channel: message of %u bytes is too large", len);
 	s = xmalloc(len + 1);
-	if ((rc = read_all(fd, s, len)) < 0) {
+	if ((rc = read_all(fd, s, len, deadline_ms)) < 0) {
 		free(s);
 		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
 	}
@@ -343,8 +407,10 @@ read_json(int fd, cJSON **out, struct llmd_err *e)
 	return rc;
 }
 
+/* A registered socket connected to host:port (close it with fd_close). */
 static int
-connect_to(const char *host, int port, int64_t timeout_ms, struct llmd_err *e)
+connect_to(struct kvx_engine *x, const char *host, int port, int64_t timeout_ms,
+    struct llmd_err *e)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
 	char ps[16];
@@ -357,11 +423,16 @@ connect_to(const char *host, int port, int64_t timeout_ms, struct llmd_err *e)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
+		if (fd_register(x, fd) < 0) {
+			close(fd);
+			freeaddrinfo(res);
+			return err_set(e, -ESHUTDOWN, "", "the KV transfer engine is shutting down");
+		}
 		set_timeouts(fd, timeout_ms);
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		rc = errno;
-		close(fd);
+		fd_close(x, fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
@@ -387,9 +458,9 @@ handshake(struct kvx_engine *x, int fd, struct llmd_err *e)
 	cJSON_Delete(hello);
 	if (rc < 0)
 		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
-	if ((rc = read_u32(fd, &status)) < 0)
+	if ((rc = read_u32(fd, &status, 0)) < 0)
 		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
-	if ((rc = read_json(fd, &reply, e)) < 0)
+	if ((rc = read_json(fd, &reply, 0, e)) < 0)
 		return rc;
 	if (status != 0) {
 		const char *why = NULL, *field = "";
@@ -409,20 +480,20 @@ struct conn_arg {
 };
 
 static int
-serve_read(struct kvx_engine *x, int fd)
+serve_read(struct kvx_engine *x, int fd, uint64_t deadline_ms)
 {
 	uint32_t n_runs, i;
 	struct kvx_run *runs;
 	int rc = 0, bad = 0;
 
-	if ((rc = read_u32(fd, &n_runs)) < 0)
+	if ((rc = read_u32(fd, &n_runs, deadline_ms)) < 0)
 		return rc;
 	if (n_runs > KVX_MAX_RUNS)
 		return -EMSGSIZE;
 	runs = xcalloc(n_runs ? n_runs : 1, sizeof(*runs));
 	for (i = 0; i < n_runs && rc == 0; i++) {
 		uint32_t first, n;
-		if ((rc = read_u32(fd, &first)) < 0 || (rc = read_u32(fd, &n)) < 0)
+		if ((rc = read_u32(fd, &first, deadline_ms)) < 0 || (rc = read_u32(fd, &n, deadline_ms)) < 0)
 			break;
 		runs[i].rfirst = (int32_t)first;
 		runs[i].n = n;
@@ -463,12 +534,15 @@ conn_main(void *arg)
 	struct kvx_layout peer;
 	struct llmd_err e = LLMD_ERR_INIT;
 	uint32_t op;
+	uint64_t deadline;
 
 	free(ca);
 	set_timeouts(fd, x->cfg.io_timeout_ms);
-	if (read_all(fd, magic, 4) < 0 || memcmp(magic, KVX_MAGIC, 4) != 0)
+	/* each message must arrive whole within the I/O timeout (slowloris) */
+	deadline = now_ms() + (uint64_t)x->cfg.io_timeout_ms;
+	if (read_all(fd, magic, 4, deadline) < 0 || memcmp(magic, KVX_MAGIC, 4) != 0)
 		goto out;
-	if (read_json(fd, &hello, &e) < 0)
+	if (read_json(fd, &hello, deadline, &e) < 0)
 		goto out;
 	reply = layout_json(&x->layout);
 	cJSON_AddStringToObject(reply, "engine_id", x->id);
@@ -485,14 +559,18 @@ conn_main(void *arg)
 	write_u32(fd, 0);
 	write_json(fd, reply);
 	cJSON_Delete(reply);
-	while (read_u32(fd, &op) == 0) {
+	for (;;) {
+		deadline = now_ms() + (uint64_t)x->cfg.io_timeout_ms;
+		if (atomic_load(&x->stop) || read_u32(fd, &op, deadline) < 0)
+			break;
 		if (op == KVX_OP_READ) {
-			if (serve_read(x, fd) < 0)
+			if (serve_read(x, fd, deadline) < 0)
 				break;
 		} else if (op == KVX_OP_DONE) {
 			uint32_t len;
 			char id[256];
-			if (read_u32(fd, &len) < 0 || len >= sizeof(id) || read_all(fd, id, len) < 0)
+			if (read_u32(fd, &len, deadline) < 0 || len >= sizeof(id) ||
+			    read_all(fd, id, len, deadline) < 0)
 				break;
 			id[len] = '\0';
 			if (x->cfg.on_done)
@@ -504,8 +582,12 @@ conn_main(void *arg)
 	}
 out:
 	cJSON_Delete(hello);
-	close(fd);
+	fd_close(x, fd);
+	/* last: kvx_engine_free() may free x once this reaches 0 */
+	pthread_mutex_lock(&x->fd_lock);
 	atomic_fetch_sub(&x->n_conns, 1);
+	pthread_cond_broadcast(&x->fd_cond);
+	pthread_mutex_unlock(&x->fd_lock);
 	return NULL;
 }
 
@@ -523,9 +605,13 @@ accept_main(void *arg)
 		if (poll(&p, 1, 200) <= 0)
 			continue;
 		fd = accept4(x->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			/* out of descriptors: don't spin on a listener that stays readable */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				usleep(100000);
 			continue;
-		if (atomic_load(&x->n_conns) >= 256) {
+		}
+		if (atomic_load(&x->n_conns) >= KVX_MAX_CONNS || fd_register(x, fd) < 0) {
 			close(fd);
 			continue;
 		}
@@ -537,7 +623,7 @@ accept_main(void *arg)
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &at, conn_main, ca) != 0) {
 			atomic_fetch_sub(&x->n_conns, 1);
-			close(fd);
+			fd_close(x, fd);
 			free(ca);
 		}
 		pthread_attr_destroy(&at);
@@ -546,6 +632,15 @@ accept_main(void *arg)
 }
 
 /* ---- engine ---- */
+
+static void
+engine_release(struct kvx_engine *x)
+{
+	pthread_mutex_destroy(&x->fd_lock);
+	pthread_cond_destroy(&x->fd_cond);
+	free(x->fds);
+	free(x);
+}
 
 int
 kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, void *base,
@@ -572,6 +667,8 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 
 	x = xcalloc(1, sizeof(*x));
 	x->cfg = *cfg;
+	pthread_mutex_init(&x->fd_lock, NULL);
+	pthread_cond_init(&x->fd_cond, NULL);
 	if (x->cfg.n_streams <= 0)
 		x->cfg.n_streams = 4;
 	if (x->cfg.n_streams > KVX_MAX_STREAMS)
@@ -589,7 +686,7 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 
 	snprintf(ps, sizeof(ps), "%d", port);
 	if (getaddrinfo(host[0] ? host : NULL, ps, &hints, &res) != 0 || res == NULL) {
-		free(x);
+		engine_release(x);
 		return err_set(e, -EINVAL, "listen", "cannot resolve \"%s\"", host);
 	}
 	x->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -599,7 +696,7 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 		freeaddrinfo(res);
 		if (x->lfd >= 0)
 			close(x->lfd);
-		free(x);
+		engine_release(x);
 		return err_set(e, -err, "listen", "cannot listen on %s: %s", cfg->listen, strerror(err));
 	}
 	freeaddrinfo(res);
@@ -612,7 +709,7 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 	    : (host[0] && strcmp(host, "0.0.0.0") != 0 ? host : "127.0.0.1"));
 	if (pthread_create(&x->thread, NULL, accept_main, x) != 0) {
 		close(x->lfd);
-		free(x);
+		engine_release(x);
 		return err_set(e, -EAGAIN, "", "cannot start the side-channel thread");
 	}
 	*out = x;
@@ -620,17 +717,33 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 }
 
 void
-kvx_engine_free(struct kvx_engine *x)
+kvx_engine_shutdown(struct kvx_engine *x)
 {
 	if (x == NULL)
 		return;
 	atomic_store(&x->stop, true);
+	pthread_mutex_lock(&x->fd_lock);
+	x->closing = true;
+	for (size_t i = 0; i < x->n_fds; i++)
+		shutdown(x->fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&x->fd_lock);
+}
+
+void
+kvx_engine_free(struct kvx_engine *x)
+{
+	if (x == NULL)
+		return;
+	kvx_engine_shutdown(x);
 	pthread_join(x->thread, NULL);
 	close(x->lfd);
-	/* serving threads hold x: wait for them to notice the peer or time out */
-	for (int i = 0; i < 500 && atomic_load(&x->n_conns) > 0; i++)
-		usleep(10000);
-	free(x);
+	/* serving threads hold x: their sockets are shut down, so they end
+	 * promptly; wait for every one of them (and any pull still running) */
+	pthread_mutex_lock(&x->fd_lock);
+	while (atomic_load(&x->n_conns) > 0 || x->n_fds > 0)
+		pthread_cond_wait(&x->fd_cond, &x->fd_lock);
+	pthread_mutex_unlock(&x->fd_lock);
+	engine_release(x);
 }
 
 const char *kvx_engine_id(const struct kvx_engine *x) { return x->id; }
@@ -672,7 +785,7 @@ stream_main(void *arg)
 	int fd, rc;
 	uint32_t status;
 
-	fd = connect_to(j->host, j->port, x->cfg.io_timeout_ms, &j->e);
+	fd = connect_to(x, j->host, j->port, x->cfg.io_timeout_ms, &j->e);
 	if (fd < 0) {
 		j->rc = fd;
 		return NULL;
@@ -697,7 +810,7 @@ stream_main(void *arg)
 			goto out;
 		}
 	}
-	if ((rc = read_u32(fd, &status)) < 0) {
+	if ((rc = read_u32(fd, &status, 0)) < 0) {
 		err_set(&j->e, rc, "", "reading the status: %s", strerror(-rc));
 		goto out;
 	}
@@ -708,17 +821,17 @@ stream_main(void *arg)
 	for (size_t i = 0; i < j->n_runs && rc == 0; i++) {
 		if (x->stride == x->layout.block_bytes) {
 			rc = read_all(fd, x->base + (size_t)j->runs[i].lfirst * x->stride,
-			    (size_t)j->runs[i].n * x->stride);
+			    (size_t)j->runs[i].n * x->stride, 0);
 		} else {
 			for (uint32_t b = 0; b < j->runs[i].n && rc == 0; b++)
 				rc = read_all(fd, x->base + (size_t)(j->runs[i].lfirst + (int32_t)b) * x->stride,
-				    x->layout.block_bytes);
+				    x->layout.block_bytes, 0);
 		}
 		if (rc < 0)
 			err_set(&j->e, rc, "", "receiving blocks: %s", strerror(-rc));
 	}
 out:
-	close(fd);
+	fd_close(x, fd);
 	j->rc = rc;
 	return NULL;
 }
@@ -779,23 +892,23 @@ int
 kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *request_id,
     struct llmd_err *e)
 {
-	int fd = connect_to(host, port, x->cfg.io_timeout_ms, e), rc;
+	int fd = connect_to(x, host, port, x->cfg.io_timeout_ms, e), rc;
 	uint32_t status = 0;
 	size_t len = strlen(request_id);
 
 	if (fd < 0)
 		return fd;
 	if (len >= 256) {
-		close(fd);
+		fd_close(x, fd);
 		return err_set(e, -EINVAL, "request_id", "too long");
 	}
 	if ((rc = handshake(x, fd, e)) == 0) {
 		if ((rc = write_u32(fd, KVX_OP_DONE)) == 0 && (rc = write_u32(fd, (uint32_t)len)) == 0 &&
 		    (rc = write_all(fd, request_id, len)) == 0)
-			rc = read_u32(fd, &status);
+			rc = read_u32(fd, &status, 0);
 		if (rc < 0)
 			err_set(e, rc, "", "sending done: %s", strerror(-rc));
 	}
-	close(fd);
+	fd_close(x, fd);
 	return rc;
 }

@@ -15,7 +15,9 @@
  *  - "verbs": RDMA READ over RC queue pairs set up over the same side channel
  *    (built only with libibverbs; chosen when both sides have a device).
  *
- * Threads: each engine runs one side-channel thread (accept + serve); a pull
+ * Threads: each engine runs one side-channel thread (accept) and a thread per
+ * served connection (at most 256; each request message must arrive whole
+ * within io_timeout_ms, an idle connection is closed after it); a pull
  * runs on the caller's thread (the engine calls it from a worker). Callbacks
  * (on_done) run on the side-channel thread.
  */
@@ -63,6 +65,14 @@ struct kvx_engine;
 /* Registers the pool and starts the side channel. */
 int kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, void *base,
     uint32_t n_blocks, size_t block_stride, struct kvx_engine **out, struct llmd_err *e);
+/*
+ * Stops the side channel and shuts down every socket of the engine (served
+ * connections and pulls in progress, which then fail with an error); new
+ * pulls and DONEs fail with -ESHUTDOWN. For owners that must wait for their
+ * own pull threads before kvx_engine_free(). Idempotent.
+ */
+void kvx_engine_shutdown(struct kvx_engine *x);
+/* Shuts down, then waits for every serving thread and open socket. */
 void kvx_engine_free(struct kvx_engine *x);
 
 const char *kvx_engine_id(const struct kvx_engine *x);

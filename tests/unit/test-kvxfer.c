@@ -2,13 +2,19 @@
  * tests/unit/test-kvxfer.c - KV-block transfer: layout compatibility (a
  * mismatch names the field), run merging and slicing, and real pulls over the
  * TCP transport between two engines in this process (non-contiguous block
- * lists, padded strides, several streams, DONE notification, bad ids).
+ * lists, padded strides, several streams, DONE notification, bad ids), and a
+ * hostile side-channel peer (silence, garbage, huge lengths, trickled bytes)
+ * that is dropped without hurting the engine or its shutdown.
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "rdma/kvxfer.h"
@@ -173,4 +179,163 @@ Test(kvxfer, refuses_mismatch_and_bad_ids)
 	kvx_engine_free(odd);
 	free(buf);
 	teardown_pair(&p);
+}
+
+/* ---- hostile peers on the side channel ---- */
+
+static int
+raw_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* 1 when the server closed fd (EOF or reset) within 20 s (a bound for a
+ * hang, not a timing check); its replies are read and dropped. */
+static int
+closed_by_server(int fd)
+{
+	char b[4096];
+
+	for (int i = 0; i < 200; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 100) == 1) {
+			ssize_t r = recv(fd, b, sizeof(b), 0);
+			if (r <= 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+send_u32(int fd, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	cr_assert_eq(send(fd, b, 4, MSG_NOSIGNAL), 4);
+}
+
+/* A valid hello for layout(4096) ("KVX1", length, JSON). */
+static void
+send_hello(int fd)
+{
+	const char *j = "{\"op\":\"hello\",\"model\":\"tiny\",\"dtype\":\"float32\",\"block_size\":16,"
+	    "\"n_layers\":2,\"n_kv_heads\":2,\"head_dim\":8,\"tp_rank\":0,\"tp_size\":1,"
+	    "\"block_bytes\":4096,\"engine_id\":\"test\"}";
+	uint32_t status = 1;
+	uint8_t st[4], lb[4];
+	uint32_t len;
+	char buf[8192];
+
+	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	send_u32(fd, (uint32_t)strlen(j));
+	cr_assert_eq(send(fd, j, strlen(j), MSG_NOSIGNAL), (ssize_t)strlen(j));
+	cr_assert_eq(recv(fd, st, 4, MSG_WAITALL), 4);
+	status = (uint32_t)st[0] | (uint32_t)st[1] << 8 | (uint32_t)st[2] << 16 | (uint32_t)st[3] << 24;
+	cr_assert_eq(status, 0, "the test's hello is accepted");
+	cr_assert_eq(recv(fd, lb, 4, MSG_WAITALL), 4);
+	len = (uint32_t)lb[0] | (uint32_t)lb[1] << 8 | (uint32_t)lb[2] << 16 | (uint32_t)lb[3] << 24;
+	cr_assert_lt(len, sizeof(buf));
+	cr_assert_eq(recv(fd, buf, len, MSG_WAITALL), (ssize_t)len);
+}
+
+Test(kvxfer, hostile_side_channel_peers_are_dropped)
+{
+	struct kvx_layout l = layout(4096);
+	struct kvx_config pc = { .transport = "tcp", .listen = "127.0.0.1:0", .io_timeout_ms = 300 };
+	struct kvx_config cc = { .transport = "tcp", .listen = "127.0.0.1:0" };
+	struct kvx_engine *prod, *cons;
+	struct llmd_err e = LLMD_ERR_INIT;
+	uint8_t *pbuf = calloc(64, 4096), *cbuf = calloc(64, 4096);
+	int32_t rem[] = { 5 }, loc[] = { 9 };
+	int port, fd;
+	const char *hello_head = "KVX1\x40\x00\x00\x00{\"op\":\"hello\",\"model\":\"tiny\",";
+
+	memset(pbuf + 5 * 4096, 0xab, 4096);
+	cr_assert_eq(kvx_engine_new(&pc, &l, pbuf, 64, 4096, &prod, &e), 0, "%s", e.msg);
+	cr_assert_eq(kvx_engine_new(&cc, &l, cbuf, 64, 4096, &cons, &e), 0, "%s", e.msg);
+	port = kvx_engine_port(prod);
+
+	/* connects and never speaks: dropped after the I/O timeout */
+	fd = raw_connect(port);
+	cr_assert(closed_by_server(fd), "a silent peer is disconnected");
+	close(fd);
+
+	/* not our protocol */
+	fd = raw_connect(port);
+	cr_assert_eq(send(fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
+	cr_assert(closed_by_server(fd), "garbage is disconnected");
+	close(fd);
+
+	/* a 4 GiB hello */
+	fd = raw_connect(port);
+	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	send_u32(fd, 0xffffffffu);
+	cr_assert(closed_by_server(fd), "a huge hello length is refused");
+	close(fd);
+
+	/* slowloris: a hello trickled a byte at a time never completes */
+	fd = raw_connect(port);
+	int dropped = 0;
+	for (size_t i = 0; i < strlen(hello_head) + 4 && !dropped; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (send(fd, hello_head + (i < 8 ? i : 8), 1, MSG_NOSIGNAL) != 1)
+			dropped = 1;
+		if (poll(&p, 1, 100) == 1)
+			dropped = 1;
+	}
+	for (int i = 0; i < 200 && !dropped; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (send(fd, " ", 1, MSG_NOSIGNAL) != 1 || poll(&p, 1, 100) == 1)
+			dropped = 1;
+	}
+	cr_assert(dropped, "a trickling peer is cut off although it keeps sending");
+	close(fd);
+
+	/* after a good hello: 4 billion runs, a huge DONE id, an unknown op */
+	fd = raw_connect(port);
+	send_hello(fd);
+	send_u32(fd, 1);
+	send_u32(fd, 0xffffffffu);
+	cr_assert(closed_by_server(fd), "n_runs beyond the limit is refused");
+	close(fd);
+	fd = raw_connect(port);
+	send_hello(fd);
+	send_u32(fd, 2);
+	send_u32(fd, 1u << 30);
+	cr_assert(closed_by_server(fd), "a huge DONE id is refused");
+	close(fd);
+	fd = raw_connect(port);
+	send_hello(fd);
+	send_u32(fd, 77);
+	cr_assert(closed_by_server(fd), "an unknown op is refused");
+	close(fd);
+	/* a READ of a block beyond the pool gets an error status, then EOF */
+	fd = raw_connect(port);
+	send_hello(fd);
+	send_u32(fd, 1);
+	send_u32(fd, 1);
+	send_u32(fd, 0x7fffffffu);
+	send_u32(fd, 2);
+	cr_assert(closed_by_server(fd), "a run beyond the pool is refused");
+	close(fd);
+
+	/* the engine still serves a real pull */
+	cr_assert_eq(kvx_pull(cons, "127.0.0.1", port, "r", rem, loc, 1, &e), 0, "%s", e.msg);
+	cr_assert_eq(memcmp(cbuf + 9 * 4096, pbuf + 5 * 4096, 4096), 0);
+
+	/* and shuts down while a peer sits connected in the middle of a hello */
+	fd = raw_connect(port);
+	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	kvx_engine_free(prod);
+	cr_assert(closed_by_server(fd), "shutdown closes a connected peer");
+	close(fd);
+	kvx_engine_free(cons);
+	free(pbuf);
+	free(cbuf);
 }
