@@ -212,7 +212,17 @@ main(int argc, char **argv)
 		go.make_bev_arg = tls;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
+	{
+		/*
+		 * epoll changelist: an fd's event changes within one loop turn are
+		 * coalesced into one epoll_ctl (libevent otherwise adds and removes
+		 * EV_WRITE around every response).
+		 */
+		struct event_config *ec = event_config_new();
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (base == NULL)
 		fatalx("event_base_new failed");
 	m.gw = gateway_new(base, &go, &e);
