@@ -20,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "agent/slurm-agent.h"
+#include "lib/watchdog.h"
 #include "lib/cli.h"
 #include "lib/exepath.h"
 #include "lib/http_client.h"
@@ -66,6 +67,7 @@ usage(FILE *f)
 static struct agent A;
 static int slurm_mode;                    /* --slurm */
 static int64_t slurm_margin_ms = 300000;  /* --slurm-drain-margin */
+static struct watchdog *wd;               /* systemd WatchdogSec keep-alives */
 
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -299,11 +301,13 @@ main(int argc, char **argv)
 	if (slurm_mode)
 		slurm_agent_start(a, slurm_margin_ms);
 	notify_ready("registered");
+	wd = watchdog_start(a->base);
 	log_info("llmd-agent %s: node %s, %d GPU(s), engine %s%s", PACKAGE_VERSION, a->node,
 	    a->ngpus, a->engine_path, a->router_has_sidecar ? ", router sidecar" : "");
 	event_base_dispatch(a->base);
 
 	slurm_agent_stop();
+	watchdog_stop(wd);
 	control_stop(a);
 	pods_stop_all(a);
 	logs_stop(a);

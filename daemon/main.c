@@ -31,6 +31,8 @@
 #include "lib/exepath.h"
 #include "lib/ca.h"
 #include "lib/log.h"
+#include "lib/notify.h"
+#include "lib/watchdog.h"
 #include "lib/util.h"
 #include "lib/workpool.h"
 #include "lib/yaml.h"
@@ -80,6 +82,7 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("signal %d: shutting down", (int)sig);
+	notify_stopping();
 	api_shutdown(arg);
 }
 
@@ -258,6 +261,7 @@ main(int argc, char **argv)
 	struct store_opts so = { 0 };
 	struct api_opts ao = { 0 };
 	struct api_tls_opts tlso = { 0 };
+	struct watchdog *wd;
 	struct ca *cluster_ca = NULL;
 	SSL_CTX *tls_ctx = NULL;
 	struct store *store = NULL;
@@ -361,6 +365,8 @@ main(int argc, char **argv)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	api_set_ready(api, 1);
+	notify_ready("serving the API");   /* Type=notify units */
+	wd = watchdog_start(loop_base);
 	log_info("llmd %s serving the API on %s, data in %s (store schema %d, "
 	    "resourceVersion %lld)", PACKAGE_VERSION, api_bound_address(api),
 	    o.data_dir, store_schema_version(store), (long long)store_current_rv(store));
@@ -376,6 +382,7 @@ main(int argc, char **argv)
 	event_free(sigint);
 	event_base_free(loop_base);
 	store_close(store);
+	watchdog_stop(wd);
 	SSL_CTX_free(tls_ctx);
 	ca_free(cluster_ca);
 	api_tls_opts_release(&tlso);

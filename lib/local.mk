@@ -15,7 +15,8 @@ lib_libllmd_a_SOURCES = \
 	lib/http_server.c lib/http_server.h \
 	lib/http_client.c lib/http_client.h \
 	lib/tls.c lib/tls.h \
-	lib/ca.c lib/ca.h
+	lib/ca.c lib/ca.h \
+	lib/watchdog.c lib/watchdog.h
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-lib
@@ -36,7 +37,7 @@ tests_unit_test_lib_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 
 check_PROGRAMS += tests/unit/test-tls
 TESTS += tests/unit/test-tls
-tests_unit_test_tls_SOURCES = tests/unit/test-tls.c
+tests_unit_test_tls_SOURCES = tests/unit/test-tls.c tests/unit/test-watchdog.c
 tests_unit_test_tls_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_tls_LDADD = $(LLMD_LIBS) $(CRITERION_LIBS)
 endif

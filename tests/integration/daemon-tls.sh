@@ -4,7 +4,8 @@
 # CLI verifying the server (--certificate-authority, LLMD_CA), CSR signing
 # for nodes (join token, admin) with the daemon choosing the subject, mTLS
 # with a signed client certificate accepted and a foreign one refused,
-# automatic HTTPS on a non-loopback address and --insecure-http.
+# automatic HTTPS on a non-loopback address and --insecure-http; and the
+# systemd protocol (READY=1, WATCHDOG=1 keep-alives).
 set -u
 b=${top_builddir:-.}
 LLMD="$b/llmd"
@@ -167,6 +168,25 @@ start "$tmp/d6" 127.0.0.1:0 --tls-cert "$D/pki/server.crt" --tls-key "$D/pki/ser
 check "given certificate" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "https://127.0.0.1:$port/healthz")"
 curl -s -o "$tmp/out" -w '%{http_code}' --cacert "$CA" "https://127.0.0.1:$port/agent/v1/ca" > "$tmp/code"
 check "no CA key: no CA endpoint" 404 "$(cat "$tmp/code")"
+stop
+
+# ---- systemd: READY=1 and watchdog keep-alives (Type=notify, WatchdogSec) ----
+python3 - "$tmp/notify.sock" >"$tmp/notify.out" 2>&1 <<'EOT' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+got = []
+while not ("READY=1" in got and got.count("WATCHDOG=1") >= 2):
+    got.append(s.recv(4096).decode().split("\n")[0])
+print("\n".join(got))
+EOT
+npid=$!
+for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET="$tmp/notify.sock" WATCHDOG_USEC=200000 start "$tmp/d7" 127.0.0.1:0
+wait "$npid"
+contains "llmd reports READY=1" "^READY=1" "$tmp/notify.out"
+contains "llmd sends watchdog keep-alives" "^WATCHDOG=1" "$tmp/notify.out"
 stop
 
 echo "daemon-tls: $pass passed, $fail failed"
