@@ -116,6 +116,7 @@ extern const struct cmd_entry cmd_node_entry;
 extern const struct cmd_entry cmd_logs_entry;
 extern const struct cmd_entry cmd_token_entry;
 extern const struct cmd_entry cmd_slurm_entry;
+extern const struct cmd_entry cmd_top_entry;
 /* "node add|remove HOST ..." over SSH (cli/cmd-node-ssh.c); argv[1] is the verb. */
 int cmd_node_ssh(struct admin *a, int argc, char **argv);
 

@@ -27,6 +27,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_logs_entry,
 	&cmd_token_entry,
 	&cmd_slurm_entry,
+	&cmd_top_entry,
 	NULL,
 };
 

@@ -5,7 +5,7 @@ llmd_admin_SOURCES = cli/main.c cli/admin.h cli/cmd.c \
 	cli/cmd-apply.c cli/cmd-get.c cli/cmd-describe.c cli/cmd-delete.c \
 	cli/cmd-wait.c cli/cmd-patch.c cli/cmd-create.c cli/cmd-node.c \
 	cli/cmd-token.c cli/cmd-logs.c cli/cmd-apitoken.c \
-	cli/cmd-node-ssh.c cli/ssh.c cli/ssh.h cli/cmd-slurm.c \
+	cli/cmd-node-ssh.c cli/ssh.c cli/ssh.h cli/cmd-slurm.c cli/cmd-top.c \
 	daemon/api-resources.c daemon/api.h
 llmd_admin_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(SSH2_CFLAGS)
 llmd_admin_LDADD = $(LLMD_LIBS) $(CURL_LIBS) $(SSH2_LIBS)

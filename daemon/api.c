@@ -18,6 +18,7 @@
 #include "daemon/api-certs.h"
 #include "daemon/api-drain.h"
 #include "daemon/api-internal.h"
+#include "daemon/api-metrics.h"
 #include "daemon/api-tokens.h"
 #include "daemon/auth.h"
 #include "daemon/nodes.h"
@@ -214,6 +215,10 @@ on_request(struct http_req *req, void *arg)
 	if (!authorized(a, req) && !api_agent_authorized(&na, req, path) &&
 	    !auth_check_request(a->store, req, path))
 		return;   /* auth_check_request replied 401 or 403 */
+	if (strcmp(path, "/metrics") == 0 && strcmp(http_req_method(req), "GET") == 0) {
+		api_metrics_reply(a->store, req);
+		return;
+	}
 	if (strcmp(path, "/version") == 0) {
 		cJSON *v = cJSON_CreateObject();
 
