@@ -793,16 +793,22 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 }
 
 void
-engine_core_stop(struct engine_core *ec)
+engine_core_halt(struct engine_core *ec)
 {
-	struct engine_event *ev, *next;
-
 	if (ec->thread_started) {
 		atomic_store(&ec->stop, true);
 		scheduler_wakeup(ec->sched);
 		pthread_join(ec->thread, NULL);
 		ec->thread_started = false;
 	}
+}
+
+void
+engine_core_stop(struct engine_core *ec)
+{
+	struct engine_event *ev, *next;
+
+	engine_core_halt(ec);
 	for (ev = ec->out_head; ev; ev = next) {
 		next = ev->next;
 		engine_event_free(ev);

@@ -161,6 +161,10 @@ struct engine_core {
 /* Loads the model (or, with --simulate, only its config and tokenizer),
  * sizes the KV pool and starts the compute thread. */
 int engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct llmd_err *e);
+/* Joins the compute thread (idempotent): no events come after it; requests
+ * still queued stay with their owner. */
+void engine_core_halt(struct engine_core *ec);
+/* Halts, then frees everything (also after a failed engine_core_start). */
 void engine_core_stop(struct engine_core *ec);
 
 /* Tokenizes and queues a request; e names the field on a 400. -E2BIG: too long. */

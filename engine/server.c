@@ -25,8 +25,18 @@
 #include "lib/util.h"
 #include "lib/workpool.h"
 
+/*
+ * A streaming client that stops reading while tokens keep coming: past this
+ * many bytes queued for it, its request is aborted (the queue would otherwise
+ * grow with every token, logprobs included).
+ */
+#define SSE_MAX_BACKLOG (8u << 20)
+
 /* Loop-side state of a request. */
 struct srv_req {
+	struct srv_req *prev, *next;  /* es->live */
+	struct engine_req *r;
+	int aborted;                  /* engine_core_abort() called */
 	struct engine_server *es;
 	int prep_rc;                  /* result of engine_core_prepare on the worker */
 	struct llmd_err prep_err;
@@ -577,6 +587,14 @@ srv_req_free(struct engine_req *r)
 	struct srv_req *s = r->server_data;
 
 	if (s) {
+		struct engine_server *es = s->es;
+		if (s->prev)
+			s->prev->next = s->next;
+		else if (es->live == s)
+			es->live = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+		es->n_live--;
 		buf_release(&s->text);
 		cJSON_Delete(s->lp);
 		free(s);
@@ -597,6 +615,13 @@ on_event(struct engine_server *es, struct engine_event *ev)
 		if (!s->sent_first)
 			stream_first(es, r, s);
 		stream_event(es, r, s, ev);
+		if (ev->finish == SCHED_NOT_FINISHED && !s->aborted &&
+		    http_stream_pending(s->http) > SSE_MAX_BACKLOG) {
+			log_warnx("%s: the client reads too slowly (%zu bytes queued); aborting",
+			    r->id, http_stream_pending(s->http));
+			s->aborted = 1;
+			engine_core_abort(&es->core, r);
+		}
 	} else {
 		if (r->oai.logprobs && ev->token >= 0) {
 			if (r->oai.kind == OAI_CHAT) {
@@ -706,6 +731,12 @@ handle_generate(struct http_req *req, struct engine_server *es, enum oai_kind ki
 
 	s = xcalloc(1, sizeof(*s));
 	s->es = es;
+	s->r = r;
+	s->next = es->live;
+	if (es->live)
+		es->live->prev = s;
+	es->live = s;
+	es->n_live++;
 	s->http = req;
 	s->stream = r->oai.stream;
 	buf_init(&s->text, 0);
@@ -739,6 +770,12 @@ prep_done(void *arg)
 	struct http_req *req = s->http;
 	int rc = s->prep_rc;
 
+	if (es->stopping) {
+		/* drained by workpool_free after the loop ended */
+		reply_error(req, 503, NULL, "the server is shutting down");
+		srv_req_free(r);
+		return;
+	}
 	if (rc < 0) {
 		reply_llmd_err(req, 400, &s->prep_err);
 		srv_req_free(r);
@@ -761,6 +798,30 @@ prep_done(void *arg)
 	if (!s->stream && r->oai.echo)
 		tokenizer_decode(es->core.tok, r->prompt, r->n_prompt, 1, &s->text);
 	http_req_on_close(req, on_client_close, r);
+}
+
+/*
+ * After the loop ended (the grace period is over, or every request is done):
+ * prep jobs are answered 503, the compute thread is stopped, its last events
+ * delivered, and requests it still had finish as aborted, so no request
+ * (engine_req, http_req) outlives the core.
+ */
+static void
+finish_all(struct engine_server *es)
+{
+	es->stopping = 1;
+	workpool_free(es->prep);
+	es->prep = NULL;
+	engine_core_halt(&es->core);
+	on_outbox(-1, 0, es);
+	while (es->live != NULL) {
+		struct srv_req *s = es->live;
+		struct engine_event ev = { .req = s->r, .token = -1, .stop_token = -1,
+		    .finish = SCHED_FINISH_ABORT };
+		/* the core is stopping: no abort from a close callback */
+		http_req_on_close(s->http, NULL, NULL);
+		on_event(es, &ev);
+	}
 }
 
 static void
@@ -787,15 +848,22 @@ engine_server_run(struct engine_server *es, const struct serve_config *cfg, stru
 	memset(es, 0, sizeof(*es));
 	es->cfg = *cfg;
 	es->started = (int64_t)time(NULL);
-	if ((rc = engine_core_start(&es->core, cfg, e)) < 0)
+	if ((rc = engine_core_start(&es->core, cfg, e)) < 0) {
+		engine_core_stop(&es->core);
 		return rc;
-	es->base = event_base_new();
+	}
+	if ((es->base = event_base_new()) == NULL) {
+		engine_core_stop(&es->core);
+		return err_set(e, -ENOMEM, "", "cannot create the event loop");
+	}
 	hc.max_body = cfg->max_body;
 	hc.shutdown_grace_ms = cfg->shutdown_grace_ms;
 	hc.error_fmt = error_fmt_vllm;
 	hc.server_name = "llmd-engine/" PACKAGE_VERSION;
-	if ((es->http = http_server_new(es->base, &hc, e)) == NULL)
-		return e->code ? e->code : -ENOMEM;
+	if ((es->http = http_server_new(es->base, &hc, e)) == NULL) {
+		rc = e->code ? e->code : -ENOMEM;
+		goto fail;
+	}
 	http_server_route(es->http, "GET", "/health", h_health, es);
 	http_server_route(es->http, "GET", "/ping", h_health, es);
 	http_server_route(es->http, "GET", "/version", h_version, es);
@@ -809,9 +877,14 @@ engine_server_run(struct engine_server *es, const struct serve_config *cfg, stru
 		snprintf(addr, sizeof(addr), "[%s]:%d", cfg->host, cfg->port);
 	else
 		snprintf(addr, sizeof(addr), "%s:%d", cfg->host, cfg->port);
-	if ((port = http_server_listen(es->http, addr, e)) < 0)
-		return port;
-	es->prep = workpool_new(es->base, 2, (size_t)cfg->max_queue);
+	if ((port = http_server_listen(es->http, addr, e)) < 0) {
+		rc = port;
+		goto fail;
+	}
+	if ((es->prep = workpool_new(es->base, 2, (size_t)cfg->max_queue)) == NULL) {
+		rc = err_set(e, -errno, "", "cannot start the prep workers: %s", strerror(errno));
+		goto fail;
+	}
 	es->outbox_ev = event_new(es->base, es->core.out_fd, EV_READ | EV_PERSIST, on_outbox, es);
 	event_add(es->outbox_ev, NULL);
 	http_server_handle_signals(es->http);
@@ -824,11 +897,15 @@ engine_server_run(struct engine_server *es, const struct serve_config *cfg, stru
 	event_base_dispatch(es->base);
 	notify_stopping();
 	log_info("shutting down");
-	workpool_free(es->prep);
+	finish_all(es);
 	engine_core_stop(&es->core);
-	/* requests still queued in the loop are dropped with their connections */
 	event_free(es->outbox_ev);
 	http_server_free(es->http);
 	event_base_free(es->base);
 	return 0;
+fail:
+	engine_core_stop(&es->core);
+	http_server_free(es->http);
+	event_base_free(es->base);
+	return rc;
 }

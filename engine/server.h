@@ -12,6 +12,7 @@ struct event_base;
 struct event;
 struct http_server;
 struct workpool;
+struct srv_req;
 
 struct engine_server {
 	struct serve_config cfg;
@@ -21,6 +22,9 @@ struct engine_server {
 	struct event *outbox_ev;
 	struct workpool *prep;          /* chat rendering and tokenization off the loop */
 	int64_t started;
+	struct srv_req *live;           /* generate requests not yet finished */
+	size_t n_live;
+	int stopping;                   /* the loop ended: finish, don't queue */
 };
 
 /* Starts the engine core and serves until SIGTERM/SIGINT; 0 on a clean exit. */

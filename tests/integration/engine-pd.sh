@@ -97,5 +97,10 @@ grep -q "n_layers" "$t/pre.log" "$t/bad.log" && ok || no "mismatch names n_layer
 "$B/llmd-engine" serve "$t/m" --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_sideways"}' 2>"$t/err"; rc=$?
 [ $rc = 2 ] && grep -q kv_role "$t/err" && ok || no "bad kv_role: rc $rc $(cat "$t/err")"
 
+# SIGTERM: every engine exits 0 (side channel, pull and DONE threads joined), no sanitizer report
+for p in "${pids[@]}"; do kill -TERM $p 2>/dev/null; done
+for p in "${pids[@]}"; do wait $p; rc=$?; [ $rc = 0 ] || no "an engine exited $rc after SIGTERM"; done
+pids=()
+grep -l "Sanitizer\|runtime error" "$t"/*.log "$t/err" >/dev/null 2>&1 && { no "sanitizer report in an engine log"; grep -h -A20 "Sanitizer\|runtime error" "$t"/*.log "$t/err" | head -60; } || ok
 echo "engine-pd: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -4,7 +4,7 @@
 # completions, 64 concurrent streams, logprobs, seeds, stop strings), the CLI
 # and the server agree on greedy text, prefix-cache hits show in /metrics,
 # a client disconnect frees its KV blocks, bad requests get the right 4xx and
-# the server keeps serving, SIGTERM exits cleanly.
+# the server keeps serving, SIGTERM exits cleanly (no sanitizer report).
 set -u
 B=${top_builddir:-.}
 S=${top_srcdir:-.}
@@ -100,5 +100,6 @@ fi
 # SIGTERM: graceful exit 0
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 [ $rc -eq 0 ] && ok || no "exit status after SIGTERM: $rc"
+grep -q "Sanitizer\|runtime error" "$t/serve.log" && { no "sanitizer report in the engine log"; grep -A20 "Sanitizer\|runtime error" "$t/serve.log" | head -40; } || ok
 echo "engine-serve: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -82,5 +82,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-por
 [ "$code" = 403 ] && ok || no "SSRF protection (got $code)"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:$PRE" -d '{"bad json' "http://127.0.0.1:$SC/v1/chat/completions")
 [ "$code" = 400 ] && ok || no "bad JSON is 400 (got $code)"
+# SIGTERM: engines and sidecars exit 0, no sanitizer report
+for p in "${pids[@]}"; do kill -TERM $p 2>/dev/null; done
+for p in "${pids[@]}"; do wait $p; rc=$?; [ $rc = 0 ] || no "a process exited $rc after SIGTERM"; done
+pids=()
+grep -l "Sanitizer\|runtime error" "$t"/*.log >/dev/null 2>&1 && { no "sanitizer report in a log"; grep -h -A20 "Sanitizer\|runtime error" "$t"/*.log | head -60; } || ok
 echo "router-sidecar: $pass passed, $fail failed"
 [ $fail = 0 ]
