@@ -258,7 +258,8 @@ main(int argc, char **argv)
 	printf("%d\n", port);
 	fflush(stdout);
 	snprintf(status, sizeof(status), "listening on port %d", port);
-	notify_ready(status);
+	if (server == NULL)
+		notify_ready(status);   /* the daemon source notifies after its first sync */
 	event_base_dispatch(base);
 	notify_stopping();
 	event_free(hup);

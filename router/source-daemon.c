@@ -17,6 +17,7 @@
 #include "lib/http_client.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/notify.h"
 #include "lib/util.h"
 #include "lib/yaml.h"
 #include "router/gateway.h"
@@ -670,7 +671,7 @@ struct daemon_source {
 	struct http_client *client;
 	char *server, *auth, *gw_ns, *gw_name, *address;
 	int port, tls;
-	int registered;
+	int registered, applied;
 	struct event *resync, *retry;
 	struct http_client_req *lists[K_N];
 	cJSON *items[K_N];
@@ -761,6 +762,11 @@ apply_lists(struct daemon_source *s)
 		return;
 	log_debug("daemon: %zu pools, %zu routes", cfg.n_pools, cfg.n_routes);
 	gateway_apply(s->gw, &cfg);
+	if (!s->applied) {
+		/* systemd readiness once the first configuration from the daemon is in */
+		s->applied = 1;
+		notify_ready("serving the daemon's routes");
+	}
 	EACH(p, status)
 		send_write(s, "PATCH", sval(p, "path"), get(p, "body"));
 	cJSON_Delete(status);

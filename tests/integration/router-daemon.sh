@@ -29,7 +29,21 @@ for ip in $IP1 $IP2; do
 		--sim-ttft-ms 1 --sim-itl-ms 10 --sim-jitter 0 >/dev/null 2>"$t/e-$ip.log" &
 	pids+=($!)
 done
-"$ROUTER" --server "$U" --name llmd-gateway --listen 127.0.0.1:0 >"$t/router.port" 2>"$t/router.log" &
+# a NOTIFY_SOCKET listener: READY=1 comes after the first sync from the daemon
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2] + ".up", "w").close()
+while True:
+    d = s.recv(4096).decode()
+    with open(sys.argv[2], "a") as f:
+        f.write(d + "\n")
+' "$t/notify.sock" "$t/notify.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -e "$t/notify.log.up" ] && break; sleep 0.05; done
+NOTIFY_SOCKET="$t/notify.sock" "$ROUTER" --server "$U" --name llmd-gateway --listen 127.0.0.1:0 \
+	>"$t/router.port" 2>"$t/router.log" &
 router_pid=$!
 pids+=($router_pid)
 R="http://127.0.0.1:$(wait_port "$t/router.port")"
@@ -41,6 +55,8 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 grep -q "\"port\":${R##*:}" <<<"$gw" && grep -q '"addresses"' <<<"$gw" && ok || no "gateway object: $gw"
+for _ in $(seq 50); do grep -q 'READY=1' "$t/notify.log" 2>/dev/null && break; sleep 0.1; done
+grep -q 'READY=1' "$t/notify.log" 2>/dev/null && ok || no "READY=1 after the first sync"
 
 curl -s -o /dev/null -X POST -H 'Content-Type: application/yaml' \
 	"$U/apis/serving.kserve.io/v1alpha1/namespaces/team/llminferenceservices" --data-binary '
