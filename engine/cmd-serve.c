@@ -47,6 +47,8 @@ usage(FILE *f)
 	    "                                   \"kv_producer|kv_consumer|kv_both\"} (side channel from\n"
 	    "                                   VLLM_NIXL_SIDE_CHANNEL_HOST/PORT, default 127.0.0.1:5600)\n"
 	    "  --max-request-body BYTES         request body limit (default 8MiB)\n"
+	    "  --max-stream-backlog BYTES       a streaming client that leaves this much unread\n"
+	    "                                   is aborted (default 8MiB)\n"
 	    "Simulation (--simulate: latency model instead of the forward pass; the tokenizer,\n"
 	    "scheduler, KV/prefix-cache accounting, API and metrics are real):\n"
 	    "  --simulate\n"
@@ -236,6 +238,12 @@ cmd_serve(int argc, char **argv)
 			if (parse_size(s, &v) < 0 || v == 0)
 				cli_usage_error("llmd-engine serve", "--max-request-body: '%s' is not a size", s);
 			cfg.max_body = (size_t)v;
+		} else if (strcmp(f, "--max-stream-backlog") == 0) {
+			uint64_t v;
+			const char *s = take_value(&a);
+			if (parse_size(s, &v) < 0 || v == 0)
+				cli_usage_error("llmd-engine serve", "--max-stream-backlog: '%s' is not a size", s);
+			cfg.max_stream_backlog = (size_t)v;
 		} else if (strcmp(f, "--kv-transfer-config") == 0) {
 			struct kv_transfer_config kc;
 			struct llmd_err ke = LLMD_ERR_INIT;

@@ -44,6 +44,7 @@ serve_config_default(struct serve_config *c)
 	c->sim.kv_transfer_ms_per_token = 0.01;
 	c->shutdown_grace_ms = 10000;
 	c->max_body = 8u << 20;
+	c->max_stream_backlog = 8u << 20;
 	c->max_queue = 4096;
 }
 

@@ -62,6 +62,7 @@ struct serve_config {
 	struct sim_config sim;
 	int64_t shutdown_grace_ms;
 	size_t max_body;
+	size_t max_stream_backlog;      /* bytes unread by a streaming client before abort */
 	int max_queue;                  /* waiting requests before 503 */
 	const char *kv_transfer_config; /* --kv-transfer-config JSON, or NULL */
 };

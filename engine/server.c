@@ -25,13 +25,6 @@
 #include "lib/util.h"
 #include "lib/workpool.h"
 
-/*
- * A streaming client that stops reading while tokens keep coming: past this
- * many bytes queued for it, its request is aborted (the queue would otherwise
- * grow with every token, logprobs included).
- */
-#define SSE_MAX_BACKLOG (8u << 20)
-
 /* Loop-side state of a request. */
 struct srv_req {
 	struct srv_req *prev, *next;  /* es->live */
@@ -615,8 +608,10 @@ on_event(struct engine_server *es, struct engine_event *ev)
 		if (!s->sent_first)
 			stream_first(es, r, s);
 		stream_event(es, r, s, ev);
-		if (ev->finish == SCHED_NOT_FINISHED && !s->aborted &&
-		    http_stream_pending(s->http) > SSE_MAX_BACKLOG) {
+		/* a client that stops reading while tokens keep coming: the queue
+		 * would grow with every token (logprobs included) */
+		if (ev->finish == SCHED_NOT_FINISHED && !s->aborted && es->cfg.max_stream_backlog > 0 &&
+		    http_stream_pending(s->http) > es->cfg.max_stream_backlog) {
 			log_warnx("%s: the client reads too slowly (%zu bytes queued); aborting",
 			    r->id, http_stream_pending(s->http));
 			s->aborted = 1;

@@ -4,6 +4,7 @@
 # the forward pass while tokenizer, scheduler, KV/prefix-cache accounting, API
 # and metrics stay real. 32 concurrent streams finish with exact usage; the
 # KV gauge returns to 0; prefix hits are counted; seeded outputs repeat.
+# A streaming client that never reads is aborted at --max-stream-backlog.
 # SIGTERM with a stream in flight lets it finish, then exits 0; a stream
 # still running when a short grace ends is dropped and the exit is still
 # clean; no sanitizer report in any log.
@@ -46,6 +47,36 @@ grep -q 'vllm:generation_tokens_total{model_name="sim",engine="0"} 384' <<<"$m" 
 a=$(curl -s -d '{"prompt":"x","max_tokens":6,"seed":5}' "$U/v1/completions" | sed 's/.*"text":"\([^"]*\)".*/\1/')
 b=$(curl -s -d '{"prompt":"x","max_tokens":6,"seed":5}' "$U/v1/completions" | sed 's/.*"text":"\([^"]*\)".*/\1/')
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || no "seeded simulated text repeats ($a / $b)"
+# a streaming client that never reads: aborted once its backlog passes the
+# limit (a server with a long context and no step latency)
+"$B/llmd-engine" make-model --arch llama --out "$t/long" --layers 1 --hidden 32 --heads 2 --kv-heads 1 \
+	--intermediate 64 --max-pos 131072 >/dev/null 2>&1
+"$B/llmd-engine" serve "$t/long" --simulate --host 127.0.0.1 --port 0 --served-model-name sim \
+	--sim-ttft-ms 0 --sim-itl-ms 0 --sim-jitter 0 --max-stream-backlog 64KiB >"$t/port3" 2>"$t/log3" &
+pid3=$!
+for _ in $(seq 100); do [ -s "$t/port3" ] && break; sleep 0.05; done
+P3=$(tail -1 "$t/port3")
+/usr/bin/python3 - "$P3" >"$t/slow.out" 2>&1 <<'PYEOF'
+import socket, sys, time, urllib.request
+port = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+body = b'{"prompt":"x","max_tokens":120000,"ignore_eos":true,"stream":true}'
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+# never read; wait for the server to give up on us
+for _ in range(600):
+    m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port).read().decode()
+    if 'finished_reason="abort"} 1' in m:
+        print("aborted"); break
+    time.sleep(0.05)
+s.close()
+PYEOF
+grep -q aborted "$t/slow.out" && grep -q "reads too slowly" "$t/log3" && ok || no "a client that never reads is aborted: $(cat "$t/slow.out")"
+kill -TERM $pid3; wait $pid3; rc=$?
+[ $rc = 0 ] && ok || no "exit after the slow client: $rc"
+
 # SIGTERM with a stream in flight: it finishes within the grace, exit 0
 curl -s -N -d '{"prompt":"in flight","max_tokens":150,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}' \
 	"$U/v1/completions" >"$t/inflight" 2>/dev/null &
@@ -70,6 +101,6 @@ done
 for _ in $(seq 100); do grep -q '^data: {' "$t/long1" && grep -q '^data: {' "$t/long2" && break; sleep 0.02; done
 kill -TERM $pid; wait $pid; rc=$?; pid=
 [ $rc = 0 ] && ok || no "exit after the grace ran out: $rc"
-grep -q "Sanitizer\|runtime error" "$t/log" "$t/log2" && { no "sanitizer report in the engine log"; grep -h -A20 "Sanitizer\|runtime error" "$t/log" "$t/log2" | head -60; } || ok
+grep -q "Sanitizer\|runtime error" "$t/log" "$t/log2" "$t/log3" && { no "sanitizer report in the engine log"; grep -h -A20 "Sanitizer\|runtime error" "$t/log" "$t/log2" "$t/log3" | head -60; } || ok
 echo "engine-simulate: $pass passed, $fail failed"
 [ $fail = 0 ]
