@@ -279,7 +279,7 @@ on_request(struct http_req *req, void *arg)
 {
 	struct gateway *g = arg;
 	const char *path = http_req_path(req), *hosth = http_req_header(req, "Host");
-	const char *method = http_req_method(req), *body, *model = NULL, *pool_name;
+	const char *method = http_req_method(req), *body, *model = NULL, *pool_name, *ctype;
 	char host[256] = "";
 	struct proxy_request pr;
 	struct route_request rq;
@@ -295,18 +295,34 @@ on_request(struct http_req *req, void *arg)
 			*strchr(host, ':') = '\0';
 	}
 	body = http_req_body(req, &blen);
+	ctype = http_req_header(req, "Content-Type");
 	if (blen > 0) {
+		/*
+		 * Parsed once here. Bodies are JSON on the engine API whatever their
+		 * Content-Type says (curl -d sends a form type); a body that is not
+		 * JSON is a 400 unless it declares another non-JSON type, then it
+		 * passes through unparsed (an Ingress to some other service).
+		 */
 		struct llmd_err e = LLMD_ERR_INIT;
+		int json_type = ctype == NULL || strstr(ctype, "json") != NULL ||
+		    strstr(ctype, "x-www-form-urlencoded") != NULL;
 		if (json_parse_named(body, blen, "request body", &doc, &e) < 0) {
-			http_reply_err(req, 400, "BadRequest", &e);
-			return;
-		}
-		if (!cJSON_IsObject(doc)) {
+			if (json_type) {
+				http_reply_err(req, 400, "BadRequest", &e);
+				return;
+			}
+			doc = NULL;
+		} else if (!cJSON_IsObject(doc)) {
 			cJSON_Delete(doc);
-			http_reply_error(req, 400, "BadRequest", "the request body must be a JSON object");
-			return;
+			doc = NULL;
+			if (json_type) {
+				http_reply_error(req, 400, "BadRequest",
+				    "the request body must be a JSON object");
+				return;
+			}
 		}
-		json_get_str(doc, "model", &model, 0, NULL);
+		if (doc != NULL)
+			json_get_str(doc, "model", &model, 0, NULL);
 	}
 	if (model == NULL)
 		model = http_req_header(req, "X-Gateway-Model-Name");

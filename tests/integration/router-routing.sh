@@ -45,6 +45,10 @@ code=$(curl -s -o "$t/b" -w '%{http_code}' -d '{"model":"gpt-9","prompt":"x"}' "
 code=$(curl -s -o "$t/b" -w '%{http_code}' -d '{"model":"sim",' "$R/ns/svc/v1/completions")
 [ "$code" = 400 ] && grep -q '"error"' "$t/b" && ok || no "malformed JSON: $code $(cat "$t/b")"
 
+# a body of another declared type passes through unparsed (proxied, not a router 400)
+curl -s -o /dev/null -D "$t/hp" -H 'Content-Type: text/plain' --data 'plain words' "$R/ns/svc/v1/completions"
+[ -n "$(dest "$t/hp")" ] && ok || no "text/plain body not proxied: $(head -1 "$t/hp")"
+
 # same prefix sticks to one endpoint
 long=$(printf 'You are a helpful assistant for the llmd project. %.0s' $(seq 20))
 for i in $(seq 8); do
