@@ -94,6 +94,16 @@ want_object(struct verr *v, const cJSON *o, const char *k, const char *path)
 	return x;
 }
 
+/* Does path have a ".." segment (escaping a claim, a cache or a bucket prefix)? */
+static int
+has_dotdot_segment(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2)
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return 1;
+	return 0;
+}
+
 int
 validate_model_uri(const char *uri, struct llmd_err *e)
 {
@@ -109,6 +119,8 @@ validate_model_uri(const char *uri, struct llmd_err *e)
 		if (strncmp(uri, schemes[i], n) != 0)
 			continue;
 		rest = uri + n;
+		if (has_dotdot_segment(rest))
+			return err_set(e, -EINVAL, "", "model URI %s has a \"..\" path segment", uri);
 		if (i == 4) {
 			if (rest[0] != '/' || rest[1] == '\0')
 				return err_set(e, -EINVAL, "",

@@ -3,8 +3,9 @@
 # create/list/revoke, and a table of hostile cases, each asserted: no token,
 # a malformed or unknown token, the wrong role (403 Status naming role and
 # verb), an expired and a revoked token, a non-admin managing tokens, an
-# operator forging a token Secret in llmd-system or reading Secrets, and no
-# token secret or hash in any listing.
+# operator forging a token Secret in llmd-system or reading Secrets, no
+# token secret or hash in any listing, a node credential acting on another
+# node's pod or node, and path traversal in model URIs.
 set -u
 b=${top_builddir:-.}
 LLMD="$b/llmd"
@@ -123,6 +124,60 @@ req "" GET /auth/v1/tokens; check "no token lists tokens" 401 "$code"
 req "$admin2" GET /auth/v1/tokens; check "role admin lists tokens" 200 "$code"
 absent "token list has no hashes" "token-hash" "$tmp/out"
 req "$admin2" POST /auth/v1/tokens '{"role":"viewer","ttl":"soon"}'; check "bad ttl" 422 "$code"
+
+# ---- node credentials: a node acts on its own pods and node only ----
+jt=$(curl -s -X POST -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"ttl":"1h"}' "$U/agent/v1/tokens" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+for n in node-a node-b; do
+	curl -s -X POST -H "Authorization: Bearer $jt" -H 'Content-Type: application/json' \
+	    -d "{\"nodeName\":\"$n\",\"agentUrl\":\"http://127.0.0.1:1\",\"address\":\"127.0.0.1\",\"gpus\":[{\"index\":0,\"name\":\"H100\"},{\"index\":1,\"name\":\"H100\"}]}" \
+	    "$U/agent/v1/register" | python3 -c 'import json,sys; print(json.load(sys.stdin)["credential"])' \
+	    >"$tmp/cred-$n"
+done
+ca=$(cat "$tmp/cred-node-a")
+cb=$(cat "$tmp/cred-node-b")
+[ -n "$ca" ] && [ -n "$cb" ] && ok || ko "node registration"
+# a service without GPUs: its pod lands on one of the two nodes (P), Q is the other
+req "$ADMIN_TOKEN" POST "$S" '{"apiVersion":"serving.kserve.io/v1alpha1","kind":"LLMInferenceService","metadata":{"name":"np"},"spec":{"model":{"uri":"hf://org/m"}}}'
+check "service for the node tests" 201 "$code"
+pod=""
+for _ in $(seq 100); do
+	req "$ADMIN_TOKEN" GET "/api/v1/namespaces/default/pods"
+	pod=$(python3 -c 'import json,sys
+for p in json.load(open(sys.argv[1]))["items"]:
+    if p["spec"].get("nodeName"): print(p["metadata"]["name"], p["spec"]["nodeName"]); break' "$tmp/out")
+	[ -n "$pod" ] && break
+	sleep 0.1
+done
+P=${pod#* }; pod=${pod% *}
+if [ "$P" = node-a ]; then Q=node-b; else Q=node-a; fi
+[ -n "$pod" ] && ok || ko "no pod placed on node-a/node-b"
+cp=$(cat "$tmp/cred-$P")
+cq=$(cat "$tmp/cred-$Q")
+req "$cq" PATCH "/api/v1/namespaces/default/pods/$pod/status" '{"status":{"phase":"Running"}}'
+{ [ "$code" = 401 ] || [ "$code" = 403 ]; } && ok || ko "$Q patched $P's pod: $code"
+req "$cq" DELETE "/api/v1/namespaces/default/pods/$pod"
+{ [ "$code" = 401 ] || [ "$code" = 403 ]; } && ok || ko "$Q deleted $P's pod: $code"
+req "$cp" GET "/api/v1/namespaces/default/pods/$pod"; check "$P reads its pod" 200 "$code"
+req "$cq" GET /api/v1/namespaces/default/secrets; check "node credential reads secrets" 401 "$code"
+req "$cq" POST /agent/v1/drain '{"reason":"test"}'; check "$Q drains itself" 200 "$code"
+contains "drain names $Q" "\"nodeName\":\"$Q\"" "$tmp/out"
+req "$ADMIN_TOKEN" GET "/api/v1/nodes/$P"
+if grep -q '"unschedulable":true' "$tmp/out"; then ko "$Q's drain cordoned $P"; else ok; fi
+req "$ADMIN_TOKEN" GET "/api/v1/nodes/$Q"
+contains "$Q cordoned" '"unschedulable":true' "$tmp/out"
+req "$ADMIN_TOKEN" GET "/api/v1/namespaces/default/pods/$pod"; check "$P's pod kept" 200 "$code"
+req "$viewer" POST /agent/v1/drain '{}'; check "drain with a role token" 401 "$code"
+req "$ADMIN_TOKEN" DELETE "$S/np"
+
+# ---- path traversal in model URIs: refused at admission ----
+for uri in "pvc://claim/../../etc" "file:///models/../etc/shadow" "hf://org/../x" "s3://b/.."; do
+	req "$ADMIN_TOKEN" POST "$S" "{\"apiVersion\":\"serving.kserve.io/v1alpha1\",\"kind\":\"LLMInferenceService\",\"metadata\":{\"name\":\"trav\"},\"spec\":{\"model\":{\"uri\":\"$uri\"}}}"
+	check "$uri refused" 422 "$code"
+	contains "$uri: the reason" 'path segment' "$tmp/out"
+done
+req "$ADMIN_TOKEN" POST "$S" '{"apiVersion":"serving.kserve.io/v1alpha1","kind":"LLMInferenceService","metadata":{"name":"dots"},"spec":{"model":{"uri":"pvc://claim/models..v2/x"}}}'
+check "dots inside a name are fine" 201 "$code"
 
 # ---- expiry and revocation ----
 sleep 1.2
