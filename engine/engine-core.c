@@ -326,8 +326,10 @@ handle_output(struct engine_core *ec, const struct sched_output *o, float logpro
 			buf_reset(&r->held);
 			ev->stop_is_str = 1;
 			ev->stop_str = r->oai.stop[si];
+			/* o->req_id, not r->sched_id: the event loop writes that after
+			 * scheduler_add_request returns, maybe after this step ran */
 			if (fin == SCHED_NOT_FINISHED)
-				scheduler_finish(ec->sched, r->sched_id, SCHED_FINISH_STOP);
+				scheduler_finish(ec->sched, o->req_id, SCHED_FINISH_STOP);
 			fin = SCHED_FINISH_STOP;
 		} else if (fin != SCHED_NOT_FINISHED) {
 			detok_flush(&r->detok, &r->held);

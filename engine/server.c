@@ -421,6 +421,9 @@ cmpl_lp_add(struct engine_server *es, cJSON *o, const struct engine_event *ev, s
 	cJSON_AddItemToArray(cJSON_GetObjectItem(o, "token_logprobs"),
 	    cJSON_CreateNumber(isfinite(ev->logprob) ? ev->logprob : -9999.0));
 	cJSON_AddItemToArray(cJSON_GetObjectItem(o, "tokens"), cJSON_CreateString(t.buf));
+	/* as vLLM's: the sampled token is in the dict too, besides the top ones */
+	if (ev->n_top > 0)
+		cJSON_AddNumberToObject(top, t.buf, isfinite(ev->logprob) ? ev->logprob : -9999.0);
 	for (int i = 0; i < ev->n_top; i++) {
 		buf_reset(&t);
 		token_text(es, ev->top_ids[i], &t);
@@ -493,7 +496,8 @@ stream_event(struct engine_server *es, struct engine_req *r, struct srv_req *s,
 		cJSON_AddStringToObject(c, "finish_reason", fin);
 	else
 		cJSON_AddNullToObject(c, "finish_reason");
-	if (fin)
+	/* completions chunks always carry stop_reason, chat ones on the last */
+	if (fin || r->oai.kind == OAI_COMPLETION)
 		add_stop_reason(c, ev);
 	cJSON_AddItemToArray(choices, c);
 	if (r->oai.continuous_usage && r->oai.include_usage)
@@ -521,7 +525,7 @@ stream_first(struct engine_server *es, struct engine_req *r, struct srv_req *s)
 		cJSON_Delete(o);
 	}
 	if (r->oai.kind == OAI_COMPLETION && r->oai.echo) {
-		struct engine_event ev = { .token = -1 };
+		struct engine_event ev = { .token = -1, .stop_token = -1 };
 		struct buf t = BUF_INIT;
 		tokenizer_decode(es->core.tok, r->prompt, r->n_prompt, 1, &t);
 		ev.text = t.buf;
@@ -566,6 +570,8 @@ finish_nonstream(struct engine_server *es, struct engine_req *r, struct srv_req 
 		cJSON_AddNullToObject(c, "prompt_logprobs");
 	cJSON_AddItemToArray(choices, c);
 	cJSON_AddItemToObject(o, "usage", usage_json(r, s));
+	if (r->oai.kind == OAI_CHAT)
+		cJSON_AddNullToObject(o, "prompt_logprobs");
 	if (ev->kv_params != NULL)
 		cJSON_AddItemReferenceToObject(o, "kv_transfer_params", ev->kv_params);
 	else

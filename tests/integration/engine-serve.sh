@@ -85,6 +85,46 @@ done
 [ $freed = 1 ] && ok || no "disconnect did not free KV (running=$r usage=$u)"
 curl -s "$U/metrics" | grep -q 'vllm:request_success_total{model_name="tiny",engine="0",finished_reason="abort"} 1' && ok || no "abort counted"
 
+# response shapes as vLLM's (docs serving-protocols 1.3/1.4): completions
+# chunks carry stop_reason (null until a stop), chat responses prompt_logprobs,
+# a completions top_logprobs dict holds the sampled token too, usage counts
+# every generated token (logprobs entries), stop strings end with stop_reason
+cat >"$t/shapes.py" <<'PYEOF'
+import json, sys, urllib.request
+U = sys.argv[1]
+def post(path, body, stream=False):
+    r = urllib.request.urlopen(urllib.request.Request(U + path, json.dumps(body).encode(),
+        {"Content-Type": "application/json"}), timeout=60)
+    if not stream:
+        return json.load(r)
+    return [json.loads(l[6:]) for l in r.read().decode().split("\n") if l.startswith("data: {")]
+bad = []
+chunks = post("/v1/completions", {"prompt": "shape test", "max_tokens": 4, "stream": True, "echo": True,
+    "ignore_eos": True}, True)
+if not all("stop_reason" in c["choices"][0] and c["choices"][0]["stop_reason"] is None for c in chunks if c["choices"]):
+    bad.append("completions chunks without stop_reason null: %s" % json.dumps(chunks)[:300])
+c = post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+if "prompt_logprobs" not in c or c["prompt_logprobs"] is not None:
+    bad.append("chat prompt_logprobs: %s" % json.dumps(c)[:300])
+r = post("/v1/completions", {"prompt": "sampled logprobs", "max_tokens": 6, "temperature": 1.5, "seed": 3,
+    "logprobs": 2, "ignore_eos": True})
+lp = r["choices"][0]["logprobs"]
+if not all(tok in top and len(top) in (2, 3) for tok, top in zip(lp["tokens"], lp["top_logprobs"])):
+    bad.append("sampled token missing from top_logprobs: %s" % json.dumps(lp)[:400])
+if r["usage"]["completion_tokens"] != len(lp["tokens"]) or r["usage"]["total_tokens"] != r["usage"]["prompt_tokens"] + 6:
+    bad.append("usage: %s" % json.dumps(r["usage"]))
+g = post("/v1/completions", {"prompt": "The quick brown fox", "max_tokens": 12, "temperature": 0})["choices"][0]["text"]
+if len(g) > 3:
+    stop = g[2:4]
+    s = post("/v1/completions", {"prompt": "The quick brown fox", "max_tokens": 12, "temperature": 0, "stop": [stop]})
+    ch = s["choices"][0]
+    if ch["finish_reason"] != "stop" or ch["stop_reason"] != stop or ch["text"] != g[:g.index(stop)]:
+        bad.append("stop string: %s vs %r" % (json.dumps(ch), g))
+print("\n".join(bad) if bad else "ok")
+PYEOF
+res=$(/usr/bin/python3 "$t/shapes.py" "$U" 2>&1)
+[ "$res" = ok ] && ok || no "response shapes: $res"
+
 # the openai npm client
 if [ -d "$S/tests/node/node_modules/openai" ]; then
 	expj=$(printf '%s' "$exp" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"prompt":"The quick brown fox","max_tokens":12,"text":d["text"]}))')
