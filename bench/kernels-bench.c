@@ -141,15 +141,18 @@ main(int argc, char **argv)
 	    kernels_isa(), dtype_name(dt), threadpool_size(tp), nm, (double)bytes / 1e6,
 	    map_path ? " mmapped from " : "", map_path ? map_path : "");
 
-	uint64_t best = UINT64_MAX;
+	uint64_t best = UINT64_MAX, total = 0;
 	for (long r = 0; r < rounds; r++) {
 		uint64_t t0 = now_us();
 		for (int i = 0; i < nm; i++)
 			matmul_wt(tp, out, x, &m[i], 1);
-		best = MIN(best, now_us() - t0);
+		uint64_t t = now_us() - t0;
+		best = MIN(best, t);
+		total += t;
 	}
-	printf("decode  n_tok 1: %.2f ms per token, %.2f GB/s of weights (best of %ld)\n",
-	    (double)best / 1e3, (double)bytes / ((double)best * 1e3), rounds);
+	printf("decode  n_tok 1: %.2f ms per token, %.2f GB/s of weights (best of %ld; mean %.2f GB/s)\n",
+	    (double)best / 1e3, (double)bytes / ((double)best * 1e3), rounds,
+	    (double)bytes * (double)rounds / ((double)total * 1e3));
 
 	/* prompt batch over the first layer's matrices */
 	size_t layer_params = 0;
