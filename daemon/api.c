@@ -19,6 +19,7 @@
 #include "daemon/api-drain.h"
 #include "daemon/api-internal.h"
 #include "daemon/api-metrics.h"
+#include "daemon/api-podsecrets.h"
 #include "daemon/api-tokens.h"
 #include "daemon/auth.h"
 #include "daemon/nodes.h"
@@ -205,7 +206,8 @@ on_request(struct http_req *req, void *arg)
 	na.hub = a->hub;
 	na.admin_token = a->token;
 	if (strncmp(path, "/agent/", 7) == 0 && (api_certs_request(a->store, a->token, req, path) ||
-	    api_drain_request(a->store, a->hub, req, path)))
+	    api_drain_request(a->store, a->hub, req, path) ||
+	    api_podsecrets_request(a->store, req, path)))
 		return;
 	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
 		return;

@@ -10,7 +10,8 @@ llmd_SOURCES = daemon/main.c \
 	daemon/nodes.c daemon/nodes.h daemon/api-agent.c \
 	daemon/api-tls.c daemon/api-tls.h daemon/api-certs.c daemon/api-certs.h \
 	daemon/auth.c daemon/auth.h daemon/api-tokens.c daemon/api-tokens.h \
-	daemon/api-drain.c daemon/api-drain.h daemon/api-metrics.c daemon/api-metrics.h
+	daemon/api-drain.c daemon/api-drain.h daemon/api-metrics.c daemon/api-metrics.h \
+	daemon/api-podsecrets.c daemon/api-podsecrets.h
 llmd_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 llmd_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(SQLITE_LIBS)
 

@@ -138,7 +138,11 @@ ca=$(cat "$tmp/cred-node-a")
 cb=$(cat "$tmp/cred-node-b")
 [ -n "$ca" ] && [ -n "$cb" ] && ok || ko "node registration"
 # a service without GPUs: its pod lands on one of the two nodes (P), Q is the other
-req "$ADMIN_TOKEN" POST "$S" '{"apiVersion":"serving.kserve.io/v1alpha1","kind":"LLMInferenceService","metadata":{"name":"np"},"spec":{"model":{"uri":"hf://org/m"}}}'
+# (its model download token is a Secret reference)
+req "$ADMIN_TOKEN" POST /api/v1/namespaces/default/secrets \
+    '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"hf-cred"},"stringData":{"token":"hf_TOPSECRET_4242","user":"me"}}'
+check "model secret" 201 "$code"
+req "$ADMIN_TOKEN" POST "$S" '{"apiVersion":"serving.kserve.io/v1alpha1","kind":"LLMInferenceService","metadata":{"name":"np"},"spec":{"model":{"uri":"hf://org/m"},"template":{"containers":[{"name":"main","env":[{"name":"HF_TOKEN","valueFrom":{"secretKeyRef":{"name":"hf-cred","key":"token"}}},{"name":"OPT","valueFrom":{"secretKeyRef":{"name":"nope","key":"k","optional":true}}}],"envFrom":[{"secretRef":{"name":"hf-cred"},"prefix":"HF_"}]}]}}}'
 check "service for the node tests" 201 "$code"
 pod=""
 for _ in $(seq 100); do
@@ -160,6 +164,27 @@ req "$cq" DELETE "/api/v1/namespaces/default/pods/$pod"
 { [ "$code" = 401 ] || [ "$code" = 403 ]; } && ok || ko "$Q deleted $P's pod: $code"
 req "$cp" GET "/api/v1/namespaces/default/pods/$pod"; check "$P reads its pod" 200 "$code"
 req "$cq" GET /api/v1/namespaces/default/secrets; check "node credential reads secrets" 401 "$code"
+# secrets reach only the agent of the pod's node
+req "$cp" GET "/agent/v1/podsecrets?namespace=default&pod=$pod"
+check "$P gets its pod's secrets" 200 "$code"
+contains "secretKeyRef resolved" '"HF_TOKEN":"hf_TOPSECRET_4242"' "$tmp/out"
+contains "envFrom with prefix" '"HF_user":"me"' "$tmp/out"
+if grep -q '"OPT"' "$tmp/out"; then ko "a missing optional secret was set"; else ok; fi
+req "$cq" GET "/agent/v1/podsecrets?namespace=default&pod=$pod"
+check "$Q gets $P's pod secrets" 403 "$code"
+if grep -q TOPSECRET "$tmp/out"; then ko "secret in the 403"; else ok; fi
+req "$viewer" GET "/agent/v1/podsecrets?namespace=default&pod=$pod"
+check "a role token gets pod secrets" 401 "$code"
+req "$ADMIN_TOKEN" GET "/api/v1/namespaces/default/pods/$pod"
+if grep -q TOPSECRET "$tmp/out"; then ko "secret value in the pod"; else ok; fi
+contains "the pod keeps the reference" '"secretKeyRef"' "$tmp/out"
+req "$ADMIN_TOKEN" GET "$S/np"
+if grep -q TOPSECRET "$tmp/out"; then ko "secret value in the service"; else ok; fi
+req "$ADMIN_TOKEN" GET /api/v1/namespaces/default/events
+if grep -q TOPSECRET "$tmp/out"; then ko "secret value in events"; else ok; fi
+"$A" --token "$ADMIN_TOKEN" get llmisvc np -o yaml >"$tmp/np.yaml" 2>&1
+if grep -q TOPSECRET "$tmp/np.yaml"; then ko "secret value in get -o yaml"; else ok; fi
+if grep -q TOPSECRET "$tmp/llmd.log"; then ko "secret value in the daemon log"; else ok; fi
 req "$cq" POST /agent/v1/drain '{"reason":"test"}'; check "$Q drains itself" 200 "$code"
 contains "drain names $Q" "\"nodeName\":\"$Q\"" "$tmp/out"
 req "$ADMIN_TOKEN" GET "/api/v1/nodes/$P"
