@@ -1,7 +1,7 @@
 # router/local.mk - llmd-router: gateway, proxy and in-process endpoint picker.
 noinst_LIBRARIES += router/librouter.a
 router_librouter_a_SOURCES = \
-	router/config.c router/config.h \
+	router/router-config.c router/router-config.h \
 	router/source-static.c \
 	router/source-daemon.c router/source-daemon.h \
 	router/prefix.c router/prefix.h \
@@ -17,7 +17,7 @@ router_librouter_a_SOURCES = \
 	router/tls.c router/tls.h
 
 bin_PROGRAMS += llmd-router
-llmd_router_SOURCES = router/main.c
+llmd_router_SOURCES = router/main.c router/sidecar.c router/sidecar.h
 llmd_router_LDADD = router/librouter.a $(LLMD_LIBS)
 
 if HAVE_CRITERION

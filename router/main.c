@@ -19,8 +19,9 @@
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "lib/util.h"
-#include "router/config.h"
+#include "router/router-config.h"
 #include "router/gateway.h"
+#include "router/sidecar.h"
 #include "router/source-daemon.h"
 #include "router/tls.h"
 
@@ -32,7 +33,8 @@ struct main_ctx {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: llmd-router (--config FILE | --server URL --name GATEWAY) [OPTIONS]\n\n"
+	fprintf(f, "usage: llmd-router (--config FILE | --server URL --name GATEWAY) [OPTIONS]\n"
+	    "       llmd-router sidecar [OPTIONS]   (the decode-side P/D coordinator; see --help there)\n\n"
 	    "The gateway and endpoint picker in front of llmd-engine pools.\n\n"
 	    "Options:\n"
 	    "  --config FILE            pools and routes (YAML/JSON; reloaded on SIGHUP)\n"
@@ -157,6 +159,8 @@ main(int argc, char **argv)
 	int c, port;
 
 	log_init("llmd-router", LOG_LVL_INFO);
+	if (argc > 1 && strcmp(argv[1], "sidecar") == 0)
+		return sidecar_main(argc - 1, argv + 1);   /* the decode-side P/D coordinator */
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case O_CONFIG: m.config_path = optarg; break;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "router/config.h"
+#include "router/router-config.h"
 #include "router/pool.h"
 
 struct pick_request {

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "router/config.h"
+#include "router/router-config.h"
 
 struct event_base;
 struct http_client;

@@ -31,6 +31,9 @@
 #include "lib/util.h"
 
 #define SIDECAR_MAX_ALLOW 64
+/* a client slower than the decoder: stop reading the decoder past this many
+ * bytes queued for the client, resume below half of it */
+#define SIDECAR_HIGH_WATER (1u << 20)
 
 struct sidecar {
 	struct event_base *base;
@@ -42,6 +45,7 @@ struct sidecar {
 	char *allow[SIDECAR_MAX_ALLOW];
 	int n_allow;
 	unsigned long n_pd, n_fallback, n_local;
+	struct leg *legs;               /* in flight, finished at shutdown */
 };
 
 /* One client request in flight. */
@@ -54,6 +58,9 @@ struct leg {
 	char path[512];
 	int started;
 	int is_pd;
+	int paused;                     /* decoder reading paused (back-pressure) */
+	struct event *drain;            /* polls the client's backlog while paused */
+	struct leg *prev, *next;        /* sc->legs */
 };
 
 static const char *
@@ -69,9 +76,31 @@ flat_error(struct buf *out, int status, const char *reason, const char *message,
 	return "application/json";
 }
 
+static struct leg *
+leg_new(struct sidecar *sc, struct http_req *req)
+{
+	struct leg *l = xcalloc(1, sizeof(*l));
+
+	l->sc = sc;
+	l->req = req;
+	l->next = sc->legs;
+	if (sc->legs)
+		sc->legs->prev = l;
+	sc->legs = l;
+	return l;
+}
+
 static void
 leg_free(struct leg *l)
 {
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		l->sc->legs = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	if (l->drain)
+		event_free(l->drain);
 	cJSON_Delete(l->body);
 	free(l);
 }
@@ -89,11 +118,36 @@ dec_head(const struct http_response *resp, void *arg)
 }
 
 static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct leg *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (!l->paused || l->up == NULL)
+		return;
+	if (http_req_closed(l->req) || http_stream_pending(l->req) <= SIDECAR_HIGH_WATER / 2) {
+		l->paused = 0;
+		http_client_pause(l->up, 0);
+		event_del(l->drain);
+	}
+}
+
+static void
 dec_data(const char *data, size_t len, void *arg)
 {
 	struct leg *l = arg;
 
-	http_stream_chunk(l->req, data, len);
+	if (http_stream_chunk(l->req, data, len) < 0)
+		return;   /* the client is gone; its close callback cancels us */
+	if (!l->paused && http_stream_pending(l->req) > SIDECAR_HIGH_WATER) {
+		struct timeval tv = { 0, 5000 };
+		l->paused = 1;
+		http_client_pause(l->up, 1);
+		if (l->drain == NULL)
+			l->drain = event_new(l->sc->base, -1, EV_PERSIST, on_drain, l);
+		event_add(l->drain, &tv);
+	}
 }
 
 static void
@@ -246,7 +300,7 @@ static void
 h_generate(struct http_req *req, void *arg)
 {
 	struct sidecar *sc = arg;
-	struct leg *l = xcalloc(1, sizeof(*l));
+	struct leg *l = leg_new(sc, req);
 	const char *hp = http_req_header(req, "x-prefiller-host-port"), *body;
 	const char *rid = http_req_header(req, "X-Request-Id");
 	struct llmd_err e = LLMD_ERR_INIT;
@@ -254,8 +308,6 @@ h_generate(struct http_req *req, void *arg)
 	size_t len;
 	uint8_t rnd[16];
 
-	l->sc = sc;
-	l->req = req;
 	snprintf(l->path, sizeof(l->path), "%s", http_req_path(req));
 	if (rid && strlen(rid) < sizeof(l->rid)) {
 		snprintf(l->rid, sizeof(l->rid), "%s", rid);
@@ -344,12 +396,10 @@ static void
 h_proxy(struct http_req *req, void *arg)
 {
 	struct sidecar *sc = arg;
-	struct leg *l = xcalloc(1, sizeof(*l));
+	struct leg *l = leg_new(sc, req);
 	const char *body, *q;
 	size_t len;
 
-	l->sc = sc;
-	l->req = req;
 	q = http_req_query(req, "watch");
 	(void)q;
 	snprintf(l->path, sizeof(l->path), "%s", http_req_path(req));
@@ -481,6 +531,20 @@ sidecar_main(int argc, char **argv)
 	fflush(stdout);
 	notify_ready("sidecar serving");
 	event_base_dispatch(sc.base);
+	/* the grace ran out with legs in flight: finish them while the client
+	 * and the server still exist (their close callbacks would use both) */
+	while (sc.legs != NULL) {
+		struct leg *l = sc.legs;
+		if (l->up)
+			http_client_cancel(l->up);
+		l->up = NULL;
+		http_req_on_close(l->req, NULL, NULL);
+		if (l->started)
+			http_stream_end(l->req);
+		else
+			http_reply_error(l->req, 503, "ServiceUnavailable", "the sidecar is shutting down");
+		leg_free(l);
+	}
 	http_client_free(sc.client);
 	http_server_free(sc.http);
 	event_base_free(sc.base);

@@ -12,7 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "lib/err.h"
-#include "router/config.h"
+#include "router/router-config.h"
 
 struct event_base;
 struct gateway;

@@ -1,7 +1,7 @@
 /*
  * router/source-static.c - the static configuration source: a YAML or JSON
  * file (--config) listing pools of engine endpoints and the routes to them.
- * Reloaded on SIGHUP by main.c; the format is documented in config.h and
+ * Reloaded on SIGHUP by main.c; the format is documented in router-config.h and
  * docs/router.md.
  */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include "lib/json.h"
 #include "lib/util.h"
 #include "lib/yaml.h"
-#include "router/config.h"
+#include "router/router-config.h"
 
 static int
 parse_models(const cJSON *arr, struct pool_config *p, struct llmd_err *e)

@@ -16,7 +16,7 @@
 #include "lib/http_client.h"
 #include "lib/http_server.h"
 #include "lib/yaml.h"
-#include "router/config.h"
+#include "router/router-config.h"
 #include "router/gateway.h"
 #include "router/pool.h"
 

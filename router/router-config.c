@@ -1,5 +1,5 @@
 /*
- * router/config.c - the router's configuration data: defaults, release, and
+ * router/router-config.c - the router's configuration data: defaults, release, and
  * the scheduler config reader (llmd's short form and upstream's
  * EndpointPickerConfig plugin names and weights).
  */
@@ -12,7 +12,7 @@
 
 #include "lib/json.h"
 #include "lib/util.h"
-#include "router/config.h"
+#include "router/router-config.h"
 
 void
 sched_config_defaults(struct sched_config *s)

@@ -1,5 +1,5 @@
 /*
- * router/config.h - what llmd-router serves, as plain data: pools of engine
+ * router/router-config.h - what llmd-router serves, as plain data: pools of engine
  * endpoints with their models and scheduler settings, and routes (host, path
  * prefix, model match, rewrite, weighted pool backends, timeout, auth).
  * Sources (source-static.c from a file, source-daemon.c from the daemon's
