@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,9 @@ cmd_serve(int argc, char **argv)
 	if (cfg.max_num_batched_tokens < cfg.max_num_seqs && cfg.max_num_batched_tokens < 16)
 		cli_usage_error("llmd-engine serve", "--max-num-batched-tokens is too small");
 
+	/* a client gone while its stream is written must not kill the server
+	 * (libevent writes with writev, without MSG_NOSIGNAL) */
+	signal(SIGPIPE, SIG_IGN);
 	es = xcalloc(1, sizeof(*es));
 	rc = engine_server_run(es, &cfg, &e);
 	free(es);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,8 @@ sidecar_main(int argc, char **argv)
 	if (optind < argc)
 		cli_usage_error("llmd-router sidecar", "unexpected argument '%s'", argv[optind]);
 	snprintf(sc.decoder, sizeof(sc.decoder), "http://%s:%ld", dhost, vport);
+	/* a peer gone while we write to it must not kill the sidecar */
+	signal(SIGPIPE, SIG_IGN);
 	sc.base = event_base_new();
 	hc.error_fmt = flat_error;
 	hc.max_body = 16u << 20;

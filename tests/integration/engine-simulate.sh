@@ -74,6 +74,23 @@ for _ in range(600):
 s.close()
 PYEOF
 grep -q aborted "$t/slow.out" && grep -q "reads too slowly" "$t/log3" && ok || no "a client that never reads is aborted: $(cat "$t/slow.out")"
+# clients that reset their connection while their stream is being written: no SIGPIPE death
+/usr/bin/python3 - "$P3" >"$t/rst.out" 2>&1 <<'PYEOF'
+import socket, struct, sys
+port = int(sys.argv[1])
+body = b'{"prompt":"x","max_tokens":120000,"ignore_eos":true,"stream":true}'
+for _ in range(10):
+    s = socket.socket()
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    s.recv(65536)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+print("done")
+PYEOF
+sleep 0.5
+curl -sf "http://127.0.0.1:$P3/health" >/dev/null && kill -0 $pid3 2>/dev/null && ok || no "the engine survives clients resetting mid-stream: $(tail -3 "$t/log3")"
 kill -TERM $pid3; wait $pid3; rc=$?
 [ $rc = 0 ] && ok || no "exit after the slow client: $rc"
 

@@ -5,7 +5,8 @@
 # aggregated engine (streaming and not); without the header it goes straight
 # to the decoder; a prefill 4xx is passed through; a dead prefill engine
 # falls back to local prefill and still answers; SSRF protection refuses an
-# unlisted prefill host.
+# unlisted prefill host; a client that never reads pauses the decoder leg;
+# every process exits 0 on SIGTERM with no sanitizer report.
 set -u
 B=${top_builddir:-.}
 ROUTER=${LLMD_ROUTER:-$B/llmd-router}
@@ -82,6 +83,38 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-por
 [ "$code" = 403 ] && ok || no "SSRF protection (got $code)"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:$PRE" -d '{"bad json' "http://127.0.0.1:$SC/v1/chat/completions")
 [ "$code" = 400 ] && ok || no "bad JSON is 400 (got $code)"
+# back-pressure: a client that never reads makes the sidecar stop reading the
+# decoder, whose own backlog limit then aborts the request (without it the
+# sidecar would buffer the whole stream)
+"$B/llmd-engine" make-model --arch llama --out "$t/long" --layers 1 --hidden 32 --heads 2 --kv-heads 1 \
+	--intermediate 64 --max-pos 131072 >/dev/null 2>&1
+"$B/llmd-engine" serve "$t/long" --simulate --host 127.0.0.1 --port 0 --served-model-name sim \
+	--sim-ttft-ms 0 --sim-itl-ms 0 --sim-jitter 0 --max-stream-backlog 4MiB >"$t/sim.port" 2>"$t/sim.log" &
+pids+=($!)
+SIM=$(waitport "$t/sim.port")
+"$ROUTER" sidecar --port 0 --host 127.0.0.1 --vllm-port "$SIM" --secure-proxy=false >"$t/sc3.port" 2>"$t/sc3.log" &
+pids+=($!)
+SC3=$(waitport "$t/sc3.port")
+/usr/bin/python3 - "$SC3" "$SIM" >"$t/slow.out" 2>&1 <<'PYEOF'
+import socket, sys, time, urllib.request
+sc, sim = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", sc))
+body = b'{"prompt":"x","max_tokens":130000,"ignore_eos":true,"stream":true}'
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+for _ in range(900):
+    m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % sim).read().decode()
+    if 'finished_reason="abort"} 1' in m:
+        print("aborted"); break
+    if 'finished_reason="length"} 1' in m:
+        print("the decoder finished: the sidecar read it all"); break
+    time.sleep(0.05)
+s.close()
+PYEOF
+grep -q aborted "$t/slow.out" && ok || no "sidecar back-pressure: $(cat "$t/slow.out")"
+
 # SIGTERM: engines and sidecars exit 0, no sanitizer report
 for p in "${pids[@]}"; do kill -TERM $p 2>/dev/null; done
 for p in "${pids[@]}"; do wait $p; rc=$?; [ $rc = 0 ] || no "a process exited $rc after SIGTERM"; done
