@@ -20,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "agent/slurm-agent.h"
+#include "agent/tls-join.h"
 #include "lib/watchdog.h"
 #include "lib/cli.h"
 #include "lib/exepath.h"
@@ -59,6 +60,8 @@ usage(FILE *f)
 	    "  --slurm                   run as a task of a Slurm job step: node name, labels\n"
 	    "                            and GPUs from the job; drain before it ends, and on SIGTERM\n"
 	    "  --slurm-drain-margin D    drain this long before the job's end time (5m)\n"
+	    "  --ca FILE                 the cluster CA verifying an https:// server ($LLMD_CA);\n"
+	    "                            the agent then gets a client certificate (mTLS)\n"
 	    "  -h, --help                show this help and exit\n"
 	    "  -V, --version             show the version and exit\n"
 	    "Environment: LLMD_LOG_LEVEL=error|warn|info|debug, HF_ENDPOINT, HF_TOKEN\n");
@@ -169,7 +172,7 @@ main(int argc, char **argv)
 {
 	enum { O_SERVER = 1, O_TOKEN, O_NODE, O_DATA, O_LABELS, O_FAKE, O_ADDR, O_LISTEN,
 	    O_PORTS, O_PVC, O_EARG, O_BI, O_BM, O_BR, O_PROBE, O_HB, O_SYNC, O_GRACE,
-	    O_SLURM, O_SLURM_MARGIN };
+	    O_SLURM, O_SLURM_MARGIN, O_CA };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN },
@@ -191,12 +194,13 @@ main(int argc, char **argv)
 		{ "grace-period", required_argument, NULL, O_GRACE },
 		{ "slurm", no_argument, NULL, O_SLURM },
 		{ "slurm-drain-margin", required_argument, NULL, O_SLURM_MARGIN },
+		{ "ca", required_argument, NULL, O_CA },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent *a = &A;
-	const char *fake = NULL;
+	const char *fake = NULL, *ca_file = NULL;
 	struct llmd_err e = LLMD_ERR_INIT;
 	char ebuf[800], path[4096];
 	struct timeval tick = { 0, 200 * 1000 };
@@ -240,6 +244,7 @@ main(int argc, char **argv)
 		case O_GRACE: dur("--grace-period", optarg, &a->t.grace_ms); break;
 		case O_SLURM: slurm_mode = 1; break;
 		case O_SLURM_MARGIN: dur("--slurm-drain-margin", optarg, &slurm_margin_ms); break;
+		case O_CA: ca_file = optarg; break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -279,6 +284,8 @@ main(int argc, char **argv)
 	mkdir(a->data_dir, 0755);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (agent_tls_setup(a, ca_file, &e) < 0)   /* before any call to the daemon */
+		fatalx("%s", err_str(&e, ebuf, sizeof(ebuf)));
 	if ((a->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	a->hc = http_client_new(a->base, &(struct http_client_config){ .timeout_ms = 10000 });

@@ -44,6 +44,7 @@ struct node_ssh {
 	const char *labels;
 	const char *remote_dir;
 	const char *agent_server;
+	const char *ca_file;         /* llmd-admin's CA: uploaded, the agent's --ca */
 	const char **agent_args;
 	size_t nagent_args;
 	int64_t wait_ms;
@@ -192,6 +193,8 @@ start_script(const struct node_ssh *n, struct buf *s)
 		buf_adds(s, " --address ");
 		ssh_quote(s, n->host);
 	}
+	if (n->ca_file)
+		buf_addf(s, " --ca %s/ca.crt", d);
 	for (size_t i = 0; i < n->nagent_args; i++) {
 		buf_adds(s, " ");
 		ssh_quote(s, n->agent_args[i]);
@@ -276,6 +279,14 @@ install(struct ssh_conn *c, struct node_ssh *n, const char *token)
 	if (ssh_upload_data(c, s.buf, s.len, path.buf, 0600, &e) < 0) {
 		rc = step_fail(n, "upload", &e);
 		goto out;
+	}
+	if (n->ca_file) {
+		buf_reset(&path);
+		buf_addf(&path, "%s/ca.crt", n->remote_dir);
+		if (ssh_upload_file(c, n->ca_file, path.buf, 0644, &e) < 0) {
+			rc = step_fail(n, "upload", &e);
+			goto out;
+		}
 	}
 	buf_reset(&s);
 	start_script(n, &s);
@@ -496,6 +507,7 @@ cmd_node_ssh(struct admin *a, int argc, char **argv)
 	n.verb = argv[1];
 	n.remote_dir = "/opt/llmd";
 	n.agent_server = a->server;
+	n.ca_file = a->ca_file && *a->ca_file ? a->ca_file : NULL;
 	n.wait_ms = 120000;
 	n.ssh.user = "root";
 	for (int i = 2; i < argc; i++) {
@@ -535,7 +547,9 @@ cmd_node_ssh(struct admin *a, int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (n.host == NULL || n.remote_dir[0] != '/' || strstr(n.remote_dir, "..") != NULL)
+	if (n.host == NULL || n.remote_dir[0] != '/' || strstr(n.remote_dir, "..") != NULL ||
+	    strspn(n.remote_dir, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._/-") != strlen(n.remote_dir))
 		goto usage;
 	n.ssh.host = n.host;
 	rc = strcmp(n.verb, "add") == 0 ? do_add(a, &n) : do_remove(a, &n);

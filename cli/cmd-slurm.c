@@ -307,6 +307,11 @@ do_submit(struct admin *a, int argc, char **argv)
 		fprintf(stderr, "error: --work-dir: an absolute path of plain characters\n");
 		goto out;
 	}
+	if (a->ca_file && *a->ca_file) {   /* the agents verify the daemon with it too */
+		s.agent_args = xreallocarray(s.agent_args, s.nagent_args + 2, sizeof(*s.agent_args));
+		s.agent_args[s.nagent_args++] = "--ca";
+		s.agent_args[s.nagent_args++] = a->ca_file;
+	}
 	rc = 1;
 	if (exepath_find_sibling("llmd-agent", s.agent, sizeof(s.agent)) < 0) {
 		fprintf(stderr, "error: no llmd-agent next to llmd-admin or on PATH\n");

@@ -3,7 +3,8 @@
 # server certificate created on first start (and kept across restarts), the
 # CLI verifying the server (--certificate-authority, LLMD_CA), CSR signing
 # for nodes (join token, admin) with the daemon choosing the subject, mTLS
-# with a signed client certificate accepted and a foreign one refused,
+# with a signed client certificate accepted and a foreign one refused, an
+# agent joining over HTTPS with --ca and getting its client certificate,
 # automatic HTTPS on a non-loopback address and --insecure-http; and the
 # systemd protocol (READY=1, WATCHDOG=1 keep-alives).
 set -u
@@ -139,6 +140,24 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -subj "/O=node/CN=n1" -keyout "$tmp/evil.key" -out "$tmp/evil.crt" 2>/dev/null
 curl -s -o /dev/null --cacert "$CA" --cert "$tmp/evil.crt" --key "$tmp/evil.key" "$U/healthz"
 [ $? -ne 0 ] && ok || ko "a client certificate of an unknown CA was accepted"
+
+# ---- an agent joins over HTTPS with --ca and gets its client certificate ----
+AG="$b/llmd-agent"
+echo "$jt" >"$tmp/join.token"
+"$AG" --server "$U" --ca "$CA" --token-file "$tmp/join.token" --node-name tls-n1 \
+    --data-dir "$tmp/ag" --fake-gpus 1xH100-80GB --heartbeat-interval 500ms 2>"$tmp/agent.log" &
+apid=$!
+for _ in $(seq 100); do
+	curl -s --cacert "$CA" -H "$ADM" "$U/api/v1/nodes/tls-n1" | grep -q '"type":"Ready","status":"True"' && break
+	sleep 0.1
+done
+curl -s --cacert "$CA" -H "$ADM" "$U/api/v1/nodes/tls-n1" >"$tmp/node.json"
+contains "agent over HTTPS registered" '"type":"Ready","status":"True"' "$tmp/node.json"
+check "agent's client certificate" "O = node,CN = tls-n1" "$(subject "$tmp/ag/node.crt")"
+check "agent's key private" 600 "$(stat -c %a "$tmp/ag/node.key")"
+check "agent cert verifies" OK "$(openssl verify -CAfile "$CA" -purpose sslclient "$tmp/ag/node.crt" | sed 's/.*: //')"
+grep -q "signed a client certificate CN=tls-n1 O=node" "$tmp/llmd.log" && ok || ko "CSR not logged by llmd"
+kill "$apid"; wait "$apid" 2>/dev/null
 
 # ---- restart: the same CA and server certificate ----
 sum1=$(cat "$D/pki/ca.crt" "$D/pki/server.crt" | md5sum)

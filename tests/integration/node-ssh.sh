@@ -18,7 +18,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ "${LLMD_QUICK:-0}" = 1 ] && skip "LLMD_QUICK=1"
 [ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
 [ -x /usr/sbin/sshd ] || skip "no /usr/sbin/sshd (Debian: openssh-server)"
-for c in ip nsenter unshare ssh-keygen curl python3; do
+for c in ip nsenter unshare ssh-keygen curl python3 openssl; do
 	command -v "$c" >/dev/null || skip "no $c"
 done
 ip netns list >/dev/null 2>&1 || skip "ip netns unavailable"
@@ -102,18 +102,20 @@ for i in 1 2 3; do
 	done
 done
 
-# --- the daemon on the bridge (plain HTTP: --insecure-http) ---
+# --- the daemon on the bridge: HTTPS with its own cluster CA ---
 echo "node-ssh-admin-token" >"$tmp/admin.token"
 LLMD_NODE_GRACE=3s LLMD_NODE_MONITOR_PERIOD=500ms \
-"$b/llmd" --listen "$net.1:0" --insecure-http --data-dir "$tmp/d" \
+"$b/llmd" --listen "$net.1:0" --data-dir "$tmp/d" \
     --token-file "$tmp/admin.token" --presets-dir "$src/etc/presets" 2>>"$tmp/llmd.log" &
 dpid=$!
 for _ in $(seq 100); do
-	[ -s "$tmp/d/llmd.addr" ] && curl -sf "http://$(cat "$tmp/d/llmd.addr")/healthz" \
-	    >/dev/null 2>&1 && break
+	[ -s "$tmp/d/llmd.addr" ] && curl -sf --cacert "$tmp/d/pki/ca.crt" \
+	    "https://$(cat "$tmp/d/llmd.addr")/healthz" >/dev/null 2>&1 && break
 	sleep 0.1
 done
-export LLMD_SERVER="http://$(cat "$tmp/d/llmd.addr")" LLMD_TOKEN=node-ssh-admin-token
+# llmd-admin verifies the daemon with the CA and hands it to the agents (--ca)
+export LLMD_SERVER="https://$(cat "$tmp/d/llmd.addr")" LLMD_TOKEN=node-ssh-admin-token \
+    LLMD_CA="$tmp/d/pki/ca.crt"
 A() { "$b/llmd-admin" "$@"; }
 KH="$tmp/known_hosts"
 add() { # add I [ARGS...]
@@ -166,6 +168,9 @@ contains "node address is the host" "\"$net.12\"" "$tmp/n2.json"
 [ -x "$tmp/host2/opt/llmd/bin/llmd-agent" ] && ok || ko "agent binary not uploaded"
 cmp -s "$b/llmd-agent" "$tmp/host2/opt/llmd/bin/llmd-agent" && ok || ko "agent binary differs"
 check "join token private" 600 "$(stat -c %a "$tmp/host2/opt/llmd/join-token")"
+check "agent's client certificate" "subject=O = node, CN = n2" \
+    "$(openssl x509 -in "$tmp/host2/opt/llmd/data/node.crt" -noout -subject 2>&1)"
+contains "agent uses the CA" "--ca" "$tmp/host2/opt/llmd/bin/run-agent"
 apid=$(cat "$tmp/host2/opt/llmd/agent.pid")
 ip netns pids "nsn$id-2" | grep -qx "$apid" && ok || ko "supervisor not in host n2's namespace"
 
