@@ -202,6 +202,8 @@ on_request(struct http_req *req, void *arg)
 		reply_text(req, a->ready ? 200 : 503, a->ready ? "ok" : "not ready");
 		return;
 	}
+	if (!auth_check_cert_binding(a->store, req))
+		return;   /* a node's certificate with another node's credential: 403 */
 	na.store = a->store;
 	na.hub = a->hub;
 	na.admin_token = a->token;

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "daemon/api-internal.h"
+#include "daemon/nodes.h"
 #include "daemon/reconcile.h"
 #include "daemon/store.h"
 #include "lib/http_server.h"
@@ -360,6 +361,30 @@ bearer(struct http_req *req)
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	return h + 7;
+}
+
+int
+auth_check_cert_binding(struct store *s, struct http_req *req)
+{
+	char cn[256], org[32], *node;
+	const char *tok = bearer(req);
+	struct buf msg = BUF_INIT;
+	int ok;
+
+	if (tok == NULL || http_req_peer_cert(req, cn, sizeof(cn), org, sizeof(org)) < 0 ||
+	    strcmp(org, "node") != 0)
+		return 1;
+	if ((node = nodes_credential_node(s, tok)) == NULL)
+		return 1;
+	ok = strcmp(node, cn) == 0;
+	if (!ok) {
+		buf_addf(&msg, "the client certificate of node \"%s\" does not go with the "
+		    "credential of node \"%s\"", cn, node);
+		api_reply_status(req, 403, "Forbidden", msg.buf, NULL, NULL, NULL);
+		buf_release(&msg);
+	}
+	free(node);
+	return ok;
 }
 
 int

@@ -79,4 +79,11 @@ int auth_role_allows(const char *role, const struct auth_attrs *a);
  */
 int auth_check_request(struct store *s, struct http_req *req, const char *path);
 
+/*
+ * A client certificate of role node must belong to the node whose
+ * credential the request carries: 1 when it does (or either is absent);
+ * otherwise it replies 403 and returns 0.
+ */
+int auth_check_cert_binding(struct store *s, struct http_req *req);
+
 #endif

@@ -4,7 +4,8 @@
 # CLI verifying the server (--certificate-authority, LLMD_CA), CSR signing
 # for nodes (join token, admin) with the daemon choosing the subject, mTLS
 # with a signed client certificate accepted and a foreign one refused, an
-# agent joining over HTTPS with --ca and getting its client certificate,
+# agent joining over HTTPS with --ca and getting its client certificate, a
+# node certificate refused with another node's credential,
 # automatic HTTPS on a non-loopback address and --insecure-http; and the
 # systemd protocol (READY=1, WATCHDOG=1 keep-alives).
 set -u
@@ -157,6 +158,14 @@ check "agent's client certificate" "O = node,CN = tls-n1" "$(subject "$tmp/ag/no
 check "agent's key private" 600 "$(stat -c %a "$tmp/ag/node.key")"
 check "agent cert verifies" OK "$(openssl verify -CAfile "$CA" -purpose sslclient "$tmp/ag/node.crt" | sed 's/.*: //')"
 grep -q "signed a client certificate CN=tls-n1 O=node" "$tmp/llmd.log" && ok || ko "CSR not logged by llmd"
+# a node's certificate goes with that node's credential only
+cred=$(head -n 1 "$tmp/ag/credential")
+check "own certificate with own credential" 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" \
+    --cert "$tmp/ag/node.crt" --key "$tmp/ag/node.key" -H "Authorization: Bearer $cred" "$U/api/v1/nodes")"
+check "another node's certificate with this credential" 403 "$(curl -s -o "$tmp/out" -w '%{http_code}' \
+    --cacert "$CA" --cert "$tmp/n1.crt" --key "$tmp/n1.key" -H "Authorization: Bearer $cred" \
+    "$U/agent/v1/heartbeat" -X POST -d '{}')"
+contains "403 names both nodes" 'node \\"n1\\" does not go with the credential of node \\"tls-n1\\"' "$tmp/out"
 kill "$apid"; wait "$apid" 2>/dev/null
 
 # ---- restart: the same CA and server certificate ----
