@@ -1,10 +1,12 @@
 /*
  * tests/unit/test-store.c - daemon/store.c: CRUD, resourceVersion and
  * generation rules, conflicts, status subresource, event log and its
- * compaction, cascading deletes, schema migrations and reopening.
+ * compaction, cascading deletes, schema migrations and reopening; group
+ * commit (batches), reads beside an open batch, lookups by owner.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,4 +336,168 @@ Test(store, refuses_network_filesystems)
 	cr_assert_null(store_network_fs_name(0xEF53));      /* ext4 */
 	cr_assert_null(store_network_fs_name(0x58465342));  /* xfs */
 	cr_assert_null(store_network_fs_name(0x01021994));  /* tmpfs */
+}
+
+/* ---- group commit ---- */
+
+struct reader {
+	struct store *s;
+	int rc;
+	int64_t list_rv;
+	int n;
+};
+
+/* Reads from another thread: sees only committed writes, and does not wait. */
+static void *
+read_other_thread(void *arg)
+{
+	struct reader *r = arg;
+	cJSON *o = NULL, *items = NULL;
+
+	r->rc = store_get(r->s, "llminferenceservices", "ns", "a", &o, NULL);
+	cJSON_Delete(o);
+	if (store_list(r->s, "llminferenceservices", NULL, &items, &r->list_rv, NULL) == 0)
+		r->n = cJSON_GetArraySize(items);
+	cJSON_Delete(items);
+	return NULL;
+}
+
+Test(store, batch_keeps_each_writes_error_separate)
+{
+	struct store *s = open_store(0);
+	struct llmd_err e = LLMD_ERR_INIT, e2 = LLMD_ERR_INIT;
+	cJSON *a = obj("ns", "a", 1), *b = obj("ns", "b", 1), *c = obj("ns", "c", 1);
+	cJSON *bout = NULL, *got = NULL, *items = NULL;
+	struct evs v = { 0 };
+	int64_t rv0;
+
+	cr_assert_eq(store_create(s, "llminferenceservices", b, &bout, &e), 0);
+	rv0 = store_current_rv(s);
+	cr_assert_eq(store_batch_begin(s, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_batch_begin(s, &e2), -EALREADY);
+	cr_assert_eq(store_create(s, "llminferenceservices", a, NULL, &e), 0);
+	/* The conflicts fail alone, with their own errors. */
+	cr_assert_eq(store_create(s, "llminferenceservices", a, NULL, &e2), -EEXIST);
+	cr_assert_str_eq(e2.field, "metadata.name");
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bout, "metadata"), "resourceVersion",
+	    cJSON_CreateString("999"));
+	cr_assert_eq(store_update(s, "llminferenceservices", bout, 0, NULL, NULL, &e2),
+	    -ESTALE);
+	cr_assert_eq(store_delete(s, "llminferenceservices", "ns", "nope", 0, NULL, &e2),
+	    -ENOENT);
+	cr_assert_eq(store_create(s, "llminferenceservices", c, NULL, &e), 0);
+	/* Inside the batch its writes are visible to its own thread. */
+	cr_assert_eq(store_get(s, "llminferenceservices", "ns", "a", &got, &e), 0);
+	cr_assert_str_eq(md_str(got, "resourceVersion"), "2");
+	cJSON_Delete(got);
+	cr_assert_eq(store_batch_end(s, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_batch_end(s, &e2), -EINVAL);
+
+	/* Two writes stored, with consecutive versions and two events. */
+	cr_assert_eq(store_current_rv(s), rv0 + 2);
+	cr_assert_eq(store_list(s, "llminferenceservices", "ns", &items, NULL, &e), 0);
+	cr_assert_eq(cJSON_GetArraySize(items), 3);
+	cJSON_Delete(items);
+	cr_assert_eq(store_events_since(s, rv0, NULL, NULL, collect, &v, &e), 0);
+	cr_assert_eq(v.n, 2);
+	cr_assert_eq(memcmp(v.types, "AA", 2), 0);
+	cr_assert_eq(v.last, rv0 + 2);
+	/* b kept its version. */
+	cr_assert_eq(store_get(s, "llminferenceservices", "ns", "b", &got, &e), 0);
+	cr_assert_str_eq(md_str(got, "resourceVersion"), "1");
+	cJSON_Delete(got);
+
+	/* Committed means durable: a reopened store has them. */
+	store_close(s);
+	s = open_store(0);
+	cr_assert_eq(store_current_rv(s), rv0 + 2);
+	cr_assert_eq(store_get(s, "llminferenceservices", "ns", "c", &got, &e), 0);
+	cJSON_Delete(got);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	cJSON_Delete(c);
+	cJSON_Delete(bout);
+	store_close(s);
+}
+
+Test(store, batch_is_invisible_to_other_threads_until_committed)
+{
+	struct store *s = open_store(0);
+	struct llmd_err e = LLMD_ERR_INIT;
+	cJSON *a = obj("ns", "a", 1);
+	struct reader r = { s, 0, 0, 0 };
+	pthread_t t;
+
+	cr_assert_eq(store_batch_begin(s, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_create(s, "llminferenceservices", a, NULL, &e), 0);
+	cr_assert_eq(store_current_rv(s), 1);
+	/* The reader runs while the batch holds the writer: it must not block. */
+	cr_assert_eq(pthread_create(&t, NULL, read_other_thread, &r), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(r.rc, -ENOENT);
+	cr_assert_eq(r.n, 0);
+	cr_assert_eq(r.list_rv, 0, "a list's version is its snapshot's");
+	cr_assert_eq(store_batch_end(s, &e), 0, "%s", e.msg);
+	cr_assert_eq(pthread_create(&t, NULL, read_other_thread, &r), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(r.rc, 0);
+	cr_assert_eq(r.n, 1);
+	cr_assert_eq(r.list_rv, 1);
+	cJSON_Delete(a);
+	store_close(s);
+}
+
+Test(store, batch_write_failure_leaves_no_trace)
+{
+	struct store *s = open_store(0);
+	struct llmd_err e = LLMD_ERR_INIT;
+	cJSON *a = obj("ns", "a", 1), *bad = cJSON_Parse("{\"metadata\":{}}");
+	struct evs v = { 0 };
+
+	cr_assert_eq(store_batch_begin(s, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_create(s, "llminferenceservices", bad, NULL, &e), -EINVAL);
+	cr_assert_eq(store_create(s, "llminferenceservices", a, NULL, &e), 0);
+	cr_assert_eq(store_delete(s, "llminferenceservices", "ns", "a", 5, NULL, &e), -ESTALE);
+	cr_assert_eq(store_batch_end(s, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_current_rv(s), 1);
+	cr_assert_eq(store_events_since(s, 0, NULL, NULL, collect, &v, &e), 0);
+	cr_assert_eq(v.n, 1);
+	cJSON_Delete(a);
+	cJSON_Delete(bad);
+	store_close(s);
+}
+
+Test(store, list_owned_by_uid)
+{
+	struct store *s = open_store(0);
+	struct llmd_err e = LLMD_ERR_INIT;
+	cJSON *in = obj("ns", "a", 1), *owner = NULL, *items = NULL, *o;
+	const char *kinds[][2] = { { "pods", "Pod" }, { "deployments", "Deployment" },
+		{ "services", "Service" } };
+	char txt[512];
+	size_t i;
+
+	cr_assert_eq(store_create(s, "llminferenceservices", in, &owner, &e), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(txt, sizeof(txt), "{\"kind\":\"%s\",\"metadata\":{\"name\":"
+		    "\"a-%zu\",\"namespace\":\"ns\",\"ownerReferences\":[{\"kind\":"
+		    "\"LLMInferenceService\",\"name\":\"a\",\"uid\":\"%s\"}]}}",
+		    kinds[i][1], i, i == 2 ? "someone-else" : md_str(owner, "uid"));
+		o = cJSON_Parse(txt);
+		cr_assert_eq(store_create(s, kinds[i][0], o, NULL, &e), 0, "%s", e.msg);
+		cJSON_Delete(o);
+	}
+	cr_assert_eq(store_list_owned(s, md_str(owner, "uid"), &items, &e), 0);
+	cr_assert_eq(cJSON_GetArraySize(items), 2);
+	/* Ordered by resource: deployments before pods. */
+	cr_assert_str_eq(cJSON_GetArrayItem(items, 0)->child->valuestring, "Deployment");
+	cr_assert_str_eq(md_str(cJSON_GetArrayItem(items, 1), "name"), "a-0");
+	cr_assert_str_eq(md_str(cJSON_GetArrayItem(items, 1), "resourceVersion"), "2");
+	cJSON_Delete(items);
+	cr_assert_eq(store_list_owned(s, "nobody", &items, &e), 0);
+	cr_assert_eq(cJSON_GetArraySize(items), 0);
+	cJSON_Delete(items);
+	cJSON_Delete(owner);
+	cJSON_Delete(in);
+	store_close(s);
 }
