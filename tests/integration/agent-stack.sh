@@ -39,6 +39,7 @@ contains() { if grep -q -- "$2" "$3"; then ok; else ko "$1: '$2' not in: $(head 
 
 cleanup() {
 	local i
+	[ -n "${mpid:-}" ] && kill "$mpid" 2>/dev/null
 	for i in 1 2 3; do
 		[ -n "${apids[$i]}" ] && kill "${apids[$i]}" 2>/dev/null
 	done
@@ -50,6 +51,7 @@ cleanup() {
 		ip link del "vl$id-$i" 2>/dev/null
 	done
 	ip link del "$br" 2>/dev/null
+	mountpoint -q "$tmp/a3/models" 2>/dev/null && umount "$tmp/a3/models"
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -92,6 +94,39 @@ A() { "$b/llmd-admin" "$@"; }
     --heads 4 --kv-heads 2 --intermediate 128 --seed 1 >/dev/null 2>&1 ||
 	{ echo "FAIL: make-model"; exit 1; }
 
+# A Hugging Face stand-in on the bridge: org/big is larger than n3's model cache.
+cat >"$tmp/hf.py" <<'PY'
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        if self.path.startswith("/api/models/org/big/revision/"):
+            body = json.dumps({"siblings": [{"rfilename": "model.safetensors", "size": 8 << 20}]}).encode()
+        elif self.path.startswith("/org/big/resolve/"):
+            body = b"\0" * (8 << 20)
+        else:
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+class S(ThreadingHTTPServer):
+    def server_bind(self):
+        import socketserver
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = sys.argv[1], self.server_address[1]
+s = S((sys.argv[1], 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+python3 "$tmp/hf.py" "$net.1" >"$tmp/hf.port" 2>"$tmp/hf.err" &
+mpid=$!
+for _ in $(seq 50); do [ -s "$tmp/hf.port" ] && break; sleep 0.1; done
+hf="http://$net.1:$(cat "$tmp/hf.port")"
+# n3's model cache is a 2 MiB tmpfs (a full disk)
+mkdir -p "$tmp/a3/models"
+mount -t tmpfs -o size=2m tmpfs "$tmp/a3/models" 2>/dev/null && small_disk=1 || small_disk=0
+
 A node token create --ttl 1h >"$tmp/tok.out" 2>/dev/null
 tail -1 "$tmp/tok.out" >"$tmp/join.token"
 check "token format" 1 "$(grep -cE '^[0-9a-f]{12}\.[0-9a-f]{32}$' "$tmp/join.token")"
@@ -100,7 +135,7 @@ check "token format" 1 "$(grep -cE '^[0-9a-f]{12}\.[0-9a-f]{32}$' "$tmp/join.tok
 start_agent() {
 	local i=$1 extra=()
 	[ "$i" != 1 ] && extra=(--engine-arg --simulate)
-	HF_ENDPOINT=http://127.0.0.1:9 \
+	HF_ENDPOINT=$hf \
 	nsenter --net="/run/netns/llmdag$id-$i" "$b/llmd-agent" --server "http://$addr" \
 	    --token-file "$tmp/join.token" --node-name "n$i" --data-dir "$tmp/a$i" \
 	    --address "$net.1$i" --fake-gpus 4xH100-80GB --labels "rack=r$i" \
@@ -247,6 +282,32 @@ check "bad hf:// model" "['StorageInitializerFailed']" "$h"
 podq missing "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" >"$tmp/m.txt"
 contains "message names the path" "no-such-model" "$tmp/m.txt"
 A delete llmisvc missing badhf >/dev/null
+
+if [ "$small_disk" = 1 ]; then
+	cat > "$tmp/full.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: full, namespace: default}
+spec:
+  model: {uri: "hf://org/big", name: big}
+  replicas: 1
+  template:
+    nodeSelector: {kubernetes.io/hostname: n3}
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "1"}}
+EOT
+	A apply -f "$tmp/full.yaml" >/dev/null
+	for _ in $(seq 100); do
+		f=$(podq full "p['spec'].get('nodeName'), [c.get('reason') for c in st.get('conditions', []) if c['type']=='Ready']" 2>/dev/null)
+		case "$f" in *StorageFull*|*Failed*) break;; esac
+		sleep 0.2
+	done
+	check "full disk: clear condition on n3" "n3 ['StorageFull']" "$f"
+	podq full "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" >"$tmp/f.txt"
+	contains "full disk: message" "no space left" "$tmp/f.txt"
+	A delete llmisvc full >/dev/null
+fi
 
 # --- prefill/decode: the routing sidecar needs llmd-router's sidecar mode ---
 cat > "$tmp/pd.yaml" <<EOT
