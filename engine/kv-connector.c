@@ -489,7 +489,9 @@ kv_connector_start_load(struct kv_connector *kc, const struct sched_kv_load *ld,
 		log_warnx("kv: %s has %u remote blocks for %u local ones; recomputing", rem->request_id,
 		    rem->n_blocks, nb);
 		scheduler_remote_kv_done(kc->sched, ld->req_id, false);
-		send_done(kc, rem);
+		/* not inline: this is the compute thread, and the peer named by the
+		 * request may take the whole I/O timeout to answer */
+		kv_connector_notify(kc, rem);
 		free(j);
 		return;
 	}

@@ -104,6 +104,32 @@ Test(kv_connector, free_waits_for_a_pull_thread)
 	metrics_free(m);
 }
 
+/* too few remote blocks: recompute, and DONE goes out on a thread, not on the
+ * caller's (the compute thread) which would wait on the peer */
+Test(kv_connector, start_load_never_blocks_on_the_peer, .timeout = 20)
+{
+	struct scheduler *sched;
+	struct metrics *m;
+	struct kv_connector *kc = consumer(&sched, &m);
+	int32_t table[] = { 1, 2, 3 }, rids[] = { 7 };
+	struct sched_kv_load ld = { .req_id = 5, .block_table = table, .n_blocks = 3, .n_tokens = 40 };
+	struct kv_remote rem = { .valid = true, .request_id = "r3", .host = "127.0.0.1",
+		.block_ids = rids, .n_blocks = 1 };
+	int lfd = silent_listener(&rem.port), cfd;
+	char magic[4];
+
+	kv_connector_start_load(kc, &ld, &rem, 16);
+	/* back at once: the DONE thread now waits for our (never sent) answer */
+	cfd = accept(lfd, NULL, NULL);
+	cr_assert_geq(cfd, 0);
+	cr_assert_eq(recv(cfd, magic, 4, MSG_WAITALL), 4);
+	kv_connector_free(kc);
+	close(cfd);
+	close(lfd);
+	scheduler_free(sched);
+	metrics_free(m);
+}
+
 Test(kv_connector, done_from_the_decoder_releases_held_blocks)
 {
 	struct scheduler *sched;
