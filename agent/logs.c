@@ -22,15 +22,26 @@
 #include "lib/util.h"
 
 struct follow {
+	struct follow *next;
 	struct http_req *req;
 	struct event *ev;
 	int fd;
 	int closed;
 };
 
+/* Open follow streams, ended by logs_stop(). */
+static struct follow *follows;
+
 static void
 follow_free(struct follow *f)
 {
+	struct follow **pp;
+
+	for (pp = &follows; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
 	event_free(f->ev);
 	close(f->fd);
 	free(f);
@@ -143,6 +154,8 @@ get_logs(struct http_req *req, void *arg)
 		f->req = req;
 		f->fd = fd;
 		f->ev = event_new(a->base, -1, EV_PERSIST, follow_tick, f);
+		f->next = follows;
+		follows = f;
 		http_stream_start(req, 200, "text/plain; charset=utf-8");
 		http_req_on_close(req, follow_closed, f);
 		follow_tick(-1, 0, f);
@@ -188,6 +201,10 @@ logs_start(struct agent *a, struct llmd_err *e)
 void
 logs_stop(struct agent *a)
 {
+	while (follows) {
+		http_stream_end(follows->req);
+		follow_free(follows);
+	}
 	http_server_free(a->srv);
 	a->srv = NULL;
 }
