@@ -94,6 +94,7 @@ for i in 1 2 3; do
 	     exec /usr/sbin/sshd -D -e -f $tmp/ssh/sshd_config -o PidFile=$tmp/run/sshd-n$i.pid" \
 	    >"$tmp/sshd-n$i.log" 2>&1 &
 	echo $! >"$tmp/run/sshd-n$i.pid"
+	disown $! 2>/dev/null   # no job notice when cleanup kills it
 done
 for i in 1 2 3; do
 	for _ in $(seq 50); do
