@@ -38,6 +38,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "rdma/verbs.h"
 
 #define KVX_MAGIC "KVX1"
 #define KVX_OP_READ 1
@@ -68,6 +69,8 @@ struct kvx_engine {
 	int *fds;
 	size_t n_fds, cap_fds;
 	bool closing;                   /* kvx_engine_shutdown() ran: no new sockets */
+	enum kvx_transport transport;
+	struct kvx_verbs *verbs;        /* device, PD and MR over the pool (verbs only) */
 };
 
 /* ---- socket registry ---- */
@@ -442,9 +445,14 @@ connect_to(struct kvx_engine *x, const char *host, int port, int64_t timeout_ms,
 	return fd;
 }
 
-/* hello: send our layout, get the peer's verdict and layout */
+/*
+ * hello: send our layout (and our queue pair when mine is set), get the
+ * peer's verdict and layout; *theirs_ok says whether the reply carried the
+ * peer's queue pair (theirs).
+ */
 static int
-handshake(struct kvx_engine *x, int fd, struct llmd_err *e)
+handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine,
+    struct kvx_verbs_peer *theirs, bool *theirs_ok, struct llmd_err *e)
 {
 	cJSON *hello = layout_json(&x->layout), *reply = NULL;
 	uint32_t status;
@@ -452,6 +460,8 @@ handshake(struct kvx_engine *x, int fd, struct llmd_err *e)
 
 	cJSON_AddStringToObject(hello, "op", "hello");
 	cJSON_AddStringToObject(hello, "engine_id", x->id);
+	if (mine)
+		kvx_verbs_peer_to_json(mine, hello);
 	rc = write_all(fd, KVX_MAGIC, 4);
 	if (rc == 0)
 		rc = write_json(fd, hello);
@@ -467,6 +477,8 @@ handshake(struct kvx_engine *x, int fd, struct llmd_err *e)
 		json_get_str(reply, "reason", &why, 0, NULL);
 		json_get_str(reply, "field", &field, 0, NULL);
 		rc = err_set(e, -EPROTO, field, "the peer refused the transfer: %s", why ? why : "?");
+	} else if (theirs) {
+		rc = kvx_verbs_peer_from_json(reply, theirs, theirs_ok, e);
 	}
 	cJSON_Delete(reply);
 	return rc;
@@ -532,6 +544,9 @@ conn_main(void *arg)
 	char magic[4];
 	cJSON *hello = NULL, *reply;
 	struct kvx_layout peer;
+	struct kvx_verbs_peer vpeer, vmine;
+	struct kvx_verbs_qp *qp = NULL;
+	bool has_verbs = false;
 	struct llmd_err e = LLMD_ERR_INIT;
 	uint32_t op;
 	uint64_t deadline;
@@ -546,7 +561,10 @@ conn_main(void *arg)
 		goto out;
 	reply = layout_json(&x->layout);
 	cJSON_AddStringToObject(reply, "engine_id", x->id);
-	if (layout_from_json(hello, &peer, &e) < 0 || kvx_layout_check(&x->layout, &peer, &e) < 0) {
+	if (layout_from_json(hello, &peer, &e) < 0 || kvx_layout_check(&x->layout, &peer, &e) < 0 ||
+	    kvx_verbs_peer_from_json(hello, &vpeer, &has_verbs, &e) < 0 ||
+	    (has_verbs && x->verbs && (kvx_verbs_qp_new(x->verbs, &qp, &vmine, &e) < 0 ||
+	    kvx_verbs_qp_connect(qp, &vpeer, &e) < 0))) {
 		char msg[800];
 		cJSON_AddStringToObject(reply, "reason", err_str(&e, msg, sizeof(msg)));
 		cJSON_AddStringToObject(reply, "field", e.field);
@@ -556,6 +574,10 @@ conn_main(void *arg)
 		cJSON_Delete(reply);
 		goto out;
 	}
+	/* both sides have verbs: our queue pair is ready for the peer's READs
+	 * and lives as long as this connection */
+	if (qp)
+		kvx_verbs_peer_to_json(&vmine, reply);
 	write_u32(fd, 0);
 	write_json(fd, reply);
 	cJSON_Delete(reply);
@@ -581,6 +603,7 @@ conn_main(void *arg)
 		}
 	}
 out:
+	kvx_verbs_qp_free(qp);
 	cJSON_Delete(hello);
 	fd_close(x, fd);
 	/* last: kvx_engine_free() may free x once this reaches 0 */
@@ -636,6 +659,7 @@ accept_main(void *arg)
 static void
 engine_release(struct kvx_engine *x)
 {
+	kvx_verbs_close(x->verbs);
 	pthread_mutex_destroy(&x->fd_lock);
 	pthread_cond_destroy(&x->fd_cond);
 	free(x->fds);
@@ -653,12 +677,14 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 	char ps[16];
 	uint8_t rnd[12];
 
-	if (cfg->transport && strcmp(cfg->transport, "verbs") == 0)
-		return err_set(e, -ENOTSUP, "transport", "the verbs transport needs an RDMA device, and "
-		    "none is usable here (use \"tcp\" or \"auto\")");
-	if (cfg->transport && strcmp(cfg->transport, "tcp") != 0 && strcmp(cfg->transport, "auto") != 0)
-		return err_set(e, -EINVAL, "transport", "unknown transport \"%s\" (auto, tcp, verbs)",
-		    cfg->transport);
+	struct kvx_verbs_probe probe = { .built = false };
+	enum kvx_transport tr = KVX_TRANSPORT_TCP;
+	int rc;
+
+	if (cfg->transport == NULL || strcmp(cfg->transport, "tcp") != 0)
+		kvx_verbs_probe(cfg->rdma_device, &probe);
+	if ((rc = kvx_transport_select(cfg->transport, &probe, &tr, e)) < 0)
+		return rc;
 	if (block_stride < layout->block_bytes || n_blocks == 0)
 		return err_set(e, -EINVAL, "block_bytes", "a block of %llu bytes does not fit a stride of %zu",
 		    (unsigned long long)layout->block_bytes, block_stride);
@@ -680,6 +706,19 @@ kvx_engine_new(const struct kvx_config *cfg, const struct kvx_layout *layout, vo
 	x->base = base;
 	x->n_blocks = n_blocks;
 	x->stride = block_stride;
+	x->transport = tr;
+	if (tr == KVX_TRANSPORT_VERBS &&
+	    (rc = kvx_verbs_open(&probe, base, (uint64_t)n_blocks * block_stride, block_stride, -1, 0,
+	    &x->verbs, e)) < 0) {
+		if (cfg->transport && strcmp(cfg->transport, "verbs") == 0) {
+			engine_release(x);
+			return rc;
+		}
+		log_warnx("kvxfer: RDMA device %s unusable, using tcp: %s", probe.device,
+		    e ? e->msg : "");
+		x->transport = KVX_TRANSPORT_TCP;
+		x->verbs = NULL;
+	}
 	RAND_bytes(rnd, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(x->id + 2 * i, 3, "%02x", rnd[i]);
@@ -747,7 +786,12 @@ kvx_engine_free(struct kvx_engine *x)
 }
 
 const char *kvx_engine_id(const struct kvx_engine *x) { return x->id; }
-const char *kvx_engine_transport(const struct kvx_engine *x) { (void)x; return "tcp"; }
+const char *
+kvx_engine_transport(const struct kvx_engine *x)
+{
+	return x->transport == KVX_TRANSPORT_VERBS ? "verbs" : "tcp";
+}
+
 const char *kvx_engine_host(const struct kvx_engine *x) { return x->host; }
 int kvx_engine_port(const struct kvx_engine *x) { return x->port; }
 
@@ -757,7 +801,9 @@ kvx_engine_metadata(const struct kvx_engine *x, struct buf *out)
 	cJSON *o = layout_json(&x->layout);
 
 	cJSON_AddStringToObject(o, "engine_id", x->id);
-	cJSON_AddStringToObject(o, "transport", "tcp");
+	cJSON_AddStringToObject(o, "transport", kvx_engine_transport(x));
+	if (x->verbs)
+		cJSON_AddStringToObject(o, "rdma_device", kvx_verbs_device(x->verbs));
 	cJSON_AddStringToObject(o, "host", x->host);
 	cJSON_AddNumberToObject(o, "port", x->port);
 	cJSON_AddNumberToObject(o, "n_blocks", x->n_blocks);
@@ -790,7 +836,7 @@ stream_main(void *arg)
 		j->rc = fd;
 		return NULL;
 	}
-	if ((rc = handshake(x, fd, &j->e)) < 0)
+	if ((rc = handshake(x, fd, NULL, NULL, NULL, &j->e)) < 0)
 		goto out;
 	/* request */
 	{
@@ -836,6 +882,60 @@ out:
 	return NULL;
 }
 
+/*
+ * Pulls runs with RDMA READs over one queue pair set up in the hello of one
+ * side-channel connection (the peer's queue pair lives as long as it). 1
+ * when the peer offers no verbs (the caller may fall back to TCP).
+ */
+static int
+verbs_pull(struct kvx_engine *x, const char *host, int port, const struct kvx_run *runs,
+    size_t n_runs, struct llmd_err *e)
+{
+	struct kvx_verbs_qp *qp = NULL;
+	struct kvx_verbs_peer mine, theirs;
+	struct kvx_read_wr *wrs = NULL;
+	bool ok = false;
+	int64_t n_wr;
+	int fd, rc;
+
+	if ((rc = kvx_verbs_qp_new(x->verbs, &qp, &mine, e)) < 0)
+		return rc;
+	if ((fd = connect_to(x, host, port, x->cfg.io_timeout_ms, e)) < 0) {
+		kvx_verbs_qp_free(qp);
+		return fd;
+	}
+	if ((rc = handshake(x, fd, &mine, &theirs, &ok, e)) < 0)
+		goto out;
+	if (!ok) {
+		rc = 1;
+		goto out;
+	}
+	if ((rc = kvx_verbs_qp_connect(qp, &theirs, e)) < 0)
+		goto out;
+	struct kvx_read_plan plan = {
+		.remote_base = theirs.addr, .remote_len = theirs.len, .remote_stride = theirs.stride,
+		.rkey = theirs.rkey,
+		.local_base = (uint64_t)(uintptr_t)x->base, .local_len = (uint64_t)x->n_blocks * x->stride,
+		.local_stride = x->stride,
+		.block_bytes = x->layout.block_bytes,
+		.max_wr_bytes = KVX_VERBS_MAX_WR_BYTES,
+		.signal_every = KVX_VERBS_SIGNAL_EVERY,
+	};
+	if ((n_wr = kvx_verbs_plan_reads(runs, n_runs, &plan, NULL, 0)) < 0) {
+		rc = err_set(e, -ERANGE, "remote_block_ids", "blocks outside the peer's registered "
+		    "region (%llu bytes)", (unsigned long long)theirs.len);
+		goto out;
+	}
+	wrs = xcalloc((size_t)n_wr + 1, sizeof(*wrs));
+	kvx_verbs_plan_reads(runs, n_runs, &plan, wrs, (size_t)n_wr);
+	rc = kvx_verbs_qp_read(qp, wrs, (size_t)n_wr, KVX_VERBS_WINDOW, x->cfg.io_timeout_ms, e);
+out:
+	free(wrs);
+	kvx_verbs_qp_free(qp);
+	fd_close(x, fd);
+	return rc;
+}
+
 int
 kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_id,
     const int32_t *remote_ids, const int32_t *local_ids, size_t n, struct llmd_err *e)
@@ -854,6 +954,17 @@ kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_i
 			return err_set(e, -ERANGE, "block_ids", "block id out of range at %zu", i);
 	runs = xcalloc(n, sizeof(*runs));
 	n_runs = kvx_merge_runs(remote_ids, local_ids, n, runs);
+	if (x->verbs) {
+		rc = verbs_pull(x, host, port, runs, n_runs, e);
+		if (rc == 1 && x->cfg.transport && strcmp(x->cfg.transport, "verbs") == 0)
+			rc = err_set(e, -EPROTONOSUPPORT, "transport", "the peer at %s:%d offers no verbs "
+			    "transport (it runs tcp)", host, port);
+		if (rc != 1) {
+			free(runs);
+			return rc;
+		}
+		rc = 0;
+	}
 	cap = n_runs + (size_t)x->cfg.n_streams + 1;
 	slices = xcalloc(cap, sizeof(*slices));
 	starts = xcalloc((size_t)x->cfg.n_streams + 2, sizeof(size_t));
@@ -902,7 +1013,7 @@ kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *requ
 		fd_close(x, fd);
 		return err_set(e, -EINVAL, "request_id", "too long");
 	}
-	if ((rc = handshake(x, fd, e)) == 0) {
+	if ((rc = handshake(x, fd, NULL, NULL, NULL, e)) == 0) {
 		if ((rc = write_u32(fd, KVX_OP_DONE)) == 0 && (rc = write_u32(fd, (uint32_t)len)) == 0 &&
 		    (rc = write_all(fd, request_id, len)) == 0)
 			rc = read_u32(fd, &status, 0);

@@ -58,6 +58,8 @@ struct kvx_config {
 	 * request's blocks (DONE). */
 	void (*on_done)(void *arg, const char *request_id);
 	void *on_done_arg;
+	/* RDMA device for the verbs transport (NULL: the first with an active port) */
+	const char *rdma_device;
 };
 
 struct kvx_engine;
