@@ -223,6 +223,13 @@ on_done(void *arg, const char *request_id)
 	}
 }
 
+void
+kv_connector_release(struct kv_connector *kc, const char *request_id)
+{
+	if (kc != NULL)
+		on_done(kc, request_id);
+}
+
 int
 kv_connector_new(const struct kv_transfer_config *c, const struct kvx_layout *layout, void *base,
     uint32_t n_blocks, size_t block_stride, struct scheduler *sched, struct metrics *m,

@@ -78,6 +78,9 @@ enum kv_role kv_connector_role(const struct kv_connector *kc);
  * response's kv_transfer_params. */
 cJSON *kv_connector_hold(struct kv_connector *kc, const char *request_id, int32_t *blocks,
     uint32_t n);
+/* Frees a hold now (its response could not reach a decoder: a streamed
+ * prefill, or the client went away). Any thread. */
+void kv_connector_release(struct kv_connector *kc, const char *request_id);
 /* Frees holds past their deadline (call now and then). */
 void kv_connector_expire(struct kv_connector *kc);
 size_t kv_connector_n_held(struct kv_connector *kc);

@@ -4,7 +4,8 @@
 # decode engine, given the prefill engine's kv_transfer_params, pulls the
 # prompt's KV (no prompt compute) and its greedy output is token-identical to
 # one aggregated engine; the prefill engine's held blocks are freed by the
-# decoder's DONE, or by the timeout when nobody pulls (counted); a layout
+# decoder's DONE, or by the timeout when nobody pulls (counted), at once when
+# the response cannot carry them (streamed); a layout
 # mismatch is refused with the field named and the decoder falls back to
 # computing the prompt itself.
 set -u
@@ -83,6 +84,12 @@ freed=0
 for _ in $(seq 40); do sleep 0.1; [ "$(metric "$pre_url" 'vllm:kv_cache_usage_perc')" = "0" ] && { freed=1; break; }; done
 [ $freed = 1 ] && ok || no "orphan blocks freed after the timeout"
 [ "$(metric "$pre_url" 'llmd:kv_transfer_timeouts_total')" = "1" ] && ok || no "timeout counted"
+# a streamed prefill cannot hand its kv_transfer_params to anyone: its blocks are freed
+# at once, not by the timeout (the counter stays at 1)
+curl -s -N -H 'Content-Type: application/json' -d '{"model":"m","prompt":"streamed prefill with enough tokens to fill a block or two of the cache","max_tokens":1,"stream":true,"kv_transfer_params":{"do_remote_decode":true}}' "$pre_url/v1/completions" | grep -q '^data: \[DONE\]' && ok || no "streamed prefill answered"
+sleep 1.5
+[ "$(metric "$pre_url" 'vllm:kv_cache_usage_perc')" = "0" ] && [ "$(metric "$pre_url" 'llmd:kv_transfer_timeouts_total')" = "1" ] && ok ||
+	no "streamed prefill's blocks freed without the timeout ($(metric "$pre_url" 'llmd:kv_transfer_timeouts_total') timeouts)"
 
 # layout mismatch (3 layers vs 2): refused naming the field, falls back, still answers
 p=$(curl -s -H 'Content-Type: application/json' -d '{"model":"m","prompt":"mismatch test prompt","max_tokens":1,"kv_transfer_params":{"do_remote_decode":true}}' "$pre_url/v1/completions")
