@@ -30,6 +30,7 @@ struct workpool;
 
 #define AGENT_MAX_GPUS 64
 #define AGENT_MAX_PROCS 4
+#define AGENT_MAX_FETCHES 8
 
 /* ---- GPUs (gpu.c) ---- */
 
@@ -162,6 +163,9 @@ struct pod_rt {
 	int port;                 /* the pod's http port */
 	int extra_port;           /* decode engine port behind a sidecar */
 	char *model_path;         /* local model dir once storage is done */
+	/* volumes filled by storage initializers: name -> local dir */
+	char *vol_names[AGENT_MAX_FETCHES], *vol_paths[AGENT_MAX_FETCHES];
+	int nvols;
 	char *reason, *message;   /* a failure for the pod's conditions */
 	char *progress;           /* storage progress text */
 	int fetching;

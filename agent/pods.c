@@ -187,6 +187,12 @@ state_write(struct pod_rt *p)
 	cJSON_AddNumberToObject(o, "extraPort", p->extra_port);
 	if (p->model_path)
 		cJSON_AddStringToObject(o, "modelPath", p->model_path);
+	{
+		cJSON *vols = cJSON_AddObjectToObject(o, "volumes");
+
+		for (i = 0; i < p->nvols; i++)
+			cJSON_AddStringToObject(vols, p->vol_names[i], p->vol_paths[i]);
+	}
 	if (p->leader_ip)
 		cJSON_AddStringToObject(o, "leaderIP", p->leader_ip);
 	g = cJSON_AddArrayToObject(o, "gpus");
@@ -601,8 +607,13 @@ volume_host_path(struct pod_rt *p, const char *name)
 	if (jget(v, "hostPath"))
 		return jstr(jget(v, "hostPath"), "path") ?
 		    xstrdup(jstr(jget(v, "hostPath"), "path")) : NULL;
-	if (strcmp(name, "kserve-provision-location") == 0 && p->model_path)
-		return xstrdup(p->model_path);
+	{
+		int i;
+
+		for (i = 0; i < p->nvols; i++)
+			if (strcmp(p->vol_names[i], name) == 0)
+				return xstrdup(p->vol_paths[i]);
+	}
 	if (jget(v, "persistentVolumeClaim")) {
 		const char *claim = jstr(jget(v, "persistentVolumeClaim"), "claimName");
 		size_t i;
@@ -841,10 +852,12 @@ start_processes(struct pod_rt *p)
 
 struct fetch_job {
 	struct pod_rt *p;
-	char *uri;
+	/* one per storage-initializer init container: URI into volume */
+	char *uris[AGENT_MAX_FETCHES], *vols[AGENT_MAX_FETCHES], *outs[AGENT_MAX_FETCHES];
+	int n;
+	volatile int cur;           /* the one being fetched */
 	char *cache;
 	char **pvcs;
-	char *out;
 	struct llmd_err e;
 	int rc;
 	/* progress, written by the worker, read on the loop */
@@ -865,8 +878,29 @@ fetch_work(void *arg)
 {
 	struct fetch_job *j = arg;
 	struct storage_opts o = { j->cache, (const char *const *)j->pvcs };
+	int i;
 
-	j->rc = storage_fetch(j->uri, &o, &j->out, fetch_progress, j, &j->e);
+	for (i = 0; i < j->n; i++) {
+		j->cur = i;
+		j->done = j->total = 0;
+		if ((j->rc = storage_fetch(j->uris[i], &o, &j->outs[i], fetch_progress, j,
+		    &j->e)) < 0)
+			return;
+	}
+}
+
+static void
+fetch_job_free(struct fetch_job *j)
+{
+	int i;
+
+	for (i = 0; i < j->n; i++) {
+		free(j->uris[i]);
+		free(j->vols[i]);
+		free(j->outs[i]);
+	}
+	free(j->cache);
+	free(j);
 }
 
 static void
@@ -874,6 +908,7 @@ fetch_done(void *arg)
 {
 	struct fetch_job *j = arg;
 	struct pod_rt *p = j->p;
+	int i;
 
 	p->fetching = 0;
 	p->fetch_job = NULL;
@@ -883,41 +918,52 @@ fetch_done(void *arg)
 		pod_fail(p, j->rc == -ENOSPC ? "StorageFull" : j->rc == -ENOTSUP ? "InvalidURI" :
 		    "StorageInitializerFailed", "storage-initializer: %s", j->e.msg);
 	} else {
+		for (i = 0; i < j->n && p->nvols < AGENT_MAX_FETCHES; i++) {
+			p->vol_names[p->nvols] = j->vols[i];
+			p->vol_paths[p->nvols++] = j->outs[i];
+			log_info("pod %s/%s: %s at %s (volume %s)", p->ns, p->name, j->uris[i],
+			    j->outs[i], j->vols[i]);
+			j->vols[i] = j->outs[i] = NULL;
+		}
 		free(p->model_path);
-		p->model_path = j->out;
-		j->out = NULL;
-		log_info("pod %s/%s: model %s at %s", p->ns, p->name, j->uri, p->model_path);
+		p->model_path = p->nvols ? xstrdup(p->vol_paths[0]) : NULL;
 		start_processes(p);
 	}
-	free(j->uri);
-	free(j->cache);
-	free(j->out);
-	free(j);
+	fetch_job_free(j);
 }
 
-/* The storage-initializer init container's URI, or NULL. */
-static const char *
-storage_uri(const cJSON *pod)
+/*
+ * The storage-initializer init containers (the model's, and one per LoRA
+ * adapter): their URI (args[0]) and the volume they fill; returns the count.
+ */
+static int
+storage_inits(const cJSON *pod, const char **uris, const char **vols, int max)
 {
 	const cJSON *c;
+	int n = 0;
 
 	cJSON_ArrayForEach(c, jget(jget(pod, "spec"), "initContainers")) {
-		const char *n = jstr(c, "name");
+		const char *name = jstr(c, "name");
 		const cJSON *args = jget(c, "args");
+		const cJSON *vm = jget(c, "volumeMounts");
 
-		if (n && strncmp(n, "storage-initializer", 19) == 0 && cJSON_IsArray(args) &&
-		    cJSON_IsString(args->child))
-			return args->child->valuestring;
+		if (!name || strncmp(name, "storage-initializer", 19) != 0 || !cJSON_IsArray(args) ||
+		    !cJSON_IsString(args->child) || n == max)
+			continue;
+		uris[n] = args->child->valuestring;
+		vols[n] = cJSON_IsArray(vm) && vm->child && jstr(vm->child, "name") ?
+		    jstr(vm->child, "name") : "kserve-provision-location";
+		n++;
 	}
-	return NULL;
+	return n;
 }
 
 static void
 pod_begin(struct pod_rt *p)
 {
 	struct agent *a = p->agent;
-	int need = gpu_request(p->pod), i;
-	const char *uri;
+	int need = gpu_request(p->pod), i, nfetch;
+	const char *uris[AGENT_MAX_FETCHES], *vols[AGENT_MAX_FETCHES];
 
 	free(p->reason);
 	free(p->message);
@@ -957,14 +1003,18 @@ pod_begin(struct pod_rt *p)
 			}
 		}
 	}
-	uri = storage_uri(p->pod);
-	if (uri && !p->model_path) {
+	nfetch = storage_inits(p->pod, uris, vols, AGENT_MAX_FETCHES);
+	if (nfetch > 0 && p->nvols == 0) {
 		struct fetch_job *j = xcalloc(1, sizeof(*j));
 		char cache[4096];
 
 		snprintf(cache, sizeof(cache), "%s/models", a->data_dir);
 		j->p = p;
-		j->uri = xstrdup(uri);
+		for (i = 0; i < nfetch; i++) {
+			j->uris[i] = xstrdup(uris[i]);
+			j->vols[i] = xstrdup(vols[i]);
+		}
+		j->n = nfetch;
 		j->cache = xstrdup(cache);
 		j->pvcs = a->pvcs;
 		p->state = POD_STARTING;
@@ -976,9 +1026,7 @@ pod_begin(struct pod_rt *p)
 		if (workpool_submit(a->wp, fetch_work, fetch_done, j) < 0) {
 			p->fetching = 0;
 			p->fetch_job = NULL;
-			free(j->uri);
-			free(j->cache);
-			free(j);
+			fetch_job_free(j);
 			pod_fail(p, "StorageInitializerFailed", "cannot queue the download");
 		}
 		return;
@@ -1110,6 +1158,10 @@ pod_free(struct pod_rt *p)
 	free(p->name);
 	free(p->uid);
 	free(p->model_path);
+	for (i = 0; i < p->nvols; i++) {
+		free(p->vol_names[i]);
+		free(p->vol_paths[i]);
+	}
 	free(p->reason);
 	free(p->message);
 	free(p->progress);
@@ -1297,7 +1349,8 @@ pods_tick(struct agent *a)
 			int pct = total ? (int)(done * 100 / total) : 0;
 			struct buf t = BUF_INIT;
 
-			buf_addf(&t, "storage-initializer: fetching %s: %llu of %llu MiB (%d%%)", j->uri,
+			buf_addf(&t, "storage-initializer: fetching %s: %llu of %llu MiB (%d%%)",
+			    j->uris[j->cur],
 			    (unsigned long long)(done >> 20), (unsigned long long)(total >> 20), pct);
 			if (p->progress == NULL || strcmp(p->progress, t.buf) != 0) {
 				free(p->progress);
@@ -1395,6 +1448,11 @@ pods_adopt(struct agent *a)
 		p->extra_port = jget(o, "extraPort") ? jget(o, "extraPort")->valueint : 0;
 		if (jstr(o, "modelPath"))
 			p->model_path = xstrdup(jstr(o, "modelPath"));
+		cJSON_ArrayForEach(x, jget(o, "volumes"))
+			if (cJSON_IsString(x) && x->string && p->nvols < AGENT_MAX_FETCHES) {
+				p->vol_names[p->nvols] = xstrdup(x->string);
+				p->vol_paths[p->nvols++] = xstrdup(x->valuestring);
+			}
 		if (jstr(o, "leaderIP"))
 			p->leader_ip = xstrdup(jstr(o, "leaderIP"));
 		cJSON_ArrayForEach(x, jget(o, "gpus"))

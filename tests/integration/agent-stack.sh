@@ -96,13 +96,19 @@ A() { "$b/llmd-admin" "$@"; }
 
 # A Hugging Face stand-in on the bridge: org/big is larger than n3's model cache.
 cat >"$tmp/hf.py" <<'PY'
-import json, sys
+import json, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+MODEL = sys.argv[2]
 class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
     def do_GET(self):
-        if self.path.startswith("/api/models/org/big/revision/"):
+        if self.path.startswith("/api/models/org/tiny/revision/"):
+            body = json.dumps({"siblings": [{"rfilename": f, "size": os.path.getsize(os.path.join(MODEL, f))}
+                                            for f in sorted(os.listdir(MODEL))]}).encode()
+        elif self.path.startswith("/org/tiny/resolve/"):
+            body = open(os.path.join(MODEL, self.path.split("/")[-1]), "rb").read()
+        elif self.path.startswith("/api/models/org/big/revision/"):
             body = json.dumps({"siblings": [{"rfilename": "model.safetensors", "size": 8 << 20}]}).encode()
         elif self.path.startswith("/org/big/resolve/"):
             body = b"\0" * (8 << 20)
@@ -119,7 +125,7 @@ s = S((sys.argv[1], 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 PY
-python3 "$tmp/hf.py" "$net.1" >"$tmp/hf.port" 2>"$tmp/hf.err" &
+python3 "$tmp/hf.py" "$net.1" "$tmp/model" >"$tmp/hf.port" 2>"$tmp/hf.err" &
 mpid=$!
 for _ in $(seq 50); do [ -s "$tmp/hf.port" ] && break; sleep 0.1; done
 hf="http://$net.1:$(cat "$tmp/hf.port")"
@@ -282,6 +288,26 @@ check "bad hf:// model" "['StorageInitializerFailed']" "$h"
 podq missing "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" >"$tmp/m.txt"
 contains "message names the path" "no-such-model" "$tmp/m.txt"
 A delete llmisvc missing badhf >/dev/null
+
+# a model fetched by the storage initializer (hf://) into the node's cache
+cat > "$tmp/hf.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: fromhf, namespace: default}
+spec:
+  model: {uri: "hf://org/tiny", name: tiny}
+  replicas: 1
+  template:
+    nodeSelector: {kubernetes.io/hostname: n2}
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "1"}}
+EOT
+A apply -f "$tmp/hf.yaml" >/dev/null
+A wait --for=condition=Ready llmisvc/fromhf --timeout 60s >/dev/null ||
+	ko "hf:// service not Ready: $(A get pods 2>&1)"
+contains "hf:// model in n2's cache" "hf://org/tiny at $tmp/a2/models/" "$tmp/agent2.log"
+A delete llmisvc fromhf >/dev/null
 
 if [ "$small_disk" = 1 ]; then
 	cat > "$tmp/full.yaml" <<EOT
