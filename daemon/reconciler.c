@@ -53,7 +53,7 @@ struct batch_view {
 /* Most services one batch (one transaction, one fsync) reconciles. */
 #define BATCH_MAX 256
 /* A batch stops taking services after this long, so API writes queued behind it wait little. */
-#define BATCH_MS 200
+#define BATCH_MS 100
 
 struct reconciler {
 	struct event_base *base;
