@@ -492,6 +492,8 @@ start(struct http_client *c, const char *method, const char *url,
 		return NULL;
 	}
 	buf_release(&target);
+	if (tls)   /* the connection exists now: no Nagle stalls between TLS records */
+		tls_bev_nodelay(evhttp_connection_get_bufferevent(cn->evcon));
 	if (tmo > 0) {
 		struct timeval tv = { tmo / 1000, (tmo % 1000) * 1000 };
 		r->timer = evtimer_new(c->base, on_timeout, r);

@@ -32,6 +32,7 @@
 
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 #include "lib/util.h"
 
 #define MAX_SEGS 64
@@ -786,6 +787,8 @@ on_request(struct evhttp_request *ev, void *arg)
 	r->srv = srv;
 	r->ev = ev;
 	r->evcon = evhttp_request_get_connection(ev);
+	if (srv->cfg.make_bev != NULL)   /* TLS (lib/tls.h): no Nagle stalls between records */
+		tls_bev_nodelay(evhttp_connection_get_bufferevent(r->evcon));
 	r->t0_us = now_us();
 	r->method = method_name(evhttp_request_get_command(ev));
 	r->path = xstrdup(path && *path ? path : "/");

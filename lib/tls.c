@@ -6,6 +6,9 @@
 #include "lib/tls.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,6 +217,16 @@ int
 http_req_peer_cert(const struct http_req *req, char *cn, size_t cnlen, char *org, size_t orglen)
 {
 	return tls_peer_identity(http_req_bufferevent(req), cn, cnlen, org, orglen);
+}
+
+void
+tls_bev_nodelay(struct bufferevent *bev)
+{
+	int one = 1;
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 const char *

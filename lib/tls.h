@@ -69,6 +69,12 @@ int tls_peer_identity(struct bufferevent *bev, char *cn, size_t cnlen, char *org
 int http_req_peer_cert(const struct http_req *req, char *cn, size_t cnlen, char *org,
     size_t orglen);
 
+/*
+ * TCP_NODELAY on bev's socket (when it has one): TLS writes headers and body
+ * as separate records, which Nagle would hold back for a delayed ACK.
+ */
+void tls_bev_nodelay(struct bufferevent *bev);
+
 /* Why the handshake on bev failed ("certificate verify failed: ..."), or NULL. */
 const char *tls_bev_error(struct bufferevent *bev, char *out, size_t outlen);
 
