@@ -1,8 +1,8 @@
 /*
- * daemon/reconciler.c - queue of service keys fed by store events, one
- * reconcile at a time on the workpool, and the reconcile pass itself:
- * combine -> derive -> write children -> placement -> status. See
- * reconciler.h.
+ * daemon/reconciler.c - queue of service keys fed by store events, batches
+ * of queued services reconciled in one store transaction on the workpool,
+ * and the reconcile pass itself: combine -> derive -> write children ->
+ * placement -> status. See reconciler.h.
  */
 #include "config.h"
 

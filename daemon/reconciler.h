@@ -1,7 +1,8 @@
 /*
  * daemon/reconciler.h - the event-driven reconcile loop of
  * LLMInferenceServices: store events (services, configs, nodes, children)
- * queue service keys; one reconcile at a time runs on the workpool and calls
+ * queue service keys; one batch at a time (the queued services, up to a
+ * bound, in one store transaction) runs on the workpool and calls
  * daemon/reconcile.h (combine, derive, placement, status), writes the
  * derived children (owned by the service, so deleting it removes them) and
  * status (observedGeneration, conditions). Level-triggered and idempotent:

@@ -1,7 +1,9 @@
 /*
  * daemon/store.c - SQLite object store with a global resourceVersion counter,
- * a compacted event log for WATCH, owner-reference cascading deletes and
- * PRAGMA user_version schema migrations. See store.h.
+ * a compacted event log for WATCH, owner-reference cascading deletes,
+ * PRAGMA user_version schema migrations, group commit (batches of writes in
+ * one transaction, a savepoint each) and a read-only connection for the
+ * reads of other threads. See store.h.
  */
 #include "config.h"
 
