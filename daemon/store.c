@@ -68,6 +68,7 @@ struct conn {
 struct store {
 	struct conn w, r;
 	int64_t rv;         /* last resourceVersion written (atomic) */
+	int64_t committed;  /* last resourceVersion committed (atomic) */
 	int64_t compacted;  /* events with rv <= compacted are gone (atomic) */
 	int64_t event_keep;
 	int schema;
@@ -397,7 +398,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *o,
 	}
 	sqlite3_busy_timeout(s->r.db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
 	free(path);
-	s->rv = meta_get(&s->w, "rv");
+	s->rv = s->committed = meta_get(&s->w, "rv");
 	s->compacted = meta_get(&s->w, "compacted");
 	*out = s;
 	return 0;
@@ -428,7 +429,7 @@ store_schema_version(struct store *s)
 int64_t
 store_current_rv(struct store *s)
 {
-	return rv_load(&s->rv);
+	return rv_load(in_batch(s) ? &s->rv : &s->committed);
 }
 
 /* ---- object assembly ---- */
@@ -857,8 +858,10 @@ finish(struct store *s, int rc, int64_t rv_before, struct llmd_err *e)
 	}
 	if (rc == 0)
 		rc = pre_commit(s, rv_before, e);
-	if (rc == 0 && (rc = exec(s, "COMMIT", e)) == 0)
+	if (rc == 0 && (rc = exec(s, "COMMIT", e)) == 0) {
+		rv_store(&s->committed, rv_load(&s->rv));
 		return 0;
+	}
 	rollback(s, rv_before);
 	return rc;
 }
@@ -897,6 +900,8 @@ store_batch_end(struct store *s, struct llmd_err *e)
 		rc = exec(s, "COMMIT", e);
 	if (rc < 0)
 		rollback(s, s->batch_rv);
+	else
+		rv_store(&s->committed, rv_load(&s->rv));
 	pthread_mutex_unlock(&s->w.mu);
 	return rc;
 }

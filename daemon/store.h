@@ -61,7 +61,10 @@ int store_open(struct store **out, const char *dir, const struct store_opts *o,
 void store_close(struct store *s);
 /* Schema version of the open database (PRAGMA user_version). */
 int store_schema_version(struct store *s);
-/* Highest resourceVersion written so far. */
+/*
+ * Highest resourceVersion committed (inside the caller's own batch: written
+ * so far by it).
+ */
 int64_t store_current_rv(struct store *s);
 
 /* *out is a new full object; -ENOENT when absent. */
