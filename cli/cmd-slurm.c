@@ -2,7 +2,7 @@
  * cli/cmd-slurm.c - llmd nodes from Slurm jobs (a node pool per job):
  *   slurm submit --nodes N [--gpus-per-node G] [--partition P] [--time T]
  *       [--account A] [--job-name NAME] [--work-dir DIR] [--agent-server URL]
- *       [--drain-margin D] [--agent-arg ARG]... [--template FILE]
+ *       [--drain-margin D] [--token-ttl D (24h)] [--agent-arg ARG]... [--template FILE]
  *     creates a join token (API), renders etc/slurm/llmd-agents.sbatch into
  *     DIR (a directory every node sees, default ~/.llmd/slurm) and runs
  *     `sbatch --parsable`; the job id is printed alone on the last line.
@@ -551,7 +551,8 @@ cmd_slurm_exec(struct admin *a, int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "cancel") == 0)
 		return do_cancel(a, argv[2]);
 	fprintf(stderr, "error: USAGE: slurm submit --nodes N [--gpus-per-node G] [--partition P] "
-	    "[--time T] [--account A] [--work-dir DIR] [--agent-arg ARG]... | slurm list "
+	    "[--time T] [--account A] [--job-name NAME] [--work-dir DIR] [--agent-server URL] "
+	    "[--drain-margin D] [--token-ttl D] [--template FILE] [--agent-arg ARG]... | slurm list "
 	    "[--job-name NAME] | slurm cancel JOBID\n");
 	return EXIT_USAGE;
 }
