@@ -11,6 +11,10 @@
  *                     2 DONE (u32 id_len, id bytes)
  *   server -> READ: u32 status, then the blocks' bytes in run order;
  *             DONE: u32 status.
+ * A verbs puller adds a "verbs" object (its queue pair, rkey, pool) to the
+ * hello; a verbs server answers with its own, its queue pair connected for
+ * as long as the connection lasts, and the puller READs (rdma/verbs.h);
+ * without one in the reply the pull goes over TCP. See docs/rdma.md.
  */
 #include "config.h"
 #include "rdma/kvxfer.h"

@@ -294,6 +294,31 @@ Test(verbs_engine, verbs_without_a_device_is_a_clear_error)
 	free(pool);
 }
 
+Test(verbs_engine, auto_engines_pull_over_what_they_chose)
+{
+	struct kvx_layout l = layout(256);
+	uint8_t *a = calloc(8, 256), *b = calloc(8, 256);
+	struct kvx_config c = { .transport = "auto", .listen = "127.0.0.1:0" };
+	struct kvx_engine *xa = NULL, *xb = NULL;
+	struct llmd_err e = LLMD_ERR_INIT;
+	int32_t r[] = { 1, 2, 6 }, lo[] = { 0, 1, 7 };
+
+	for (int i = 0; i < 8 * 256; i++)
+		a[i] = (uint8_t)(i * 7 + 3);
+	cr_assert_eq(kvx_engine_new(&c, &l, a, 8, 256, &xa, &e), 0, "%s", e.msg);
+	cr_assert_eq(kvx_engine_new(&c, &l, b, 8, 256, &xb, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(kvx_engine_transport(xa), have_device() ? "verbs" : "tcp");
+	cr_assert_eq(kvx_pull(xb, "127.0.0.1", kvx_engine_port(xa), "req", r, lo, 3, &e), 0, "%s",
+	    e.msg);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(memcmp(b + lo[i] * 256, a + r[i] * 256, 256), 0, "block %d", r[i]);
+	cr_assert_eq(b[2 * 256], 0, "an unpulled block stays untouched");
+	kvx_engine_free(xb);
+	kvx_engine_free(xa);
+	free(a);
+	free(b);
+}
+
 /* ---- the side channel with a verbs hello ---- */
 
 static void
@@ -308,7 +333,7 @@ recv_all(int fd, void *p, size_t n)
 	cr_assert_eq(recv(fd, p, n, MSG_WAITALL), (ssize_t)n);
 }
 
-/* Sends a hello (layout of l plus extra's members) and returns the reply. */
+/* Sends a hello (layout of l, verbs_json as its verbs object); returns the reply. */
 static cJSON *
 raw_hello(int port, const struct kvx_layout *l, const char *verbs_json, uint32_t *status)
 {
