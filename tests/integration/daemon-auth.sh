@@ -125,6 +125,11 @@ req "$admin2" GET /auth/v1/tokens; check "role admin lists tokens" 200 "$code"
 absent "token list has no hashes" "token-hash" "$tmp/out"
 req "$admin2" POST /auth/v1/tokens '{"role":"viewer","ttl":"soon"}'; check "bad ttl" 422 "$code"
 
+# ---- join tokens: admin and operator role tokens may create them, viewers not ----
+req "$operator" POST /agent/v1/tokens '{"ttl":"1h"}'; check "operator creates a join token" 201 "$code"
+req "$viewer" POST /agent/v1/tokens '{"ttl":"1h"}'
+{ [ "$code" = 401 ] || [ "$code" = 403 ]; } && ok || ko "viewer created a join token: $code"
+
 # ---- node credentials: a node acts on its own pods and node only ----
 jt=$(curl -s -X POST -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"ttl":"1h"}' "$U/agent/v1/tokens" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
