@@ -375,12 +375,13 @@ int scheduler_add_request(struct scheduler *s, const struct sched_request *rq, u
 		    s->cfg.max_num_waiting);
 	}
 	r->id = s->next_id++;
+	/* r belongs to the compute thread once unlocked: it may finish and free it */
+	if (id)
+		*id = r->id;
 	struct op op = { .kind = OP_ADD, .r = r };
 	inbox_push(s, &op);
 	s->inbox_adds++;
 	pthread_mutex_unlock(&s->mu);
-	if (id)
-		*id = r->id;
 	return 0;
 }
 
