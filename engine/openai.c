@@ -244,6 +244,7 @@ oai_request_parse(struct oai_request *r, enum oai_kind kind, const char *body, s
 	    !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "stream_options"))) {
 		if (!r->stream)
 			return bad(e, "stream_options", "stream_options can only be set when stream is true");
+		r->include_usage = 1;   /* vLLM's StreamOptions: include_usage defaults to true */
 		if ((rc = json_get_bool(so, "include_usage", &r->include_usage, 0, e)) < 0 ||
 		    (rc = json_get_bool(so, "continuous_usage_stats", &r->continuous_usage, 0, e)) < 0)
 			return json_path_prefix(e, "stream_options");

@@ -45,6 +45,19 @@ Test(openai, completion_defaults_and_fields)
 	cr_assert_eq(r.min_tokens, 2);
 	oai_request_release(&r);
 
+	/* stream_options present: include_usage defaults to true, as vLLM's */
+	cr_assert_eq(parse(&r, OAI_COMPLETION, "{\"prompt\":\"x\",\"stream\":true,\"stream_options\":{}}", &e),
+	    0, "%s", e.msg);
+	cr_assert(r.include_usage && !r.continuous_usage);
+	oai_request_release(&r);
+	cr_assert_eq(parse(&r, OAI_COMPLETION, "{\"prompt\":\"x\",\"stream\":true,"
+	    "\"stream_options\":{\"include_usage\":false}}", &e), 0, "%s", e.msg);
+	cr_assert(!r.include_usage);
+	oai_request_release(&r);
+	cr_assert_eq(parse(&r, OAI_COMPLETION, "{\"prompt\":\"x\",\"stream\":true}", &e), 0, "%s", e.msg);
+	cr_assert(!r.include_usage, "no stream_options: no usage chunk");
+	oai_request_release(&r);
+
 	cr_assert_eq(parse(&r, OAI_COMPLETION, "{\"prompt\":[[4,5]]}", &e), 0, "%s", e.msg);
 	cr_assert_eq(r.n_prompt_ids, 2);
 	oai_request_release(&r);
