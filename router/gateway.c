@@ -374,11 +374,20 @@ on_request(struct http_req *req, void *arg)
 	pr.model = model != NULL ? xstrdup(model) : NULL;
 	pr.crit = pool_model_criticality(p, model);
 	pr.bodyless = doc == NULL || strcmp(method, "GET") == 0;
+	if (p->cfg.sched.prefill_pool[0] != '\0') {
+		for (size_t i = 0; i < g->n_pools; i++)
+			if (strcmp(g->pools[i]->name, p->cfg.sched.prefill_pool) == 0) {
+				pr.prefill = g->pools[i];
+				pool_ref(pr.prefill);
+				break;
+			}
+	}
 	if (http_req_header(req, "x-session-token") != NULL)
 		pr.session = xstrdup(http_req_header(req, "x-session-token"));
 	if (doc != NULL) {
 		const char *salt = NULL;
 		double tokens = prompt_input(doc, &pr.prompt);
+		pr.tokens = tokens;
 		if (json_get_str(doc, "cache_salt", &salt, 0, NULL) == 0 && salt != NULL)
 			pr.salt = xstrdup(salt);
 		if (tokens > 0)

@@ -34,4 +34,5 @@ endif
 
 
 TESTS += tests/integration/router-routing.sh tests/integration/router-resilience.sh \
-	tests/integration/router-daemon.sh tests/integration/router-backpressure.sh
+	tests/integration/router-daemon.sh tests/integration/router-backpressure.sh \
+	tests/integration/router-sidecar.sh

@@ -151,6 +151,8 @@ picker_pick(struct pool *p, const struct pick_request *r, struct endpoint *const
 	}
 	}
 	out->ep = c[pick];
+	if (out->ep->slot >= 0 && out->ep->slot < PREFIX_MAX_SLOTS)
+		out->matched = counts[out->ep->slot];
 	endpoint_ref(out->ep);
 	free(score);
 	free(c);

@@ -31,6 +31,7 @@ struct pick_result {
 	size_t n_hashes;
 	size_t n_candidates;
 	double saturation;
+	size_t matched;              /* prefix blocks the chosen endpoint already has */
 };
 
 /* What a scorer sees: the candidates and the request's prefix matches. */

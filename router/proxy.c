@@ -60,6 +60,8 @@ px_free(struct proxy *px)
 	for (size_t i = 0; i < px->n_tried; i++)
 		endpoint_unref(px->tried[i]);
 	pool_unref(px->r.pool);
+	if (px->r.prefill != NULL)
+		pool_unref(px->r.prefill);
 	free(px->r.service);
 	free(px->r.path);
 	free(px->r.model);
@@ -286,12 +288,43 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 		reply_error(px, 504, "GatewayTimeout", msg);
 }
 
+/*
+ * The P/D decision (upstream's prefix-based-pd-decider): when the service has
+ * a prefill pool and the prompt's tokens not already cached on the chosen
+ * decode endpoint exceed the threshold, pick a prefill endpoint there and
+ * tell the decode side's sidecar with x-prefiller-host-port. A client-sent
+ * x-prefiller-host-port is never forwarded (only headers listed in fwd are).
+ */
+static void
+pd_decide(struct proxy *px, const struct pick_request *pr, char *out, size_t outlen)
+{
+	const struct sched_config *s = &px->r.pool->cfg.sched;
+	struct pick_result pf;
+	double hit, non_cached;
+
+	if (px->r.prefill == NULL || px->r.bodyless || s->pd_threshold_tokens <= 0)
+		return;
+	hit = (double)px->pick.matched * (double)(s->block_size_tokens > 0 ? s->block_size_tokens : 16);
+	non_cached = px->r.tokens - hit;
+	if (non_cached <= (double)s->pd_threshold_tokens)
+		return;
+	if (picker_pick(px->r.prefill, pr, NULL, 0, &pf) < 0) {
+		log_debug("%s: no prefill endpoint ready; decoding with local prefill", px->r.service);
+		return;
+	}
+	picker_commit(px->r.prefill, &pf);
+	snprintf(out, outlen, "%s", pf.ep->addr);
+	metric_add(px->env->m_decisions, (const char *[]){ px->r.prefill->name, pf.ep->addr }, 1);
+	pick_result_release(&pf);
+}
+
 static void
 attempt(struct proxy *px)
 {
 	static const char *const fwd[] = { "Content-Type", "Authorization", "Accept",
 	    "X-Request-Id", "traceparent", "tracestate" };
-	const char *hdrs[2 * ARRAY_SIZE(fwd) + 1];
+	const char *hdrs[2 * ARRAY_SIZE(fwd) + 3];
+	char prefiller[300] = "";
 	struct pick_request pr = {
 		.model = px->r.model, .cache_salt = px->r.salt,
 		.prompt = px->r.bodyless ? NULL : px->r.prompt.buf,
@@ -328,12 +361,17 @@ attempt(struct proxy *px)
 	}
 	picker_commit(px->r.pool, &px->pick);
 	metric_add(px->env->m_decisions, (const char *[]){ px->r.pool->name, px->pick.ep->addr }, 1);
+	pd_decide(px, &pr, prefiller, sizeof(prefiller));
 	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++) {
 		const char *v = http_req_header(px->req, fwd[i]);
 		if (v != NULL) {
 			hdrs[nh++] = fwd[i];
 			hdrs[nh++] = v;
 		}
+	}
+	if (prefiller[0] != '\0') {
+		hdrs[nh++] = "x-prefiller-host-port";
+		hdrs[nh++] = prefiller;
 	}
 	hdrs[nh] = NULL;
 	body = http_req_body(px->req, &blen);

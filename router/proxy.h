@@ -45,6 +45,8 @@ struct proxy_request {
 	struct buf prompt;               /* prefix-hash input */
 	enum criticality crit;
 	int bodyless;                    /* GET & co: no scoring input */
+	double tokens;                   /* estimated prompt tokens (ids counted exactly) */
+	struct pool *prefill;            /* P/D: the prefill pool (referenced), or NULL */
 };
 
 /* Starts it; the request is always finished by the proxy. */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -30,6 +31,7 @@ sched_config_defaults(struct sched_config *s)
 	s->queue_threshold = 5;
 	s->kv_threshold = 0.8;
 	s->staleness_ms = 200;
+	s->pd_threshold_tokens = 100;
 }
 
 int
@@ -205,6 +207,16 @@ sched_config_parse(const cJSON *v, struct sched_config *s, struct llmd_err *e)
 		return rc;
 	if (picker != NULL && picker_parse(picker, &s->picker) < 0)
 		return err_set(e, -EINVAL, "picker", "must be max-score, random or round-robin");
+	{
+		const char *pp = NULL;
+		int64_t th = s->pd_threshold_tokens;
+		if ((rc = json_get_str(v, "prefillPool", &pp, 0, e)) < 0 ||
+		    (rc = json_get_int64_range(v, "pdThresholdTokens", 0, 1 << 24, &th, 0, e)) < 0)
+			return rc;
+		if (pp != NULL)
+			snprintf(s->prefill_pool, sizeof(s->prefill_pool), "%s", pp);
+		s->pd_threshold_tokens = (int)th;
+	}
 	iv = s->queue_threshold;
 	if ((rc = json_get_int64_range(v, "queueDepthThreshold", 1, 1 << 20, &iv, 0, e)) < 0)
 		return rc;

@@ -35,6 +35,10 @@ struct sched_config {
 	int queue_threshold;         /* saturation: waiting >= this (5) */
 	double kv_threshold;         /* saturation: kv usage >= this (0.8) */
 	int64_t staleness_ms;        /* metrics older than this count as saturated (200) */
+	/* P/D: the pool of prefill endpoints ("" none) and the non-cached prompt
+	 * tokens above which a request is prefilled there (100; 0: never) */
+	char prefill_pool[256];
+	int pd_threshold_tokens;
 };
 
 struct pool_model {
@@ -89,7 +93,7 @@ void sched_config_defaults(struct sched_config *s);
  * prefixCache: 3, lora: 0, session: 0, picker: max-score|random|round-robin,
  * blockSizeTokens, maxPrefixBlocksToMatch, lruCapacityPerServer, autoTune,
  * queueDepthThreshold, kvCacheUtilThreshold, metricsStalenessThreshold,
- * saturationFilter} or an upstream EndpointPickerConfig (plugins +
+ * saturationFilter, prefillPool, pdThresholdTokens} or an upstream EndpointPickerConfig (plugins +
  * schedulingProfiles with pluginRef/weight). Unset fields keep s's values.
  */
 int sched_config_parse(const cJSON *v, struct sched_config *s, struct llmd_err *e);

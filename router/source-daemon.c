@@ -197,12 +197,33 @@ translate_pools(struct tctx *t)
 		if (meta(pool, "name") == NULL)
 			continue;
 		snprintf(name, sizeof(name), "%s/%s", ns_of(pool), meta(pool, "name"));
+		/* P/D: the pool's prefill pods (llm-d.ai/role=prefill) form a pool of
+		 * their own that the decode pool's picker sends long prompts to */
+		char pfname[600];
+		int has_prefill = 0;
+		snprintf(pfname, sizeof(pfname), "%s-prefill", name);
+		EACH(pod, t->o->pods) {
+			const char *role = sval(get(get(pod, "metadata"), "labels"), "llm-d.ai/role");
+			if (strcmp(ns_of(pod), ns_of(pool)) != 0 || !pod_ready(pod) || role == NULL ||
+			    strcmp(role, "prefill") != 0 ||
+			    !labels_match(get(spec, "selector"), get(get(pod, "metadata"), "labels")))
+				continue;
+			int hp = pod_port_named(pod, "http");
+			add_endpoint(new_pool(t, pfname), sval(get(pod, "status"), "podIP"),
+			    hp > 0 ? hp : cJSON_IsNumber(tp) ? tp->valueint : 8000);
+			has_prefill = 1;
+		}
 		pc = new_pool(t, name);
-		EACH(pod, t->o->pods)
+		EACH(pod, t->o->pods) {
+			const char *role = sval(get(get(pod, "metadata"), "labels"), "llm-d.ai/role");
 			if (strcmp(ns_of(pod), ns_of(pool)) == 0 && pod_ready(pod) &&
-			    labels_match(get(spec, "selector"), get(get(pod, "metadata"), "labels")))
+			    (role == NULL || strcmp(role, "prefill") != 0) &&
+			    labels_match(get(spec, "selector"), get(get(pod, "metadata"), "labels"))) {
+				int hp = pod_port_named(pod, "http");
 				add_endpoint(pc, sval(get(pod, "status"), "podIP"),
-				    cJSON_IsNumber(tp) ? tp->valueint : 8000);
+				    hp > 0 ? hp : cJSON_IsNumber(tp) ? tp->valueint : 8000);
+			}
+		}
 		EACH(m, t->o->models) {
 			const cJSON *ms = get(m, "spec");
 			const char *mn = sval(ms, "modelName"), *pr = sval(get(ms, "poolRef"), "name");
@@ -218,6 +239,15 @@ translate_pools(struct tctx *t)
 			pc->n_models++;
 		}
 		pool_sched(t, pool, pc);
+		if (has_prefill) {
+			snprintf(pc->sched.prefill_pool, sizeof(pc->sched.prefill_pool), "%s", pfname);
+			/* the prefill pool scores like its decode pool */
+			struct pool_config *pf = new_pool(t, pfname);
+			pc = new_pool(t, name);
+			struct sched_config keep = pc->sched;
+			keep.prefill_pool[0] = '\0';
+			pf->sched = keep;
+		}
 	}
 }
 

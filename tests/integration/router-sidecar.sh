@@ -20,7 +20,7 @@ trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm 
 
 "$B/llmd-engine" make-model --arch qwen3 --out "$t/m" --layers 2 --hidden 64 --heads 4 --kv-heads 2 \
 	--intermediate 128 --seed 5 >/dev/null 2>&1
-waitport() { for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.05; done; tail -1 "$1"; }
+waitport() { for _ in $(seq 400); do [ -s "$1" ] && break; sleep 0.05; done; tail -1 "$1"; }
 sp=$((30000 + RANDOM % 20000))
 engine() { # name side-port extra...
 	local name=$1 port=$2; shift 2
@@ -114,6 +114,38 @@ for _ in range(900):
 s.close()
 PYEOF
 grep -q aborted "$t/slow.out" && ok || no "sidecar back-pressure: $(cat "$t/slow.out")"
+
+# the router's P/D decision: long non-cached prompts get a prefill endpoint
+# (x-prefiller-host-port to the sidecar), short ones decode locally
+cat >"$t/router.yaml" <<YEOF
+pools:
+- name: svc
+  endpoints: ["127.0.0.1:$SC"]
+  scheduler: {prefillPool: svc-prefill, pdThresholdTokens: 100}
+- name: svc-prefill
+  endpoints: ["127.0.0.1:$PRE"]
+routes:
+- name: team/svc
+  pool: svc
+YEOF
+"$B/llmd-router" --config "$t/router.yaml" --listen 127.0.0.1:0 >"$t/router.port" 2>"$t/router.log" &
+pids+=($!)
+RT=$(waitport "$t/router.port")
+sleep 0.3
+before=$(curl -s "http://127.0.0.1:$SC/sidecar/metrics" | sed -n 's/.*path="pd"} //p')
+long=$(for i in $(seq 300); do printf 'w%d ' "$i"; done)
+r=$(curl -s "${J[@]}" -d "{\"model\":\"m\",\"prompt\":\"$long\",\"max_tokens\":4,\"temperature\":0}" "http://127.0.0.1:$RT/team/svc/v1/completions")
+grep -q '"finish_reason":"length"' <<<"$r" && ok || no "long prompt through the router: $r"
+after=$(curl -s "http://127.0.0.1:$SC/sidecar/metrics" | sed -n 's/.*path="pd"} //p')
+[ "$after" = $((before + 1)) ] && ok || no "long prompt went P/D ($before -> $after)"
+local0=$(curl -s "http://127.0.0.1:$SC/sidecar/metrics" | sed -n 's/.*path="local"} //p')
+curl -s "${J[@]}" -d '{"model":"m","prompt":"short one","max_tokens":2}' "http://127.0.0.1:$RT/team/svc/v1/completions" >/dev/null
+local1=$(curl -s "http://127.0.0.1:$SC/sidecar/metrics" | sed -n 's/.*path="local"} //p')
+[ "$local1" = $((local0 + 1)) ] && ok || no "short prompt decoded locally ($local0 -> $local1)"
+# a client cannot pick the prefiller itself
+curl -s "${J[@]}" -H "x-prefiller-host-port: 127.0.0.1:1" -d '{"model":"m","prompt":"short two","max_tokens":2}' "http://127.0.0.1:$RT/team/svc/v1/completions" >/dev/null
+local2=$(curl -s "http://127.0.0.1:$SC/sidecar/metrics" | sed -n 's/.*path="local"} //p')
+[ "$local2" = $((local1 + 1)) ] && ok || no "client x-prefiller-host-port not forwarded"
 
 # SIGTERM: engines and sidecars exit 0, no sanitizer report
 for p in "${pids[@]}"; do kill -TERM $p 2>/dev/null; done
