@@ -216,61 +216,63 @@ h_metrics(struct http_req *req, void *arg)
 
 /* ---- /tokenize and /detokenize ---- */
 
+/*
+ * Tokenizing or decoding a body of megabytes is work: it runs on a prep
+ * worker, and the reply is sent from the loop.
+ */
+struct util_job {
+	struct engine_server *es;
+	struct http_req *req;
+	const char *body;             /* the request's, valid until it is finished */
+	size_t len;
+	cJSON *out;                   /* the reply, or NULL: e is the 400 */
+	struct llmd_err e;
+};
+
 static void
-h_tokenize(struct http_req *req, void *arg)
+tokenize_work(void *arg)
 {
-	struct engine_server *es = arg;
-	struct llmd_err e = LLMD_ERR_INIT;
-	const char *body, *prompt = NULL;
-	size_t len, n = 0;
+	struct util_job *j = arg;
+	struct engine_server *es = j->es;
+	struct llmd_err *e = &j->e;
+	const char *prompt = NULL;
+	size_t n = 0;
 	cJSON *root = NULL, *o;
 	int32_t *ids = NULL;
 	int add_special = 1, strs = 0, rc;
 
-	body = http_req_body(req, &len);
-	if ((rc = json_parse_named(body, len, "request body", &root, &e)) < 0 || !cJSON_IsObject(root)) {
+	if ((rc = json_parse_named(j->body, j->len, "request body", &root, e)) < 0 || !cJSON_IsObject(root)) {
 		if (rc == 0)
-			err_set(&e, -EINVAL, "", "the request body must be a JSON object");
-		reply_llmd_err(req, 400, &e);
-		cJSON_Delete(root);
-		return;
+			err_set(e, -EINVAL, "", "the request body must be a JSON object");
+		goto out;
 	}
-	if (json_get_bool(root, "add_special_tokens", &add_special, 0, &e) < 0 ||
-	    json_get_bool(root, "return_token_strs", &strs, 0, &e) < 0) {
-		reply_llmd_err(req, 400, &e);
-		cJSON_Delete(root);
-		return;
-	}
+	if (json_get_bool(root, "add_special_tokens", &add_special, 0, e) < 0 ||
+	    json_get_bool(root, "return_token_strs", &strs, 0, e) < 0)
+		goto out;
 	if (cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL) {
 		struct engine_req *tmp = xcalloc(1, sizeof(*tmp));
 		struct oai_request *orq = &tmp->oai;
-		rc = oai_request_parse(orq, OAI_CHAT, body, len, &es->core.defaults, &e);
+		rc = oai_request_parse(orq, OAI_CHAT, j->body, j->len, &es->core.defaults, e);
 		if (rc == 0) {
 			/* reuse the chat path: render and encode, without queueing */
 			struct buf text = BUF_INIT;
-			rc = engine_core_render_chat(&es->core, orq, &text, &e);
+			rc = engine_core_render_chat(&es->core, orq, &text, e);
 			if (rc == 0)
 				rc = tokenizer_encode(es->core.tok, text.buf, text.len, 0, &ids, &n);
 			buf_release(&text);
 		}
 		engine_req_free(tmp);
 		if (rc < 0) {
-			if (e.msg[0] == '\0')
-				err_set(&e, rc, "messages", "cannot be tokenized");
-			reply_llmd_err(req, 400, &e);
-			cJSON_Delete(root);
-			return;
+			if (e->msg[0] == '\0')
+				err_set(e, rc, "messages", "cannot be tokenized");
+			goto out;
 		}
 	} else {
-		if ((rc = json_get_str(root, "prompt", &prompt, 1, &e)) < 0) {
-			reply_llmd_err(req, 400, &e);
-			cJSON_Delete(root);
-			return;
-		}
-		if ((rc = tokenizer_encode(es->core.tok, prompt, strlen(prompt), add_special, &ids, &n)) < 0) {
-			reply_error(req, 400, "prompt", "prompt: cannot be tokenized");
-			cJSON_Delete(root);
-			return;
+		if (json_get_str(root, "prompt", &prompt, 1, e) < 0)
+			goto out;
+		if (tokenizer_encode(es->core.tok, prompt, strlen(prompt), add_special, &ids, &n) < 0) {
+			err_set(e, -EINVAL, "prompt", "cannot be tokenized");
+			goto out;
 		}
 	}
 	o = cJSON_CreateObject();
@@ -288,31 +290,29 @@ h_tokenize(struct http_req *req, void *arg)
 	} else {
 		cJSON_AddNullToObject(o, "token_strs");
 	}
-	http_reply_json(req, 200, o);
-	cJSON_Delete(o);
+	j->out = o;
+out:
 	cJSON_Delete(root);
 	free(ids);
 }
 
 static void
-h_detokenize(struct http_req *req, void *arg)
+detokenize_work(void *arg)
 {
-	struct engine_server *es = arg;
-	struct llmd_err e = LLMD_ERR_INIT;
-	const char *body;
-	size_t len, i = 0;
-	cJSON *root = NULL, *o;
+	struct util_job *j = arg;
+	struct engine_server *es = j->es;
+	struct llmd_err *e = &j->e;
+	size_t i = 0;
+	cJSON *root = NULL;
 	const cJSON *arr, *it;
 	int32_t *ids;
 	struct buf text = BUF_INIT;
 	int rc;
 
-	body = http_req_body(req, &len);
-	if ((rc = json_parse_named(body, len, "request body", &root, &e)) < 0 || !cJSON_IsObject(root) ||
-	    json_get_array(root, "tokens", &arr, 1, &e) < 0) {
-		if (e.msg[0] == '\0')
-			err_set(&e, -EINVAL, "", "the request body must be a JSON object");
-		reply_llmd_err(req, 400, &e);
+	if ((rc = json_parse_named(j->body, j->len, "request body", &root, e)) < 0 || !cJSON_IsObject(root) ||
+	    json_get_array(root, "tokens", &arr, 1, e) < 0) {
+		if (e->msg[0] == '\0')
+			err_set(e, -EINVAL, "", "the request body must be a JSON object");
 		cJSON_Delete(root);
 		return;
 	}
@@ -320,7 +320,7 @@ h_detokenize(struct http_req *req, void *arg)
 	cJSON_ArrayForEach(it, arr) {
 		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= es->core.vocab ||
 		    it->valuedouble != floor(it->valuedouble)) {
-			reply_error(req, 400, "tokens", "tokens: element %zu is not a token id of this model", i);
+			err_set(e, -EINVAL, "tokens", "element %zu is not a token id of this model", i);
 			free(ids);
 			cJSON_Delete(root);
 			return;
@@ -328,13 +328,51 @@ h_detokenize(struct http_req *req, void *arg)
 		ids[i++] = (int32_t)it->valuedouble;
 	}
 	tokenizer_decode(es->core.tok, ids, i, 0, &text);
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "prompt", text.buf);
-	http_reply_json(req, 200, o);
-	cJSON_Delete(o);
+	j->out = cJSON_CreateObject();
+	cJSON_AddStringToObject(j->out, "prompt", text.buf);
 	cJSON_Delete(root);
 	buf_release(&text);
 	free(ids);
+}
+
+/* loop thread */
+static void
+util_done(void *arg)
+{
+	struct util_job *j = arg;
+
+	if (j->out != NULL)
+		http_reply_json(j->req, 200, j->out);
+	else
+		reply_llmd_err(j->req, 400, &j->e);
+	cJSON_Delete(j->out);
+	free(j);
+}
+
+static void
+util_submit(struct http_req *req, struct engine_server *es, workpool_fn work)
+{
+	struct util_job *j = xcalloc(1, sizeof(*j));
+
+	j->es = es;
+	j->req = req;
+	j->body = http_req_body(req, &j->len);
+	if (es->stopping || workpool_submit(es->prep, work, util_done, j) < 0) {
+		reply_error(req, 503, NULL, "too many requests being prepared");
+		free(j);
+	}
+}
+
+static void
+h_tokenize(struct http_req *req, void *arg)
+{
+	util_submit(req, arg, tokenize_work);
+}
+
+static void
+h_detokenize(struct http_req *req, void *arg)
+{
+	util_submit(req, arg, detokenize_work);
 }
 
 /* ---- completions ---- */

@@ -52,6 +52,10 @@ expect "body too large" 413 'error' "${J[@]}" --data-binary @"$t/big" "$U/v1/com
 expect "unknown path" 404 'error' "$U/v2/nothing"
 expect "tokenize" 200 '"count":' "${J[@]}" -d '{"prompt":"hello world"}' "$U/tokenize"
 expect "detokenize" 200 '"prompt":"hello"' "${J[@]}" -d '{"tokens":[14990]}' "$U/detokenize"
+# (both run on the prep workers, off the event loop)
+expect "tokenize messages" 200 '"token_strs":null' "${J[@]}" -d '{"messages":[{"role":"user","content":"hi"}]}' "$U/tokenize"
+expect "tokenize bad body" 400 '"type":"BadRequestError"' "${J[@]}" -d '[1]' "$U/tokenize"
+expect "detokenize bad id" 400 '"param":"tokens"' "${J[@]}" -d '{"tokens":[1,-4]}' "$U/detokenize"
 expect "version" 200 '"version"' "$U/version"
 expect "still serving" 200 '"finish_reason":"length"' "${J[@]}" -d '{"prompt":"after errors","max_tokens":2}' "$U/v1/completions"
 
