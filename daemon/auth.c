@@ -329,7 +329,8 @@ auth_role_allows(const char *role, const struct auth_attrs *a)
 {
 	static const char *const routing[] = { "inferencepools", "inferencemodels",
 	    "httproutes", "gateways", "services", "pods", "llminferenceservices", "nodes",
-	    "endpoints", NULL };
+	    "endpoints", "ingresses", NULL };
+	static const char *const served[] = { "httproutes", "inferencepools", "gateways", NULL };
 	int secrets = strcmp(a->resource, "secrets") == 0;
 
 	if (role == NULL)
@@ -345,7 +346,13 @@ auth_role_allows(const char *role, const struct auth_attrs *a)
 	if (strcmp(role, "viewer") == 0)
 		return is_read(a->verb) && !secrets;
 	if (strcmp(role, "router") == 0)
-		return is_read(a->verb) && in_list(a->resource, routing);
+		/* reads what it routes; registers its own Gateway; writes the status
+		 * (status.parents, Accepted) of the routes, pools and gateways it serves */
+		return (is_read(a->verb) && in_list(a->resource, routing)) ||
+		    (strcmp(a->resource, "gateways") == 0 && (strcmp(a->verb, "create") == 0 ||
+		    strcmp(a->verb, "patch") == 0 || strcmp(a->verb, "update") == 0)) ||
+		    (strcmp(a->subresource, "status") == 0 && in_list(a->resource, served) &&
+		    (strcmp(a->verb, "patch") == 0 || strcmp(a->verb, "update") == 0));
 	if (strcmp(role, "node") == 0)
 		return (is_read(a->verb) && (strcmp(a->resource, "pods") == 0 ||
 		    strcmp(a->resource, "nodes") == 0)) ||

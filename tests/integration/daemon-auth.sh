@@ -111,6 +111,12 @@ req "$router" GET /apis/inference.networking.x-k8s.io/v1alpha2/namespaces/defaul
 check "router lists inferencepools" 200 "$code"
 req "$router" POST "$S" "$svc"; check "router creates a service" 403 "$code"
 req "$router" GET /api/v1/namespaces/default/secrets; check "router reads secrets" 403 "$code"
+req "$router" POST /apis/gateway.networking.k8s.io/v1/namespaces/llmd-system/gateways \
+    '{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"gw-auth-test"},"spec":{"gatewayClassName":"llmd","listeners":[{"name":"http","port":8080,"protocol":"HTTP"}]}}'
+check "router registers its gateway" 201 "$code"
+req "$router" DELETE /apis/gateway.networking.k8s.io/v1/namespaces/llmd-system/gateways/gw-auth-test
+check "router deletes a gateway" 403 "$code"
+req "$router" GET /apis/networking.k8s.io/v1/namespaces/default/ingresses; check "router lists ingresses" 200 "$code"
 "$A" --token "$viewer" get llmisvc >/dev/null 2>&1
 check "llmd-admin with a viewer token" 0 "$?"
 "$A" --token "$viewer" delete llmisvc nothing >/dev/null 2>"$tmp/e"
