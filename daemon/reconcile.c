@@ -65,7 +65,7 @@ llmisvc_global_config(const struct reconcile_env *env)
 
 	cJSON_AddStringToObject(g, "SystemNamespace", sysns(env));
 	cJSON_AddStringToObject(g, "IngressGatewayName",
-	    env && env->gateway_name ? env->gateway_name : "llmd-gateway");
+	    env && env->gateway_name ? env->gateway_name : "kserve-ingress-gateway");
 	cJSON_AddStringToObject(g, "IngressGatewayNamespace",
 	    env && env->gateway_namespace ? env->gateway_namespace : sysns(env));
 	return g;

@@ -48,7 +48,7 @@
 struct reconcile_env {
 	/* Namespace of the well-known presets; NULL = LLMD_SYSTEM_NAMESPACE. */
 	const char *system_namespace;
-	/* Default gateway (upstream ingress.kserveIngressGateway); NULL = "llmd-gateway". */
+	/* Default gateway (upstream ingress.kserveIngressGateway); NULL = "kserve-ingress-gateway". */
 	const char *gateway_name;
 	const char *gateway_namespace;    /* NULL = system namespace */
 	/* host[:port] the router listens on, for status.url; NULL = "localhost". */

@@ -528,7 +528,7 @@ llmisvcconfig_validate(const cJSON *obj, struct llmd_err *e)
 	if (v.count == 0 && spec) {
 		cJSON *sample = sample_service(), *copy = cJSON_Duplicate(spec, 1);
 		cJSON *global = cJSON_Parse("{\"SystemNamespace\":\"" LLMD_SYSTEM_NAMESPACE "\","
-		    "\"IngressGatewayName\":\"llmd-gateway\",\"IngressGatewayNamespace\":\""
+		    "\"IngressGatewayName\":\"kserve-ingress-gateway\",\"IngressGatewayNamespace\":\""
 		    LLMD_SYSTEM_NAMESPACE "\"}");
 		struct llmd_err te = LLMD_ERR_INIT;
 

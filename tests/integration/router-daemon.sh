@@ -42,7 +42,7 @@ while True:
 ' "$t/notify.sock" "$t/notify.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -e "$t/notify.log.up" ] && break; sleep 0.05; done
-NOTIFY_SOCKET="$t/notify.sock" "$ROUTER" --server "$U" --name llmd-gateway --listen 127.0.0.1:0 \
+NOTIFY_SOCKET="$t/notify.sock" "$ROUTER" --server "$U" --name kserve-ingress-gateway --listen 127.0.0.1:0 \
 	>"$t/router.port" 2>"$t/router.log" &
 router_pid=$!
 pids+=($router_pid)
@@ -50,7 +50,7 @@ R="http://127.0.0.1:$(wait_port "$t/router.port")"
 
 # the router registered its Gateway with its listener
 for _ in $(seq 50); do
-	gw=$(curl -s "$U/apis/gateway.networking.k8s.io/v1/namespaces/llmd-system/gateways/llmd-gateway")
+	gw=$(curl -s "$U/apis/gateway.networking.k8s.io/v1/namespaces/llmd-system/gateways/kserve-ingress-gateway")
 	grep -q '"Programmed"' <<<"$gw" && break
 	sleep 0.1
 done
@@ -98,7 +98,7 @@ code=$(curl -s -o "$t/b" -w '%{http_code}' -d '{"model":"other","prompt":"hello"
 # status.parents Accepted on the route and the pool
 sleep 0.3
 st=$(curl -s "$U/apis/gateway.networking.k8s.io/v1/namespaces/team/httproutes/chat-kserve-route")
-grep -q '"parents":\[{"parentRef":{[^}]*"name":"llmd-gateway"' <<<"$st" && \
+grep -q '"parents":\[{"parentRef":{[^}]*"name":"kserve-ingress-gateway"' <<<"$st" && \
 	grep -q '"type":"Accepted","status":"True"' <<<"$st" && ok || no "route status: $st"
 st=$(curl -s "$U/apis/inference.networking.x-k8s.io/v1alpha2/namespaces/team/inferencepools/chat-inference-pool")
 grep -q '"parent":\[{"parentRef"' <<<"$st" && ok || no "pool status: $st"

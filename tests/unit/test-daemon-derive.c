@@ -176,7 +176,7 @@ Test(daemon_derive, quickstart_file_model)
 	cr_expect_str_eq(fx_str(c, "spec.rules[0].matches[1].headers[0].name"), "X-Gateway-Model-Name");
 	cr_expect_str_eq(fx_str(c, "spec.rules[0].matches[1].headers[0].value"), "qwen3-0.6b");
 	cr_expect_str_eq(fx_str(c, "spec.rules[0].backendRefs[0].name"), "quickstart-kserve-workload-svc");
-	cr_expect_str_eq(fx_str(c, "spec.parentRefs[0].name"), "llmd-gateway");
+	cr_expect_str_eq(fx_str(c, "spec.parentRefs[0].name"), "kserve-ingress-gateway");
 	cJSON_Delete(ch);
 	cJSON_Delete(o);
 }

@@ -174,7 +174,7 @@ Test(daemon_merge, combine_scheduler_defaults_and_backend)
 	cr_expect_str_eq(fx_str(oa, "spec.router.route.http.spec.rules[0].backendRefs[0].kind"),
 	    "InferencePool");
 	cr_expect_str_eq(fx_str(oa, "spec.router.route.http.spec.rules[0].matches[0].path.value"), "/ns/s");
-	cr_expect_str_eq(fx_str(oa, "spec.router.route.http.spec.parentRefs[0].name"), "llmd-gateway");
+	cr_expect_str_eq(fx_str(oa, "spec.router.route.http.spec.parentRefs[0].name"), "kserve-ingress-gateway");
 	/* no scheduler: the backend is the workload Service */
 	cr_expect_str_eq(fx_str(ob, "spec.router.route.http.spec.rules[0].backendRefs[0].kind"), "Service");
 	cr_expect_str_eq(fx_str(ob, "spec.router.route.http.spec.rules[0].backendRefs[0].name"),
