@@ -15,20 +15,7 @@
 #include "daemon/reconcile.h"
 #include "lib/buf.h"
 #include "lib/util.h"
-
-static const cJSON *
-get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *
-sval(const cJSON *o, const char *k)
-{
-	const cJSON *v = get(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+#include "lib/json.h"
 
 static int
 str_eq(const char *a, const char *b)
@@ -42,7 +29,7 @@ cond_find(const cJSON *conds, const char *type)
 	const cJSON *c;
 
 	cJSON_ArrayForEach(c, conds) {
-		if (str_eq(sval(c, "type"), type))
+		if (str_eq(json_member_str(c, "type"), type))
 			return c;
 	}
 	return NULL;
@@ -51,13 +38,13 @@ cond_find(const cJSON *conds, const char *type)
 int
 cond_is_true(const cJSON *conds, const char *type)
 {
-	return str_eq(sval(cond_find(conds, type), "status"), "True");
+	return str_eq(json_member_str(cond_find(conds, type), "status"), "True");
 }
 
 int
 cond_is_false(const cJSON *conds, const char *type)
 {
-	return str_eq(sval(cond_find(conds, type), "status"), "False");
+	return str_eq(json_member_str(cond_find(conds, type), "status"), "False");
 }
 
 void
@@ -70,8 +57,8 @@ cond_set(cJSON *conds, const cJSON *prev, const char *type, const char *status,
 	int is_top = strcmp(type, COND_READY) == 0 || strcmp(type, COND_WORKLOADS) == 0 ||
 	    strcmp(type, COND_ROUTER) == 0;
 
-	if (old && str_eq(sval(old, "status"), status) && sval(old, "lastTransitionTime"))
-		ltt = sval(old, "lastTransitionTime");
+	if (old && str_eq(json_member_str(old, "status"), status) && json_member_str(old, "lastTransitionTime"))
+		ltt = json_member_str(old, "lastTransitionTime");
 	cJSON_AddStringToObject(c, "type", type);
 	cJSON_AddStringToObject(c, "status", status);
 	if (!is_top)
@@ -82,7 +69,7 @@ cond_set(cJSON *conds, const cJSON *prev, const char *type, const char *status,
 	if (message && message[0])
 		cJSON_AddStringToObject(c, "message", message);
 	cJSON_ArrayForEach(it, conds) {
-		if (str_eq(sval(it, "type"), type)) {
+		if (str_eq(json_member_str(it, "type"), type)) {
 			cJSON_ReplaceItemViaPointer(conds, it, c);
 			return;
 		}
@@ -96,7 +83,7 @@ find_obj(const cJSON *arr, const char *kind, const char *name)
 	const cJSON *o;
 
 	cJSON_ArrayForEach(o, arr) {
-		if (str_eq(sval(o, "kind"), kind) && str_eq(sval(get(o, "metadata"), "name"), name))
+		if (str_eq(json_member_str(o, "kind"), kind) && str_eq(json_member_str(json_member(o, "metadata"), "name"), name))
 			return o;
 	}
 	return NULL;
@@ -105,11 +92,11 @@ find_obj(const cJSON *arr, const char *kind, const char *name)
 static int
 pod_ready(const cJSON *pod)
 {
-	const cJSON *st = get(pod, "status"), *conds = get(st, "conditions");
+	const cJSON *st = json_member(pod, "status"), *conds = json_member(st, "conditions");
 
 	if (cond_find(conds, "Ready"))
 		return cond_is_true(conds, "Ready");
-	return str_eq(sval(st, "phase"), "Running");
+	return str_eq(json_member_str(st, "phase"), "Running");
 }
 
 /*
@@ -119,54 +106,54 @@ pod_ready(const cJSON *pod)
 static const char *
 owner_name(const cJSON *pod)
 {
-	const cJSON *refs = get(get(pod, "metadata"), "ownerReferences"), *r;
+	const cJSON *refs = json_member(json_member(pod, "metadata"), "ownerReferences"), *r;
 
 	cJSON_ArrayForEach(r, refs)
-		if (!str_eq(sval(r, "kind"), "LLMInferenceService"))
-			return sval(r, "name");
-	return sval(cJSON_GetArrayItem(refs, 0), "name");
+		if (!str_eq(json_member_str(r, "kind"), "LLMInferenceService"))
+			return json_member_str(r, "name");
+	return json_member_str(cJSON_GetArrayItem(refs, 0), "name");
 }
 
 int
 cond_workload_ready(const cJSON *observed, const cJSON *workload, char *reason, size_t rl,
     char *message, size_t ml)
 {
-	const char *kind = sval(workload, "kind"), *name = sval(get(workload, "metadata"), "name");
+	const char *kind = json_member_str(workload, "kind"), *name = json_member_str(json_member(workload, "metadata"), "name");
 	const cJSON *obs = find_obj(observed, kind, name), *av, *p;
-	const cJSON *spec = get(workload, "spec");
+	const cJSON *spec = json_member(workload, "spec");
 	int expected, ready = 0, unsched = 0;
 	const char *why = NULL;
 
-	av = cond_find(get(get(obs, "status"), "conditions"), "Available");
+	av = cond_find(json_member(json_member(obs, "status"), "conditions"), "Available");
 	if (av) {
-		snprintf(reason, rl, "%s", sval(av, "reason") ? sval(av, "reason") : "");
-		snprintf(message, ml, "%s", sval(av, "message") ? sval(av, "message") : "");
-		return str_eq(sval(av, "status"), "True");
+		snprintf(reason, rl, "%s", json_member_str(av, "reason") ? json_member_str(av, "reason") : "");
+		snprintf(message, ml, "%s", json_member_str(av, "message") ? json_member_str(av, "message") : "");
+		return str_eq(json_member_str(av, "status"), "True");
 	}
 	{
-		const cJSON *rp = get(spec, "replicas");
+		const cJSON *rp = json_member(spec, "replicas");
 
 		expected = cJSON_IsNumber(rp) ? rp->valueint : 1;
 	}
 	if (str_eq(kind, "LeaderWorkerSet")) {
-		const cJSON *sz = get(get(spec, "leaderWorkerTemplate"), "size");
+		const cJSON *sz = json_member(json_member(spec, "leaderWorkerTemplate"), "size");
 
 		expected *= cJSON_IsNumber(sz) ? sz->valueint : 1;
 	}
 	cJSON_ArrayForEach(p, observed) {
 		const cJSON *ps;
 
-		if (!str_eq(sval(p, "kind"), "Pod") || !str_eq(owner_name(p), name))
+		if (!str_eq(json_member_str(p, "kind"), "Pod") || !str_eq(owner_name(p), name))
 			continue;
 		if (pod_ready(p)) {
 			ready++;
 			continue;
 		}
-		ps = cond_find(get(get(p, "status"), "conditions"), "PodScheduled");
-		if (ps && str_eq(sval(ps, "status"), "False")) {
+		ps = cond_find(json_member(json_member(p, "status"), "conditions"), "PodScheduled");
+		if (ps && str_eq(json_member_str(ps, "status"), "False")) {
 			unsched++;
 			if (!why)
-				why = sval(ps, "message");
+				why = json_member_str(ps, "message");
 		}
 	}
 	if (ready >= expected) {
@@ -214,14 +201,14 @@ workload_conditions(struct sctx *s, const cJSON *desired, const cJSON *observed)
 	const cJSON *o;
 
 	cJSON_ArrayForEach(o, desired) {
-		const char *kind = sval(o, "kind"), *comp;
-		const cJSON *labels = get(get(o, "metadata"), "labels");
+		const char *kind = json_member_str(o, "kind"), *comp;
+		const cJSON *labels = json_member(json_member(o, "metadata"), "labels");
 		char reason[128], msg[400];
 		int ok, prefill;
 
 		if (!str_eq(kind, "Deployment") && !str_eq(kind, "LeaderWorkerSet"))
 			continue;
-		comp = sval(labels, LBL_COMPONENT);
+		comp = json_member_str(labels, LBL_COMPONENT);
 		if (str_eq(comp, COMP_SCHEDULER)) {
 			ok = cond_workload_ready(observed, o, reason, sizeof(reason), msg, sizeof(msg));
 			mark(s, COND_SCHEDULER_WORKLOAD, ok, reason, msg);
@@ -232,20 +219,20 @@ workload_conditions(struct sctx *s, const cJSON *desired, const cJSON *observed)
 		mark(s, prefill ? COND_PREFILL_WORKLOAD : COND_MAIN_WORKLOAD, ok, reason, msg);
 		if (str_eq(kind, "LeaderWorkerSet")) {
 			/* workers: the pods with worker-index > 0 */
-			const char *name = sval(get(o, "metadata"), "name");
+			const char *name = json_member_str(json_member(o, "metadata"), "name");
 			const cJSON *p;
 			int want = 0, have = 0;
 
 			cJSON_ArrayForEach(p, desired) {
-				const char *wi = sval(get(get(p, "metadata"), "labels"),
+				const char *wi = json_member_str(json_member(json_member(p, "metadata"), "labels"),
 				    "leaderworkerset.sigs.k8s.io/worker-index");
 				const cJSON *op;
 
-				if (!str_eq(sval(p, "kind"), "Pod") || !str_eq(owner_name(p), name) ||
+				if (!str_eq(json_member_str(p, "kind"), "Pod") || !str_eq(owner_name(p), name) ||
 				    !wi || strcmp(wi, "0") == 0)
 					continue;
 				want++;
-				op = find_obj(observed, "Pod", sval(get(p, "metadata"), "name"));
+				op = find_obj(observed, "Pod", json_member_str(json_member(p, "metadata"), "name"));
 				if (op && pod_ready(op))
 					have++;
 			}
@@ -263,11 +250,11 @@ rejected(const cJSON *o, const char *parents_key)
 {
 	const cJSON *p;
 
-	cJSON_ArrayForEach(p, get(get(o, "status"), parents_key)) {
-		const cJSON *a = cond_find(get(p, "conditions"), "Accepted");
+	cJSON_ArrayForEach(p, json_member(json_member(o, "status"), parents_key)) {
+		const cJSON *a = cond_find(json_member(p, "conditions"), "Accepted");
 
-		if (a && str_eq(sval(a, "status"), "False"))
-			return sval(a, "message") ? sval(a, "message") : "not accepted";
+		if (a && str_eq(json_member_str(a, "status"), "False"))
+			return json_member_str(a, "message") ? json_member_str(a, "message") : "not accepted";
 	}
 	return NULL;
 }
@@ -276,33 +263,33 @@ static void
 router_conditions(struct sctx *s, const cJSON *name, const cJSON *ns, const cJSON *spec,
     const cJSON *desired, const cJSON *observed)
 {
-	const cJSON *router = get(spec, "router"), *r, *o;
-	const cJSON *grefs = get(get(router, "gateway"), "refs");
-	const cJSON *rrefs = get(get(get(router, "route"), "http"), "refs");
-	const cJSON *poolref = get(get(get(router, "scheduler"), "pool"), "ref");
+	const cJSON *router = json_member(spec, "router"), *r, *o;
+	const cJSON *grefs = json_member(json_member(router, "gateway"), "refs");
+	const cJSON *rrefs = json_member(json_member(json_member(router, "route"), "http"), "refs");
+	const cJSON *poolref = json_member(json_member(json_member(router, "scheduler"), "pool"), "ref");
 	struct buf missing = BUF_INIT, bad = BUF_INIT;
 
 	/* Gateways */
 	if (cJSON_IsArray(grefs) && grefs->child) {
 		cJSON_ArrayForEach(r, grefs) {
-			const char *gns = sval(r, "namespace");
+			const char *gns = json_member_str(r, "namespace");
 			const cJSON *gw = NULL;
 
 			if (!gns || !gns[0])
 				gns = ns->valuestring;
 			cJSON_ArrayForEach(o, observed) {
-				if (str_eq(sval(o, "kind"), "Gateway") &&
-				    str_eq(sval(get(o, "metadata"), "name"), sval(r, "name")) &&
-				    str_eq(sval(get(o, "metadata"), "namespace") ?
-				    sval(get(o, "metadata"), "namespace") : ns->valuestring, gns))
+				if (str_eq(json_member_str(o, "kind"), "Gateway") &&
+				    str_eq(json_member_str(json_member(o, "metadata"), "name"), json_member_str(r, "name")) &&
+				    str_eq(json_member_str(json_member(o, "metadata"), "namespace") ?
+				    json_member_str(json_member(o, "metadata"), "namespace") : ns->valuestring, gns))
 					gw = o;
 			}
 			if (!gw)
 				buf_addf(&missing, "%sGateway %s/%s does not exist", missing.len ? "; " : "",
-				    gns, sval(r, "name"));
-			else if (cond_is_false(get(get(gw, "status"), "conditions"), "Programmed"))
+				    gns, json_member_str(r, "name"));
+			else if (cond_is_false(json_member(json_member(gw, "status"), "conditions"), "Programmed"))
 				buf_addf(&bad, "%sGateway %s/%s is not programmed", bad.len ? "; " : "", gns,
-				    sval(r, "name"));
+				    json_member_str(r, "name"));
 		}
 		if (missing.len)
 			mark(s, COND_GATEWAYS, 0, "RefsInvalid", missing.buf);
@@ -314,18 +301,18 @@ router_conditions(struct sctx *s, const cJSON *name, const cJSON *ns, const cJSO
 	/* HTTPRoutes: BYO refs must exist; the managed one must be observed and accepted */
 	if (cJSON_IsArray(rrefs) && rrefs->child) {
 		cJSON_ArrayForEach(r, rrefs) {
-			if (!find_obj(observed, "HTTPRoute", sval(r, "name")))
+			if (!find_obj(observed, "HTTPRoute", json_member_str(r, "name")))
 				buf_addf(&missing, "%sHTTPRoute %s/%s does not exist",
-				    missing.len ? "; " : "", ns->valuestring, sval(r, "name"));
+				    missing.len ? "; " : "", ns->valuestring, json_member_str(r, "name"));
 		}
 		mark(s, COND_HTTPROUTES, !missing.len, "RefsInvalid", missing.buf);
 	} else if (router) {
 		cJSON_ArrayForEach(o, desired) {
-			const char *rn = sval(get(o, "metadata"), "name");
+			const char *rn = json_member_str(json_member(o, "metadata"), "name");
 			const cJSON *obs;
 			const char *why;
 
-			if (!str_eq(sval(o, "kind"), "HTTPRoute"))
+			if (!str_eq(json_member_str(o, "kind"), "HTTPRoute"))
 				continue;
 			obs = find_obj(observed, "HTTPRoute", rn);
 			if (!obs)
@@ -337,20 +324,20 @@ router_conditions(struct sctx *s, const cJSON *name, const cJSON *ns, const cJSO
 	}
 	buf_reset(&bad);
 	/* InferencePool */
-	if (cJSON_IsObject(poolref) && sval(poolref, "name")) {
-		if (!find_obj(observed, "InferencePool", sval(poolref, "name")))
+	if (cJSON_IsObject(poolref) && json_member_str(poolref, "name")) {
+		if (!find_obj(observed, "InferencePool", json_member_str(poolref, "name")))
 			buf_addf(&bad, "InferencePool %s/%s does not exist", ns->valuestring,
-			    sval(poolref, "name"));
+			    json_member_str(poolref, "name"));
 		mark(s, COND_INFERENCE_POOL, !bad.len, "InferencePoolFetchError", bad.buf);
 	} else {
 		int any = 0;
 
 		cJSON_ArrayForEach(o, desired) {
-			const char *pn = sval(get(o, "metadata"), "name");
+			const char *pn = json_member_str(json_member(o, "metadata"), "name");
 			const cJSON *obs;
 			const char *why;
 
-			if (!str_eq(sval(o, "kind"), "InferencePool"))
+			if (!str_eq(json_member_str(o, "kind"), "InferencePool"))
 				continue;
 			any = 1;
 			obs = find_obj(observed, "InferencePool", pn);
@@ -371,26 +358,26 @@ static void
 set_url(cJSON *status, const cJSON *md, const cJSON *spec, const cJSON *observed,
     const struct reconcile_env *env)
 {
-	const cJSON *router = get(spec, "router");
-	const cJSON *hspec = get(get(get(router, "route"), "http"), "spec");
-	const cJSON *refs = get(get(get(router, "route"), "http"), "refs");
+	const cJSON *router = json_member(spec, "router");
+	const cJSON *hspec = json_member(json_member(json_member(router, "route"), "http"), "spec");
+	const cJSON *refs = json_member(json_member(json_member(router, "route"), "http"), "refs");
 
 	/* bring-your-own routes: the first referenced route that exists */
 	if (!cJSON_IsObject(hspec) && cJSON_IsArray(refs)) {
 		const cJSON *r;
 
 		cJSON_ArrayForEach(r, refs) {
-			const cJSON *rt = find_obj(observed, "HTTPRoute", sval(r, "name"));
+			const cJSON *rt = find_obj(observed, "HTTPRoute", json_member_str(r, "name"));
 
-			if (rt && cJSON_IsObject(get(rt, "spec"))) {
-				hspec = get(rt, "spec");
+			if (rt && cJSON_IsObject(json_member(rt, "spec"))) {
+				hspec = json_member(rt, "spec");
 				break;
 			}
 		}
 	}
-	const cJSON *m0 = cJSON_GetArrayItem(get(cJSON_GetArrayItem(get(hspec, "rules"), 0),
+	const cJSON *m0 = cJSON_GetArrayItem(json_member(cJSON_GetArrayItem(json_member(hspec, "rules"), 0),
 	    "matches"), 0);
-	const char *path = sval(get(m0, "path"), "value");
+	const char *path = json_member_str(json_member(m0, "path"), "value");
 	const char *addr = env && env->gateway_address ? env->gateway_address : "localhost";
 	struct buf u = BUF_INIT;
 	cJSON *addrs, *a;
@@ -401,8 +388,8 @@ set_url(cJSON *status, const cJSON *md, const cJSON *spec, const cJSON *observed
 	if (path && path[0] == '/')
 		buf_adds(&u, path);
 	else
-		buf_addf(&u, "/%s/%s", sval(md, "namespace") ? sval(md, "namespace") : "default",
-		    sval(md, "name"));
+		buf_addf(&u, "/%s/%s", json_member_str(md, "namespace") ? json_member_str(md, "namespace") : "default",
+		    json_member_str(md, "name"));
 	while (u.len > 8 && u.buf[u.len - 1] == '/')
 		buf_setlen(&u, u.len - 1);
 	cJSON_AddStringToObject(status, "url", u.buf);
@@ -422,14 +409,14 @@ llmisvc_status(const cJSON *svc, const cJSON *merged, const struct llmd_err *com
 		COND_PREFILL_WORKLOAD, COND_PREFILL_WORKER_WORKLOAD };
 	static const char *const rt_types[] = { COND_GATEWAYS, COND_HTTPROUTES,
 		COND_INFERENCE_POOL, COND_SCHEDULER_WORKLOAD };
-	const cJSON *md = get(svc, "metadata"), *prev = get(get(svc, "status"), "conditions");
-	const cJSON *gen = get(md, "generation"), *f, *c;
+	const cJSON *md = json_member(svc, "metadata"), *prev = json_member(json_member(svc, "status"), "conditions");
+	const cJSON *gen = json_member(md, "generation"), *f, *c;
 	cJSON *st = cJSON_CreateObject(), *conds, *desired = NULL;
 	struct sctx s;
 	struct llmd_err de = LLMD_ERR_INIT;
 
 	*status = NULL;
-	if (!cJSON_IsObject(md) || !cJSON_IsString(get(md, "name"))) {
+	if (!cJSON_IsObject(md) || !cJSON_IsString(json_member(md, "name"))) {
 		cJSON_Delete(st);
 		return -EINVAL;
 	}
@@ -455,23 +442,23 @@ llmisvc_status(const cJSON *svc, const cJSON *merged, const struct llmd_err *com
 		mark(&s, COND_MAIN_WORKLOAD, 0, "ReconcileWorkloadError", de.msg);
 	} else {
 		workload_conditions(&s, desired, observed);
-		router_conditions(&s, get(get(merged, "metadata"), "name"),
-		    get(get(merged, "metadata"), "namespace"), get(merged, "spec"), desired, observed);
+		router_conditions(&s, json_member(json_member(merged, "metadata"), "name"),
+		    json_member(json_member(merged, "metadata"), "namespace"), json_member(merged, "spec"), desired, observed);
 	}
 	f = first_false(conds, wl_types, ARRAY_SIZE(wl_types));
-	cond_set(conds, prev, COND_WORKLOADS, f ? "False" : "True", f ? sval(f, "reason") : NULL,
-	    f ? sval(f, "message") : NULL, now);
+	cond_set(conds, prev, COND_WORKLOADS, f ? "False" : "True", f ? json_member_str(f, "reason") : NULL,
+	    f ? json_member_str(f, "message") : NULL, now);
 	f = first_false(conds, rt_types, ARRAY_SIZE(rt_types));
-	cond_set(conds, prev, COND_ROUTER, f ? "False" : "True", f ? sval(f, "reason") : NULL,
-	    f ? sval(f, "message") : NULL, now);
+	cond_set(conds, prev, COND_ROUTER, f ? "False" : "True", f ? json_member_str(f, "reason") : NULL,
+	    f ? json_member_str(f, "message") : NULL, now);
 	{
 		static const char *const top[] = { COND_WORKLOADS, COND_ROUTER };
 
 		f = first_false(conds, top, ARRAY_SIZE(top));
-		cond_set(conds, prev, COND_READY, f ? "False" : "True", f ? sval(f, "reason") : NULL,
-		    f ? sval(f, "message") : NULL, now);
+		cond_set(conds, prev, COND_READY, f ? "False" : "True", f ? json_member_str(f, "reason") : NULL,
+		    f ? json_member_str(f, "message") : NULL, now);
 	}
-	set_url(st, get(merged, "metadata"), get(merged, "spec"), observed, env);
+	set_url(st, json_member(merged, "metadata"), json_member(merged, "spec"), observed, env);
 	cJSON_Delete(desired);
 	*status = st;
 	return 0;

@@ -17,6 +17,7 @@
 #include "daemon/validate.h"
 #include "lib/buf.h"
 #include "lib/util.h"
+#include "lib/json.h"
 
 struct dctx {
 	const char *name;      /* service name */
@@ -38,16 +39,10 @@ struct wl {
 	int dp, pp;            /* data / pipeline parallel */
 };
 
-static const cJSON *
-get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
 static int
 present(const cJSON *o, const char *k)
 {
-	const cJSON *v = get(o, k);
+	const cJSON *v = json_member(o, k);
 
 	return v && !cJSON_IsNull(v);
 }
@@ -55,17 +50,9 @@ present(const cJSON *o, const char *k)
 static int
 ival(const cJSON *o, const char *k, int def)
 {
-	const cJSON *v = get(o, k);
+	const cJSON *v = json_member(o, k);
 
 	return cJSON_IsNumber(v) ? v->valueint : def;
-}
-
-static const char *
-sval(const cJSON *o, const char *k)
-{
-	const cJSON *v = get(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static cJSON *
@@ -109,7 +96,7 @@ find_named(const cJSON *arr, const char *name)
 	cJSON *it;
 
 	cJSON_ArrayForEach(it, arr) {
-		const char *n = sval(it, "name");
+		const char *n = json_member_str(it, "name");
 
 		if (n && strcmp(n, name) == 0)
 			return it;
@@ -161,7 +148,7 @@ has_flag(const cJSON *c, const char *flag)
 	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
 		const cJSON *it;
 
-		cJSON_ArrayForEach(it, get(c, lists[i])) {
+		cJSON_ArrayForEach(it, json_member(c, lists[i])) {
 			if (!cJSON_IsString(it))
 				continue;
 			/* a bash -c script carries flags inside one string */
@@ -227,9 +214,9 @@ quantity(const cJSON *v)
 static long
 container_gpus(const cJSON *c)
 {
-	const cJSON *r = get(c, "resources");
-	long l = quantity(get(get(r, "limits"), GPU_RESOURCE));
-	long q = quantity(get(get(r, "requests"), GPU_RESOURCE));
+	const cJSON *r = json_member(c, "resources");
+	long l = quantity(json_member(json_member(r, "limits"), GPU_RESOURCE));
+	long q = quantity(json_member(json_member(r, "requests"), GPU_RESOURCE));
 
 	return l >= 0 ? l : q;
 }
@@ -237,10 +224,10 @@ container_gpus(const cJSON *c)
 int
 derive_pod_gpus(const cJSON *pod)
 {
-	const cJSON *spec = get(pod, "spec"), *c;
+	const cJSON *spec = json_member(pod, "spec"), *c;
 	long n = 0;
 
-	cJSON_ArrayForEach(c, get(spec, "containers")) {
+	cJSON_ArrayForEach(c, json_member(spec, "containers")) {
 		long g = container_gpus(c);
 
 		if (g > 0)
@@ -279,7 +266,7 @@ derive_expand_vars(const char *s, const cJSON *env)
 			if (close) {
 				char *nm = xstrndup(s + 2, (size_t)(close - s - 2));
 				const cJSON *e = find_named(env, nm);
-				const char *v = sval(e, "value");
+				const char *v = json_member_str(e, "value");
 
 				free(nm);
 				if (v) {
@@ -298,11 +285,11 @@ static void
 expand_container(cJSON *c)
 {
 	static const char *const lists[] = { "command", "args" };
-	const cJSON *env = get(c, "env");
+	const cJSON *env = json_member(c, "env");
 
 	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
 		cJSON *it;
-		const cJSON *list = get(c, lists[i]);
+		const cJSON *list = json_member(c, lists[i]);
 
 		if (!list)
 			continue;
@@ -322,21 +309,21 @@ static void
 resolve_field_refs(cJSON *c, const cJSON *pod)
 {
 	cJSON *e;
-	const cJSON *md = get(pod, "metadata");
+	const cJSON *md = json_member(pod, "metadata");
 
-	cJSON_ArrayForEach(e, get(c, "env")) {
-		const char *fp = sval(get(get(e, "valueFrom"), "fieldRef"), "fieldPath");
+	cJSON_ArrayForEach(e, json_member(c, "env")) {
+		const char *fp = json_member_str(json_member(json_member(e, "valueFrom"), "fieldRef"), "fieldPath");
 		const char *v = NULL;
 		char key[256];
 
 		if (!fp)
 			continue;
 		if (strcmp(fp, "metadata.name") == 0)
-			v = sval(md, "name");
+			v = json_member_str(md, "name");
 		else if (strcmp(fp, "metadata.namespace") == 0)
-			v = sval(md, "namespace");
+			v = json_member_str(md, "namespace");
 		else if (sscanf(fp, "metadata.labels['%255[^']']", key) == 1)
-			v = sval(get(md, "labels"), key);
+			v = json_member_str(json_member(md, "labels"), key);
 		if (v) {
 			cJSON_DeleteItemFromObjectCaseSensitive(e, "valueFrom");
 			cJSON_AddStringToObject(e, "value", v);
@@ -376,10 +363,10 @@ add_model_storage(struct dctx *d, cJSON *ps, cJSON *main)
 {
 	cJSON *vols = arr_child(ps, "volumes"), *vm, *v;
 	const char *uri = d->model_uri;
-	const cJSON *m, *mounts = get(main, "volumeMounts");
+	const cJSON *m, *mounts = json_member(main, "volumeMounts");
 
 	cJSON_ArrayForEach(m, mounts) {
-		const char *mp = sval(m, "mountPath");
+		const char *mp = json_member_str(m, "mountPath");
 
 		if (mp && strcmp(mp, MODEL_MOUNT) == 0)
 			return;     /* the template brings its own model mount */
@@ -425,12 +412,12 @@ add_model_storage(struct dctx *d, cJSON *ps, cJSON *main)
 		cJSON_AddStringToObject(im, "name", "kserve-provision-location");
 		cJSON_AddStringToObject(im, "mountPath", MODEL_MOUNT);
 		cJSON_AddItemToArray(ims, im);
-		if (!find_named(get(ps, "initContainers"), "storage-initializer"))
+		if (!find_named(json_member(ps, "initContainers"), "storage-initializer"))
 			cJSON_AddItemToArray(arr_child(ps, "initContainers"), init);
 		else
 			cJSON_Delete(init);
 	}
-	if (!find_named(vols, sval(v, "name")))
+	if (!find_named(vols, json_member_str(v, "name")))
 		cJSON_AddItemToArray(vols, v);
 	else
 		cJSON_Delete(v);
@@ -445,11 +432,11 @@ add_model_storage(struct dctx *d, cJSON *ps, cJSON *main)
 static void
 add_lora_adapters(struct dctx *d, cJSON *ps, cJSON *main)
 {
-	const cJSON *ads = get(get(get(d->spec, "model"), "lora"), "adapters"), *a;
+	const cJSON *ads = json_member(json_member(json_member(d->spec, "model"), "lora"), "adapters"), *a;
 	int i = 0;
 
 	cJSON_ArrayForEach(a, ads) {
-		const char *uri = sval(a, "uri"), *an = sval(a, "name");
+		const char *uri = json_member_str(a, "uri"), *an = json_member_str(a, "name");
 		char name[128], vol[64], mp[192];
 		cJSON *v, *vm;
 
@@ -460,7 +447,7 @@ add_lora_adapters(struct dctx *d, cJSON *ps, cJSON *main)
 			snprintf(name, sizeof(name), "adapter-%d", i);
 		snprintf(vol, sizeof(vol), "lora-%d", i++);
 		snprintf(mp, sizeof(mp), "/mnt/lora/%s", name);
-		if (find_named(get(ps, "volumes"), vol))
+		if (find_named(json_member(ps, "volumes"), vol))
 			continue;
 		v = cJSON_CreateObject();
 		cJSON_AddStringToObject(v, "name", vol);
@@ -516,7 +503,7 @@ add_lora_adapters(struct dctx *d, cJSON *ps, cJSON *main)
 static void
 add_engine_flags(struct dctx *d, const struct wl *w, cJSON *main)
 {
-	const cJSON *par = get(w->w, "parallelism");
+	const cJSON *par = json_member(w->w, "parallelism");
 	int tensor = ival(par, "tensor", 0), pipeline = ival(par, "pipeline", 0);
 	int data = ival(par, "data", 0), local = ival(par, "dataLocal", 0);
 
@@ -528,7 +515,7 @@ add_engine_flags(struct dctx *d, const struct wl *w, cJSON *main)
 		add_flag(main, "--tensor-parallel-size", "%d", tensor);
 	if (pipeline > 0)
 		add_flag(main, "--pipeline-parallel-size", "%d", pipeline);
-	if (cJSON_IsTrue(get(par, "expert")))
+	if (cJSON_IsTrue(json_member(par, "expert")))
 		add_flag(main, "--enable-expert-parallel", NULL);
 	if (w->dp) {
 		add_flag(main, "--data-parallel-size", "%d", MAX(data, 1));
@@ -545,7 +532,7 @@ add_engine_flags(struct dctx *d, const struct wl *w, cJSON *main)
 static long
 pod_gpu_count(const struct wl *w)
 {
-	const cJSON *par = get(w->w, "parallelism");
+	const cJSON *par = json_member(w->w, "parallelism");
 	long g = MAX(ival(par, "tensor", 1), 1);
 
 	if (w->dp)
@@ -579,7 +566,7 @@ prepare_podspec(struct dctx *d, const struct wl *w, const cJSON *src)
 		set_gpus(main, container_gpus(main));
 	else
 		set_gpus(main, pod_gpu_count(w));
-	sc = find_named(get(ps, "initContainers"), "llm-d-routing-sidecar");
+	sc = find_named(json_member(ps, "initContainers"), "llm-d-routing-sidecar");
 	if (sc && d->pool_name)
 		add_env_if_absent(sc, "INFERENCE_POOL_NAME", d->pool_name);
 	return ps;
@@ -640,7 +627,7 @@ derive_deployment(struct dctx *d, const struct wl *w)
 	const char *comp = w->prefill ? COMP_WORKLOAD_PREFILL : COMP_WORKLOAD;
 	char *name = llmd_child_name(d->name, w->prefill ? SFX_PREFILL : SFX_MAIN);
 	cJSON *labels = naming_labels(d->name, comp, 1, role);
-	cJSON *ps = prepare_podspec(d, w, get(w->w, "template"));
+	cJSON *ps = prepare_podspec(d, w, json_member(w->w, "template"));
 	cJSON *dep, *spec, *plabels;
 	char *tj, hash[11];
 	int replicas = ival(w->w, "replicas", 1);
@@ -690,7 +677,7 @@ lws_pod_setup(struct dctx *d, const struct wl *w, cJSON *pod, const char *lws, i
 	    "metadata"), "labels");
 	cJSON *ann = cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(pod, "metadata"),
 	    "annotations");
-	const cJSON *par = get(w->w, "parallelism");
+	const cJSON *par = json_member(w->w, "parallelism");
 	char addr[512], gs[16], wi[16], gk[33], key[300];
 	cJSON *main, *c;
 	static const char *const lists[] = { "initContainers", "containers" };
@@ -744,8 +731,8 @@ derive_lws(struct dctx *d, const struct wl *w)
 	    COMP_WORKLOAD_WORKER, !has_tmpl, has_tmpl ? NULL : role);
 	cJSON *llabels = naming_labels(d->name, w->prefill ? COMP_WORKLOAD_LEADER_PF :
 	    COMP_WORKLOAD_LEADER, 1, role);
-	cJSON *wps = prepare_podspec(d, w, get(w->w, "worker"));
-	cJSON *lps = has_tmpl ? prepare_podspec(d, w, get(w->w, "template")) : NULL;
+	cJSON *wps = prepare_podspec(d, w, json_member(w->w, "worker"));
+	cJSON *lps = has_tmpl ? prepare_podspec(d, w, json_member(w->w, "template")) : NULL;
 	cJSON *lws, *spec, *lwt, *svc, *sspec, *sel, *ro;
 	int replicas = ival(w->w, "replicas", 1);
 
@@ -812,7 +799,7 @@ derive_lws(struct dctx *d, const struct wl *w)
 static void
 derive_workload(struct dctx *d, const cJSON *wspec, int prefill)
 {
-	const cJSON *par = get(wspec, "parallelism");
+	const cJSON *par = json_member(wspec, "parallelism");
 	struct wl w = { wspec, prefill, present(wspec, "worker"), validate_group_size(wspec),
 		ival(par, "data", 0) > 0 || ival(par, "dataLocal", 0) > 0,
 		ival(par, "pipeline", 0) > 0 };
@@ -889,8 +876,8 @@ derive_scheduler(struct dctx *d, const cJSON *sched)
 	char *mname = llmd_child_name(d->name, SFX_MODEL);
 	cJSON *labels = naming_labels(d->name, COMP_SCHEDULER, 0, NULL);
 	cJSON *ps, *dep, *spec, *main, *svc, *sspec, *ports, *pool, *model, *mspec, *pr, *c;
-	const cJSON *tmpl = get(sched, "template"), *port, *cs;
-	const char *crit = sval(get(d->spec, "model"), "criticality");
+	const cJSON *tmpl = json_member(sched, "template"), *port, *cs;
+	const char *crit = json_member_str(json_member(d->spec, "model"), "criticality");
 	char hash[11], *tj;
 
 	/* EPP Deployment and its pod */
@@ -940,13 +927,13 @@ derive_scheduler(struct dctx *d, const cJSON *sched)
 	cJSON_AddStringToObject(sspec, "type", "ClusterIP");
 	cJSON_AddItemToObject(sspec, "selector", cJSON_Duplicate(labels, 1));
 	ports = cJSON_AddArrayToObject(sspec, "ports");
-	cs = get(ps, "containers");
+	cs = json_member(ps, "containers");
 	cJSON_ArrayForEach(c, cs) {
-		const cJSON *cports = get(c, "ports");
+		const cJSON *cports = json_member(c, "ports");
 
 		cJSON_ArrayForEach(port, cports) {
-			const char *pn = sval(port, "name");
-			const cJSON *cp = get(port, "containerPort");
+			const char *pn = json_member_str(port, "name");
+			const cJSON *cp = json_member(port, "containerPort");
 			cJSON *p;
 
 			if (!pn || !cJSON_IsNumber(cp))
@@ -965,7 +952,7 @@ derive_scheduler(struct dctx *d, const cJSON *sched)
 	pool = new_object(d, "inference.networking.x-k8s.io/v1alpha2", "InferencePool", pname,
 	    cJSON_Duplicate(labels, 1), NULL, NULL);
 	{
-		const cJSON *pspec = get(get(sched, "pool"), "spec");
+		const cJSON *pspec = json_member(json_member(sched, "pool"), "spec");
 		cJSON *s = cJSON_IsObject(pspec) ? cJSON_Duplicate(pspec, 1) : cJSON_CreateObject();
 		cJSON *sel = cJSON_GetObjectItemCaseSensitive(s, "selector"), *ext;
 
@@ -973,10 +960,10 @@ derive_scheduler(struct dctx *d, const cJSON *sched)
 			cJSON_DeleteItemFromObjectCaseSensitive(s, "selector");
 			cJSON_AddItemToObject(s, "selector", naming_workload_selector(d->name));
 		}
-		if (!cJSON_IsNumber(get(s, "targetPortNumber")))
+		if (!cJSON_IsNumber(json_member(s, "targetPortNumber")))
 			cJSON_AddNumberToObject(s, "targetPortNumber", 8000);
 		ext = obj_child(s, "extensionRef");
-		if (!sval(ext, "name"))
+		if (!json_member_str(ext, "name"))
 			cJSON_AddStringToObject(ext, "name", sname);
 		cJSON_AddItemToObject(pool, "spec", s);
 	}
@@ -1005,8 +992,8 @@ derive_scheduler(struct dctx *d, const cJSON *sched)
 static void
 derive_route(struct dctx *d, const cJSON *router)
 {
-	const cJSON *hspec = get(get(get(router, "route"), "http"), "spec");
-	const cJSON *grefs = get(get(router, "gateway"), "refs"), *r;
+	const cJSON *hspec = json_member(json_member(json_member(router, "route"), "http"), "spec");
+	const cJSON *grefs = json_member(json_member(router, "gateway"), "refs"), *r;
 	char *name;
 	cJSON *route, *spec;
 
@@ -1021,11 +1008,11 @@ derive_route(struct dctx *d, const cJSON *router)
 
 		cJSON_ArrayForEach(r, grefs) {
 			cJSON *p = cJSON_CreateObject();
-			const char *ns = sval(r, "namespace");
+			const char *ns = json_member_str(r, "namespace");
 
 			cJSON_AddStringToObject(p, "group", "gateway.networking.k8s.io");
 			cJSON_AddStringToObject(p, "kind", "Gateway");
-			cJSON_AddStringToObject(p, "name", sval(r, "name") ? sval(r, "name") : "");
+			cJSON_AddStringToObject(p, "name", json_member_str(r, "name") ? json_member_str(r, "name") : "");
 			cJSON_AddStringToObject(p, "namespace", ns && ns[0] ? ns : d->ns);
 			cJSON_AddItemToArray(prs, p);
 		}
@@ -1041,22 +1028,22 @@ int
 llmisvc_derive(const cJSON *merged, const struct reconcile_env *env, cJSON **children,
     struct llmd_err *e)
 {
-	const cJSON *md = get(merged, "metadata"), *spec = get(merged, "spec");
-	const cJSON *router = get(spec, "router"), *sched = get(router, "scheduler");
-	const cJSON *poolref = get(get(sched, "pool"), "ref");
+	const cJSON *md = json_member(merged, "metadata"), *spec = json_member(merged, "spec");
+	const cJSON *router = json_member(spec, "router"), *sched = json_member(router, "scheduler");
+	const cJSON *poolref = json_member(json_member(sched, "pool"), "ref");
 	struct dctx d = { 0 };
 	char *pool = NULL;
 
 	*children = NULL;
-	d.name = sval(md, "name");
-	d.ns = sval(md, "namespace") ? sval(md, "namespace") : "default";
+	d.name = json_member_str(md, "name");
+	d.ns = json_member_str(md, "namespace") ? json_member_str(md, "namespace") : "default";
 	if (!d.name)
 		return err_set(e, -EINVAL, "metadata.name", "required value");
 	if (!cJSON_IsObject(spec))
 		return err_set(e, -EINVAL, "spec", "required value");
 	d.spec = spec;
-	d.model_uri = sval(get(spec, "model"), "uri");
-	d.model_name = sval(get(spec, "model"), "name");
+	d.model_uri = json_member_str(json_member(spec, "model"), "uri");
+	d.model_name = json_member_str(json_member(spec, "model"), "name");
 	if (!d.model_name)
 		d.model_name = d.name;
 	if (!d.model_uri)
@@ -1064,17 +1051,17 @@ llmisvc_derive(const cJSON *merged, const struct reconcile_env *env, cJSON **chi
 		    "required value (neither the service nor a preset or baseRef sets it)");
 	d.has_prefill = present(spec, "prefill");
 	if (present(spec, "router")) {
-		if (cJSON_IsObject(poolref) && sval(poolref, "name"))
-			d.pool_name = sval(poolref, "name");
+		if (cJSON_IsObject(poolref) && json_member_str(poolref, "name"))
+			d.pool_name = json_member_str(poolref, "name");
 		else
 			d.pool_name = pool = llmd_child_name(d.name, SFX_POOL);
 	}
 	d.out = cJSON_CreateArray();
 	derive_workload(&d, spec, 0);
 	if (d.has_prefill)
-		derive_workload(&d, get(spec, "prefill"), 1);
+		derive_workload(&d, json_member(spec, "prefill"), 1);
 	derive_workload_service(&d);
-	if (present(router, "scheduler") && !present(get(sched, "pool"), "ref"))
+	if (present(router, "scheduler") && !present(json_member(sched, "pool"), "ref"))
 		derive_scheduler(&d, sched);
 	if (router)
 		derive_route(&d, router);

@@ -14,6 +14,7 @@
 #include "daemon/placement.h"
 #include "lib/buf.h"
 #include "lib/util.h"
+#include "lib/json.h"
 
 struct pnode {
 	const char *name;
@@ -34,20 +35,6 @@ struct roles {
 };
 
 enum { R_CORDON, R_NOTREADY, R_TAINT, R_SELECTOR, R_GPU, R_MAX };
-
-static const cJSON *
-get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *
-sval(const cJSON *o, const char *k)
-{
-	const cJSON *v = get(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static int
 str_eq(const char *a, const char *b)
@@ -131,13 +118,13 @@ roles_free(struct roles *r)
 static void
 pod_role(const cJSON *pod, char *out, size_t n)
 {
-	const cJSON *md = get(pod, "metadata"), *lb = get(md, "labels");
-	const char *owner = sval(cJSON_GetArrayItem(get(md, "ownerReferences"), 0), "name");
-	const char *wi = sval(lb, "leaderworkerset.sigs.k8s.io/worker-index");
+	const cJSON *md = json_member(pod, "metadata"), *lb = json_member(md, "labels");
+	const char *owner = json_member_str(cJSON_GetArrayItem(json_member(md, "ownerReferences"), 0), "name");
+	const char *wi = json_member_str(lb, "leaderworkerset.sigs.k8s.io/worker-index");
 
-	snprintf(out, n, "%s/%s/%s/%s", sval(md, "namespace") ? sval(md, "namespace") : "",
-	    owner ? owner : sval(md, "name") ? sval(md, "name") : "",
-	    sval(lb, "llm-d.ai/role") ? sval(lb, "llm-d.ai/role") : "",
+	snprintf(out, n, "%s/%s/%s/%s", json_member_str(md, "namespace") ? json_member_str(md, "namespace") : "",
+	    owner ? owner : json_member_str(md, "name") ? json_member_str(md, "name") : "",
+	    json_member_str(lb, "llm-d.ai/role") ? json_member_str(lb, "llm-d.ai/role") : "",
 	    wi ? (strcmp(wi, "0") == 0 ? "leader" : "worker") : "");
 }
 
@@ -153,12 +140,12 @@ find_node(const struct pnode *nodes, int n, const char *name)
 static int
 tolerated(const cJSON *taint, const cJSON *tols)
 {
-	const char *tk = sval(taint, "key"), *tv = sval(taint, "value"), *te = sval(taint, "effect");
+	const char *tk = json_member_str(taint, "key"), *tv = json_member_str(taint, "value"), *te = json_member_str(taint, "effect");
 	const cJSON *t;
 
 	cJSON_ArrayForEach(t, tols) {
-		const char *k = sval(t, "key"), *op = sval(t, "operator"), *v = sval(t, "value");
-		const char *ef = sval(t, "effect");
+		const char *k = json_member_str(t, "key"), *op = json_member_str(t, "operator"), *v = json_member_str(t, "value");
+		const char *ef = json_member_str(t, "effect");
 
 		if (ef && ef[0] && !str_eq(ef, te))
 			continue;
@@ -176,26 +163,26 @@ tolerated(const cJSON *taint, const cJSON *tols)
 static int
 node_fails(const struct pnode *nd, const cJSON *pod, long need, char *tbuf, size_t tl)
 {
-	const cJSON *ps = get(pod, "spec"), *t, *sel, *labels;
+	const cJSON *ps = json_member(pod, "spec"), *t, *sel, *labels;
 
 	if (nd->cordoned)
 		return R_CORDON;
 	if (nd->notready)
 		return R_NOTREADY;
-	cJSON_ArrayForEach(t, get(get(nd->obj, "spec"), "taints")) {
-		const char *ef = sval(t, "effect");
+	cJSON_ArrayForEach(t, json_member(json_member(nd->obj, "spec"), "taints")) {
+		const char *ef = json_member_str(t, "effect");
 
 		if (!str_eq(ef, "NoSchedule") && !str_eq(ef, "NoExecute"))
 			continue;
-		if (!tolerated(t, get(ps, "tolerations"))) {
-			snprintf(tbuf, tl, "{%s: %s}", sval(t, "key") ? sval(t, "key") : "",
-			    sval(t, "value") ? sval(t, "value") : "");
+		if (!tolerated(t, json_member(ps, "tolerations"))) {
+			snprintf(tbuf, tl, "{%s: %s}", json_member_str(t, "key") ? json_member_str(t, "key") : "",
+			    json_member_str(t, "value") ? json_member_str(t, "value") : "");
 			return R_TAINT;
 		}
 	}
-	labels = get(get(nd->obj, "metadata"), "labels");
-	cJSON_ArrayForEach(sel, get(ps, "nodeSelector")) {
-		if (!cJSON_IsString(sel) || !str_eq(sval(labels, sel->string), sel->valuestring))
+	labels = json_member(json_member(nd->obj, "metadata"), "labels");
+	cJSON_ArrayForEach(sel, json_member(ps, "nodeSelector")) {
+		if (!cJSON_IsString(sel) || !str_eq(json_member_str(labels, sel->string), sel->valuestring))
 			return R_SELECTOR;
 	}
 	if (nd->free_gpu < need)
@@ -275,17 +262,17 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 	nodes = xcalloc((size_t)MAX(nn, 1), sizeof(*nodes));
 	i = 0;
 	cJSON_ArrayForEach(n, nodes_json) {
-		const cJSON *st = get(n, "status"), *c;
-		long g = qty(get(get(st, "allocatable"), "nvidia.com/gpu"));
+		const cJSON *st = json_member(n, "status"), *c;
+		long g = qty(json_member(json_member(st, "allocatable"), "nvidia.com/gpu"));
 
 		if (g < 0)
-			g = qty(get(get(st, "capacity"), "nvidia.com/gpu"));
-		nodes[i].name = sval(get(n, "metadata"), "name");
+			g = qty(json_member(json_member(st, "capacity"), "nvidia.com/gpu"));
+		nodes[i].name = json_member_str(json_member(n, "metadata"), "name");
 		nodes[i].obj = n;
 		nodes[i].free_gpu = MAX(g, 0);
-		nodes[i].cordoned = cJSON_IsTrue(get(get(n, "spec"), "unschedulable"));
-		cJSON_ArrayForEach(c, get(st, "conditions")) {
-			if (str_eq(sval(c, "type"), "Ready") && !str_eq(sval(c, "status"), "True"))
+		nodes[i].cordoned = cJSON_IsTrue(json_member(json_member(n, "spec"), "unschedulable"));
+		cJSON_ArrayForEach(c, json_member(st, "conditions")) {
+			if (str_eq(json_member_str(c, "type"), "Ready") && !str_eq(json_member_str(c, "status"), "True"))
 				nodes[i].notready = 1;
 		}
 		i++;
@@ -296,7 +283,7 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 		const cJSON *arr = pass ? pods : bound;
 
 		cJSON_ArrayForEach(n, arr) {
-			int rid, ni = find_node(nodes, nn, sval(get(n, "spec"), "nodeName"));
+			int rid, ni = find_node(nodes, nn, json_member_str(json_member(n, "spec"), "nodeName"));
 
 			if (ni < 0)
 				continue;
@@ -315,7 +302,7 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 	need = xcalloc((size_t)MAX(np, 1), sizeof(long));
 	k = 0;
 	cJSON_ArrayForEach(p, pods) {
-		if (!sval(get(p, "spec"), "nodeName"))
+		if (!json_member_str(json_member(p, "spec"), "nodeName"))
 			pv[k++] = p;
 	}
 	np = k;
@@ -328,12 +315,12 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 
 			if (used[i])
 				continue;
-			gk = sval(get(get(pv[i], "metadata"), "labels"), "leaderworkerset.sigs.k8s.io/group-key");
+			gk = json_member_str(json_member(json_member(pv[i], "metadata"), "labels"), "leaderworkerset.sigs.k8s.io/group-key");
 			units[nu].first = no;
 			order[no++] = pv[i];
 			used[i] = 1;
 			for (int j = i + 1; gk && j < np; j++) {
-				if (!used[j] && str_eq(gk, sval(get(get(pv[j], "metadata"), "labels"),
+				if (!used[j] && str_eq(gk, json_member_str(json_member(json_member(pv[j], "metadata"), "labels"),
 				    "leaderworkerset.sigs.k8s.io/group-key"))) {
 					order[no++] = pv[j];
 					used[j] = 1;
@@ -393,7 +380,7 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 			}
 			{
 				struct buf why = BUF_INIT;
-				const char *fname = sval(get(order[failed], "metadata"), "name");
+				const char *fname = json_member_str(json_member(order[failed], "metadata"), "name");
 
 				/* explained before the group's tentative placements are undone */
 				explain(nodes, nn, order[failed], need[failed], &why);
@@ -402,7 +389,7 @@ placement_schedule(cJSON *pods, const cJSON *nodes_json, const cJSON *bound,
 					roles.counts[(size_t)role_of[i] * (size_t)roles.nnodes + (size_t)chosen[i]]--;
 				}
 				for (i = units[u].first; i < units[u].first + units[u].count; i++) {
-					const char *pn = sval(get(order[i], "metadata"), "name");
+					const char *pn = json_member_str(json_member(order[i], "metadata"), "name");
 					struct buf m = BUF_INIT;
 
 					if (i == failed || units[u].count == 1)

@@ -16,22 +16,9 @@
 #include "daemon/template.h"
 #include "daemon/validate.h"
 #include "lib/util.h"
+#include "lib/json.h"
 
 #define MAX_LAYERS 64
-
-static const cJSON *
-get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *
-sval(const cJSON *o, const char *k)
-{
-	const cJSON *v = get(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static const char *
 sysns(const struct reconcile_env *env)
@@ -54,7 +41,7 @@ find_config(const struct reconcile_env *env, const char *ns, const char *name, c
 	if (!cfg)
 		return err_set(e, -ENOENT, field, "failed to get LLMInferenceServiceConfig \"%s\" from "
 		    "namespaces [\"%s\", \"%s\"]: not found", name, ns, sysns(env));
-	*spec = get(cfg, "spec");
+	*spec = json_member(cfg, "spec");
 	return 0;
 }
 
@@ -80,7 +67,7 @@ post_merge_defaults(cJSON *spec, const char *name)
 	    "pool"), "spec");
 	cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(sched, "template");
 	cJSON *sel = cJSON_GetObjectItemCaseSensitive(pspec, "selector");
-	const char *sa = sval(tmpl, "serviceAccountName");
+	const char *sa = json_member_str(tmpl, "serviceAccountName");
 
 	if (cJSON_IsObject(pspec) && (!cJSON_IsObject(sel) || !sel->child)) {
 		cJSON_DeleteItemFromObjectCaseSensitive(pspec, "selector");
@@ -133,7 +120,7 @@ fix_backend_refs(cJSON *spec, const char *name)
 {
 	cJSON *router = cJSON_GetObjectItemCaseSensitive(spec, "router");
 	cJSON *sched = cJSON_GetObjectItemCaseSensitive(router, "scheduler");
-	const char *ref = sval(get(get(sched, "pool"), "ref"), "name");
+	const char *ref = json_member_str(json_member(json_member(sched, "pool"), "ref"), "name");
 	cJSON *rules = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(router, "route"),
 	    "http"), "spec"), "rules");
@@ -143,7 +130,7 @@ fix_backend_refs(cJSON *spec, const char *name)
 
 	cJSON_ArrayForEach(rule, rules) {
 		cJSON_ArrayForEach(br, cJSON_GetObjectItemCaseSensitive(rule, "backendRefs")) {
-			const char *g = sval(br, "group"), *k = sval(br, "kind"), *n = sval(br, "name");
+			const char *g = json_member_str(br, "group"), *k = json_member_str(br, "kind"), *n = json_member_str(br, "name");
 
 			if (!g || !k || !n || strcmp(g, "inference.networking.x-k8s.io") != 0 ||
 			    strcmp(k, "InferencePool") != 0 || strcmp(n, pool) != 0)
@@ -165,9 +152,9 @@ int
 llmisvc_combine(const cJSON *svc, const struct reconcile_env *env, cJSON **out,
     struct llmd_err *e)
 {
-	const cJSON *md = get(svc, "metadata"), *uspec = get(svc, "spec"), *refs, *r;
-	const char *name = sval(md, "name");
-	const char *ns = sval(md, "namespace") ? sval(md, "namespace") : "default";
+	const cJSON *md = json_member(svc, "metadata"), *uspec = json_member(svc, "spec"), *refs, *r;
+	const char *name = json_member_str(md, "name");
+	const char *ns = json_member_str(md, "namespace") ? json_member_str(md, "namespace") : "default";
 	const cJSON *layers[MAX_LAYERS], *bases[MAX_LAYERS];
 	const char *presets[8];
 	int nb = 0, np, i, rc;
@@ -178,16 +165,16 @@ llmisvc_combine(const cJSON *svc, const struct reconcile_env *env, cJSON **out,
 		return err_set(e, -EINVAL, "metadata.name", "required value");
 	if (!cJSON_IsObject(uspec))
 		return err_set(e, -EINVAL, "spec", "required value");
-	refs = get(uspec, "baseRefs");
+	refs = json_member(uspec, "baseRefs");
 	cJSON_ArrayForEach(r, refs) {
 		char f[64];
 
 		snprintf(f, sizeof(f), "spec.baseRefs[%d]", nb);
-		if (!sval(r, "name"))
+		if (!json_member_str(r, "name"))
 			return err_set(e, -EINVAL, f, "name required");
 		if (nb == MAX_LAYERS - 16)
 			return err_set(e, -E2BIG, f, "too many baseRefs");
-		if ((rc = find_config(env, ns, sval(r, "name"), f, &bases[nb], e)) < 0)
+		if ((rc = find_config(env, ns, json_member_str(r, "name"), f, &bases[nb], e)) < 0)
 			return rc;
 		nb++;
 	}
@@ -217,7 +204,7 @@ llmisvc_combine(const cJSON *svc, const struct reconcile_env *env, cJSON **out,
 	cJSON_AddStringToObject(obj, "apiVersion", LLMISVC_API_VERSION);
 	cJSON_AddStringToObject(obj, "kind", LLMISVC_KIND);
 	cJSON_AddItemToObject(obj, "metadata", md ? cJSON_Duplicate(md, 1) : cJSON_CreateObject());
-	if (!sval(md, "namespace"))
+	if (!json_member_str(md, "namespace"))
 		cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "namespace", ns);
 	cJSON_AddItemToObject(obj, "spec", merged);
 	/* E: model name first (other strings refer to it), then everything */
@@ -233,9 +220,9 @@ llmisvc_combine(const cJSON *svc, const struct reconcile_env *env, cJSON **out,
 		cJSON_SetValuestring(mn, s);
 		free(s);
 	}
-	if (!cJSON_IsObject(get(merged, "model")))
+	if (!cJSON_IsObject(json_member(merged, "model")))
 		cJSON_AddObjectToObject(merged, "model");
-	if (!sval(get(merged, "model"), "name"))
+	if (!json_member_str(json_member(merged, "model"), "name"))
 		cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(merged, "model"), "name", name);
 	if ((rc = template_render_tree(merged, "spec", obj, global, e)) < 0)
 		goto fail;
@@ -243,7 +230,7 @@ llmisvc_combine(const cJSON *svc, const struct reconcile_env *env, cJSON **out,
 	default_backend_refs(merged, name);
 	fix_backend_refs(merged, name);
 	{
-		const char *uri = sval(get(merged, "model"), "uri");
+		const char *uri = json_member_str(json_member(merged, "model"), "uri");
 		struct llmd_err ue = LLMD_ERR_INIT;
 
 		if (!uri) {

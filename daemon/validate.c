@@ -20,6 +20,7 @@
 #include "daemon/validate.h"
 #include "lib/buf.h"
 #include "lib/util.h"
+#include "lib/json.h"
 
 struct verr {
 	struct llmd_err *e;
@@ -58,16 +59,10 @@ verr_finish(struct verr *v)
 	return rc;
 }
 
-static const cJSON *
-get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
 static int
 present(const cJSON *o, const char *k)
 {
-	const cJSON *v = get(o, k);
+	const cJSON *v = json_member(o, k);
 
 	return v && !cJSON_IsNull(v);
 }
@@ -83,7 +78,7 @@ is_int(const cJSON *v)
 static const cJSON *
 want_object(struct verr *v, const cJSON *o, const char *k, const char *path)
 {
-	const cJSON *x = get(o, k);
+	const cJSON *x = json_member(o, k);
 
 	if (!x || cJSON_IsNull(x))
 		return NULL;
@@ -140,7 +135,7 @@ validate_model_uri(const char *uri, struct llmd_err *e)
 static void
 check_model_uri(struct verr *v, const cJSON *m, const char *path, int required)
 {
-	const cJSON *uri = get(m, "uri");
+	const cJSON *uri = json_member(m, "uri");
 	char f[256];
 	struct llmd_err ue = LLMD_ERR_INIT;
 
@@ -170,24 +165,24 @@ check_model(struct verr *v, const cJSON *spec, int is_config)
 	if (!m)
 		return;
 	check_model_uri(v, m, "spec.model", !is_config);
-	x = get(m, "name");
+	x = json_member(m, "name");
 	if (x && !cJSON_IsNull(x) && (!cJSON_IsString(x) || x->valuestring[0] == '\0'))
 		verr_add(v, "spec.model.name", "must be a non-empty string");
-	x = get(m, "criticality");
+	x = json_member(m, "criticality");
 	if (x && !cJSON_IsNull(x) && (!cJSON_IsString(x) ||
 	    (strcmp(x->valuestring, "Critical") != 0 && strcmp(x->valuestring, "Standard") != 0 &&
 	    strcmp(x->valuestring, "Sheddable") != 0)))
 		verr_add(v, "spec.model.criticality",
 		    "Unsupported value: must be one of \"Critical\", \"Standard\", \"Sheddable\"");
 	lora = want_object(v, m, "lora", "spec.model.lora");
-	ad = get(lora, "adapters");
+	ad = json_member(lora, "adapters");
 	if (ad && !cJSON_IsArray(ad)) {
 		verr_add(v, "spec.model.lora.adapters", "must be a list");
 		return;
 	}
 	cJSON_ArrayForEach(x, ad) {
 		char p[96];
-		const cJSON *an = get(x, "name"), *y;
+		const cJSON *an = json_member(x, "name"), *y;
 
 		snprintf(p, sizeof(p), "spec.model.lora.adapters[%d]", i++);
 		if (!cJSON_IsObject(x)) {
@@ -203,7 +198,7 @@ check_model(struct verr *v, const cJSON *spec, int is_config)
 			continue;
 		}
 		for (y = ad->child; y != x; y = y->next) {
-			const cJSON *yn = get(y, "name");
+			const cJSON *yn = json_member(y, "name");
 
 			if (cJSON_IsString(yn) && strcmp(yn->valuestring, an->valuestring) == 0) {
 				verr_add(v, p, "Duplicate value: \"%s\"", an->valuestring);
@@ -216,7 +211,7 @@ check_model(struct verr *v, const cJSON *spec, int is_config)
 static int
 pval(const cJSON *par, const char *k)
 {
-	const cJSON *x = get(par, k);
+	const cJSON *x = json_member(par, k);
 
 	return is_int(x) ? x->valueint : 0;
 }
@@ -224,7 +219,7 @@ pval(const cJSON *par, const char *k)
 int
 validate_group_size(const cJSON *w)
 {
-	const cJSON *par = get(w, "parallelism");
+	const cJSON *par = json_member(w, "parallelism");
 	int data = pval(par, "data"), local = pval(par, "dataLocal"), pp = pval(par, "pipeline");
 
 	if (!par || cJSON_IsNull(par))
@@ -255,14 +250,14 @@ check_podspec(struct verr *v, const cJSON *w, const char *k, const char *base)
 		char lp[160];
 
 		snprintf(lp, sizeof(lp), "%s.%s", p, lists[li]);
-		cs = get(ps, lists[li]);
+		cs = json_member(ps, lists[li]);
 		if (cs && !cJSON_IsNull(cs) && !cJSON_IsArray(cs)) {
 			verr_add(v, lp, "must be a list");
 			continue;
 		}
 		cJSON_ArrayForEach(c, cs) {
 			char cp[200];
-			const cJSON *nm = get(c, "name");
+			const cJSON *nm = json_member(c, "name");
 
 			snprintf(cp, sizeof(cp), "%s[%d].name", lp, i++);
 			if (!cJSON_IsString(nm) || nm->valuestring[0] == '\0')
@@ -284,7 +279,7 @@ check_workload(struct verr *v, const cJSON *w, const char *b, int is_config)
 	int dp, pp;
 
 	snprintf(f, sizeof(f), "%s.replicas", b);
-	x = get(w, "replicas");
+	x = json_member(w, "replicas");
 	if (x && !cJSON_IsNull(x) && (!is_int(x) || x->valueint < 0))
 		verr_add(v, f, "must be an integer >= 0");
 	check_podspec(v, w, "template", b);
@@ -292,7 +287,7 @@ check_workload(struct verr *v, const cJSON *w, const char *b, int is_config)
 	snprintf(f, sizeof(f), "%s.parallelism", b);
 	par = want_object(v, w, "parallelism", f);
 	for (size_t i = 0; par && i < ARRAY_SIZE(ints); i++) {
-		x = get(par, ints[i]);
+		x = json_member(par, ints[i]);
 		snprintf(f, sizeof(f), "%s.parallelism.%s", b, ints[i]);
 		if (!x || cJSON_IsNull(x))
 			continue;
@@ -307,7 +302,7 @@ check_workload(struct verr *v, const cJSON *w, const char *b, int is_config)
 				verr_add(v, f, "%s parallelism must be greater than 0", ints[i]);
 		}
 	}
-	x = get(par, "expert");
+	x = json_member(par, "expert");
 	snprintf(f, sizeof(f), "%s.parallelism.expert", b);
 	if (x && !cJSON_IsNull(x) && !cJSON_IsBool(x))
 		verr_add(v, f, "must be a boolean");
@@ -349,7 +344,7 @@ check_refs(struct verr *v, const cJSON *refs, const char *path)
 	}
 	cJSON_ArrayForEach(r, refs) {
 		char f[160];
-		const cJSON *nm = get(r, "name"), *ns = get(r, "namespace");
+		const cJSON *nm = json_member(r, "name"), *ns = json_member(r, "namespace");
 
 		snprintf(f, sizeof(f), "%s[%d].name", path, i);
 		if (!cJSON_IsString(nm) || !naming_is_dns1123_subdomain(nm->valuestring))
@@ -374,9 +369,9 @@ check_router(struct verr *v, const cJSON *spec)
 	ing = want_object(v, router, "ingress", "spec.router.ingress");
 	sched = want_object(v, router, "scheduler", "spec.router.scheduler");
 	http = want_object(v, route, "http", "spec.router.route.http");
-	check_refs(v, get(gw, "refs"), "spec.router.gateway.refs");
-	check_refs(v, get(http, "refs"), "spec.router.route.http.refs");
-	check_refs(v, get(ing, "refs"), "spec.router.ingress.refs");
+	check_refs(v, json_member(gw, "refs"), "spec.router.gateway.refs");
+	check_refs(v, json_member(http, "refs"), "spec.router.route.http.refs");
+	check_refs(v, json_member(ing, "refs"), "spec.router.ingress.refs");
 	want_object(v, http, "spec", "spec.router.route.http.spec");
 	pool = want_object(v, sched, "pool", "spec.router.scheduler.pool");
 	want_object(v, pool, "spec", "spec.router.scheduler.pool.spec");
@@ -408,7 +403,7 @@ check_spec(struct verr *v, const cJSON *obj, int is_config)
 {
 	static const char *const known[] = { "model", "replicas", "parallelism", "template",
 		"worker", "router", "prefill", "baseRefs" };
-	const cJSON *spec = get(obj, "spec"), *x, *prefill;
+	const cJSON *spec = json_member(obj, "spec"), *x, *prefill;
 
 	if (!spec || cJSON_IsNull(spec)) {
 		if (!is_config)
@@ -436,7 +431,7 @@ check_spec(struct verr *v, const cJSON *obj, int is_config)
 	if (prefill)
 		check_workload(v, prefill, "spec.prefill", is_config);
 	check_router(v, spec);
-	x = get(spec, "baseRefs");
+	x = json_member(spec, "baseRefs");
 	if (x && !cJSON_IsNull(x)) {
 		if (is_config && (!cJSON_IsArray(x) || cJSON_GetArraySize(x) > 0))
 			verr_add(v, "spec.baseRefs", "spec.baseRefs is not a permitted field in "
@@ -449,8 +444,8 @@ check_spec(struct verr *v, const cJSON *obj, int is_config)
 static void
 check_meta(struct verr *v, const cJSON *obj, const char *kind)
 {
-	const cJSON *av = get(obj, "apiVersion"), *k = get(obj, "kind");
-	const cJSON *md = get(obj, "metadata"), *nm = get(md, "name"), *ns = get(md, "namespace");
+	const cJSON *av = json_member(obj, "apiVersion"), *k = json_member(obj, "kind");
+	const cJSON *md = json_member(obj, "metadata"), *nm = json_member(md, "name"), *ns = json_member(md, "namespace");
 
 	if (av && (!cJSON_IsString(av) || strcmp(av->valuestring, LLMISVC_API_VERSION) != 0))
 		verr_add(v, "apiVersion", "must be %s", LLMISVC_API_VERSION);
@@ -472,7 +467,7 @@ int
 llmisvc_validate(const cJSON *obj, const cJSON *old, struct llmd_err *e)
 {
 	struct verr v = { e, 0, BUF_INIT };
-	const cJSON *spec = get(obj, "spec"), *nm = get(get(obj, "metadata"), "name");
+	const cJSON *spec = json_member(obj, "spec"), *nm = json_member(json_member(obj, "metadata"), "name");
 
 	if (!cJSON_IsObject(obj))
 		return err_set(e, -EINVAL, "", "must be an object");
@@ -480,19 +475,19 @@ llmisvc_validate(const cJSON *obj, const cJSON *old, struct llmd_err *e)
 	check_spec(&v, obj, 0);
 	/* LWS names are DNS-1035 labels: a multi-node service must start with a letter. */
 	if (cJSON_IsString(nm) && nm->valuestring[0] >= '0' && nm->valuestring[0] <= '9' &&
-	    (present(spec, "worker") || present(get(spec, "prefill"), "worker")))
+	    (present(spec, "worker") || present(json_member(spec, "prefill"), "worker")))
 		verr_add(&v, "metadata.name", "a multi-node service name must start with a letter "
 		    "(LeaderWorkerSet names are DNS-1035 labels)");
 	if (old && v.count == 0) {
-		const cJSON *os = get(old, "spec");
+		const cJSON *os = json_member(old, "spec");
 		int a = validate_group_size(os), b = validate_group_size(spec);
 
 		if (a != b)
 			verr_add(&v, "spec.parallelism", "Unsupported value: total parallelism size "
 			    "is immutable, previous size %d, curr size %d", a, b);
 		if (present(os, "prefill") && present(spec, "prefill")) {
-			a = validate_group_size(get(os, "prefill"));
-			b = validate_group_size(get(spec, "prefill"));
+			a = validate_group_size(json_member(os, "prefill"));
+			b = validate_group_size(json_member(spec, "prefill"));
 			if (a != b)
 				verr_add(&v, "spec.prefill.parallelism", "Unsupported value: total "
 				    "parallelism size is immutable, previous size %d, curr size %d", a, b);
@@ -519,7 +514,7 @@ int
 llmisvcconfig_validate(const cJSON *obj, struct llmd_err *e)
 {
 	struct verr v = { e, 0, BUF_INIT };
-	const cJSON *spec = get(obj, "spec");
+	const cJSON *spec = json_member(obj, "spec");
 
 	if (!cJSON_IsObject(obj))
 		return err_set(e, -EINVAL, "", "must be an object");

@@ -464,3 +464,17 @@ json_merge_patch(cJSON *target, const cJSON *patch)
 	}
 	return target;
 }
+
+const cJSON *
+json_member(const cJSON *o, const char *key)
+{
+	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+}
+
+const char *
+json_member_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = json_member(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}

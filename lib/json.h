@@ -79,6 +79,14 @@ int json_value_bool(const cJSON *v, const char *field, int *out, struct llmd_err
 int json_path_prefix(struct llmd_err *e, const char *key);
 int json_path_prefix_index(struct llmd_err *e, const char *key, size_t index);
 
+/*
+ * Lenient lookups for code that walks documents it did not validate: the
+ * member key of o (NULL when o is not an object or has none), and that
+ * member's string (NULL when absent or not a string). No errors.
+ */
+const cJSON *json_member(const cJSON *o, const char *key);
+const char *json_member_str(const cJSON *o, const char *key);
+
 /* Appends the compact serialization of v to out. */
 void json_print_compact(const cJSON *v, struct buf *out);
 /* Appends an indented serialization (2 spaces) and a newline to out. */

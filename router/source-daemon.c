@@ -36,30 +36,17 @@ first_child(const cJSON *a)
 /* cJSON_ArrayForEach evaluating its array once */
 #define EACH(el, arr) for ((el) = first_child(arr); (el) != NULL; (el) = (el)->next)
 
-static const cJSON *
-get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *
-sval(const cJSON *o, const char *k)
-{
-	const cJSON *v = get(o, k);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static double
 num(const cJSON *o, const char *k)
 {
-	const cJSON *v = get(o, k);
+	const cJSON *v = json_member(o, k);
 	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
 static const char *
 meta(const cJSON *o, const char *k)
 {
-	return sval(get(o, "metadata"), k);
+	return json_member_str(json_member(o, "metadata"), k);
 }
 
 static const char *
@@ -78,7 +65,7 @@ labels_match(const cJSON *sel, const cJSON *labels)
 	if (!cJSON_IsObject(sel) || sel->child == NULL)
 		return 0;
 	EACH(kv, sel) {
-		const char *v = sval(labels, kv->string);
+		const char *v = json_member_str(labels, kv->string);
 		if (!cJSON_IsString(kv) || v == NULL || strcmp(v, kv->valuestring) != 0)
 			return 0;
 	}
@@ -88,10 +75,10 @@ labels_match(const cJSON *sel, const cJSON *labels)
 static int
 pod_ready(const cJSON *pod)
 {
-	const cJSON *st = get(pod, "status");
-	const char *phase = sval(st, "phase"), *ip = sval(st, "podIP");
+	const cJSON *st = json_member(pod, "status");
+	const char *phase = json_member_str(st, "phase"), *ip = json_member_str(st, "podIP");
 
-	if (ip == NULL || *ip == '\0' || get(get(pod, "metadata"), "deletionTimestamp") != NULL)
+	if (ip == NULL || *ip == '\0' || json_member(json_member(pod, "metadata"), "deletionTimestamp") != NULL)
 		return 0;
 	return phase == NULL || (strcmp(phase, "Failed") != 0 && strcmp(phase, "Succeeded") != 0);
 }
@@ -102,9 +89,9 @@ pod_port_named(const cJSON *pod, const char *name)
 {
 	const cJSON *c, *p;
 
-	EACH(c, get(get(pod, "spec"), "containers"))
-		EACH(p, get(c, "ports"))
-			if (sval(p, "name") != NULL && strcmp(sval(p, "name"), name) == 0 &&
+	EACH(c, json_member(json_member(pod, "spec"), "containers"))
+		EACH(p, json_member(c, "ports"))
+			if (json_member_str(p, "name") != NULL && strcmp(json_member_str(p, "name"), name) == 0 &&
 			    num(p, "containerPort") > 0)
 				return (int)num(p, "containerPort");
 	return -1;
@@ -162,10 +149,10 @@ pool_sched(struct tctx *t, const cJSON *pool, struct pool_config *pc)
 
 	EACH(pod, t->o->pods) {
 		if (strcmp(ns_of(pod), ns_of(pool)) != 0 ||
-		    !labels_match(get(get(pool, "metadata"), "labels"), get(get(pod, "metadata"), "labels")))
+		    !labels_match(json_member(json_member(pool, "metadata"), "labels"), json_member(json_member(pod, "metadata"), "labels")))
 			continue;
-		EACH(c, get(get(pod, "spec"), "containers")) {
-			EACH(a, get(c, "args")) {
+		EACH(c, json_member(json_member(pod, "spec"), "containers")) {
+			EACH(a, json_member(c, "args")) {
 				cJSON *doc = NULL;
 				if (!cJSON_IsString(a) || strcmp(a->valuestring, "--configText") != 0 ||
 				    !cJSON_IsString(a->next))
@@ -190,8 +177,8 @@ translate_pools(struct tctx *t)
 	char name[512];
 
 	EACH(pool, t->o->pools) {
-		const cJSON *spec = get(pool, "spec");
-		const cJSON *tp = get(spec, "targetPortNumber");
+		const cJSON *spec = json_member(pool, "spec");
+		const cJSON *tp = json_member(spec, "targetPortNumber");
 		struct pool_config *pc;
 
 		if (meta(pool, "name") == NULL)
@@ -203,31 +190,31 @@ translate_pools(struct tctx *t)
 		int has_prefill = 0;
 		snprintf(pfname, sizeof(pfname), "%s-prefill", name);
 		EACH(pod, t->o->pods) {
-			const char *role = sval(get(get(pod, "metadata"), "labels"), "llm-d.ai/role");
+			const char *role = json_member_str(json_member(json_member(pod, "metadata"), "labels"), "llm-d.ai/role");
 			if (strcmp(ns_of(pod), ns_of(pool)) != 0 || !pod_ready(pod) || role == NULL ||
 			    strcmp(role, "prefill") != 0 ||
-			    !labels_match(get(spec, "selector"), get(get(pod, "metadata"), "labels")))
+			    !labels_match(json_member(spec, "selector"), json_member(json_member(pod, "metadata"), "labels")))
 				continue;
 			int hp = pod_port_named(pod, "http");
-			add_endpoint(new_pool(t, pfname), sval(get(pod, "status"), "podIP"),
+			add_endpoint(new_pool(t, pfname), json_member_str(json_member(pod, "status"), "podIP"),
 			    hp > 0 ? hp : cJSON_IsNumber(tp) ? tp->valueint : 8000);
 			has_prefill = 1;
 		}
 		pc = new_pool(t, name);
 		EACH(pod, t->o->pods) {
-			const char *role = sval(get(get(pod, "metadata"), "labels"), "llm-d.ai/role");
+			const char *role = json_member_str(json_member(json_member(pod, "metadata"), "labels"), "llm-d.ai/role");
 			if (strcmp(ns_of(pod), ns_of(pool)) == 0 && pod_ready(pod) &&
 			    (role == NULL || strcmp(role, "prefill") != 0) &&
-			    labels_match(get(spec, "selector"), get(get(pod, "metadata"), "labels"))) {
+			    labels_match(json_member(spec, "selector"), json_member(json_member(pod, "metadata"), "labels"))) {
 				int hp = pod_port_named(pod, "http");
-				add_endpoint(pc, sval(get(pod, "status"), "podIP"),
+				add_endpoint(pc, json_member_str(json_member(pod, "status"), "podIP"),
 				    hp > 0 ? hp : cJSON_IsNumber(tp) ? tp->valueint : 8000);
 			}
 		}
 		EACH(m, t->o->models) {
-			const cJSON *ms = get(m, "spec");
-			const char *mn = sval(ms, "modelName"), *pr = sval(get(ms, "poolRef"), "name");
-			const char *crit = sval(ms, "criticality");
+			const cJSON *ms = json_member(m, "spec");
+			const char *mn = json_member_str(ms, "modelName"), *pr = json_member_str(json_member(ms, "poolRef"), "name");
+			const char *crit = json_member_str(ms, "criticality");
 			if (mn == NULL || pr == NULL || strcmp(ns_of(m), ns_of(pool)) != 0 ||
 			    strcmp(pr, meta(pool, "name")) != 0)
 				continue;
@@ -259,19 +246,19 @@ service_pool(struct tctx *t, const char *ns, const char *svc, int port, const ch
 	char name[512];
 
 	EACH(s, t->o->services) {
-		const cJSON *spec = get(s, "spec");
+		const cJSON *spec = json_member(s, "spec");
 		const cJSON *target = NULL;
 		struct pool_config *pc;
 
 		if (strcmp(ns_of(s), ns) != 0 || meta(s, "name") == NULL ||
 		    strcmp(meta(s, "name"), svc) != 0)
 			continue;
-		EACH(p, get(spec, "ports")) {
-			const cJSON *pn = get(p, "port");
+		EACH(p, json_member(spec, "ports")) {
+			const cJSON *pn = json_member(p, "port");
 			if ((port > 0 && cJSON_IsNumber(pn) && pn->valueint == port) ||
-			    (port_name != NULL && sval(p, "name") && !strcmp(sval(p, "name"), port_name)) ||
+			    (port_name != NULL && json_member_str(p, "name") && !strcmp(json_member_str(p, "name"), port_name)) ||
 			    (port <= 0 && port_name == NULL)) {
-				target = get(p, "targetPort");
+				target = json_member(p, "targetPort");
 				if (target == NULL)
 					target = pn;
 				break;
@@ -284,7 +271,7 @@ service_pool(struct tctx *t, const char *ns, const char *svc, int port, const ch
 		EACH(pod, t->o->pods) {
 			int tp = -1;
 			if (strcmp(ns_of(pod), ns) != 0 || !pod_ready(pod) ||
-			    !labels_match(get(spec, "selector"), get(get(pod, "metadata"), "labels")))
+			    !labels_match(json_member(spec, "selector"), json_member(json_member(pod, "metadata"), "labels")))
 				continue;
 			if (cJSON_IsNumber(target))
 				tp = target->valueint;
@@ -293,7 +280,7 @@ service_pool(struct tctx *t, const char *ns, const char *svc, int port, const ch
 			else if (port > 0)
 				tp = port;
 			if (tp > 0)
-				add_endpoint(pc, sval(get(pod, "status"), "podIP"), tp);
+				add_endpoint(pc, json_member_str(json_member(pod, "status"), "podIP"), tp);
 		}
 		return pc->name;
 	}
@@ -317,7 +304,7 @@ new_route(struct tctx *t)
 static int
 parent_is_us(struct tctx *t, const cJSON *route, const cJSON *pr)
 {
-	const char *kind = sval(pr, "kind"), *name = sval(pr, "name"), *ns = sval(pr, "namespace");
+	const char *kind = json_member_str(pr, "kind"), *name = json_member_str(pr, "name"), *ns = json_member_str(pr, "namespace");
 
 	if (kind != NULL && strcmp(kind, "Gateway") != 0)
 		return 0;
@@ -349,9 +336,9 @@ rule_backends(struct tctx *t, const cJSON *route, const cJSON *rule, struct rout
 
 	*out = NULL;
 	*n = 0;
-	EACH(b, get(rule, "backendRefs")) {
-		const char *kind = sval(b, "kind"), *name = sval(b, "name"), *ns = sval(b, "namespace");
-		const cJSON *w = get(b, "weight"), *port = get(b, "port");
+	EACH(b, json_member(rule, "backendRefs")) {
+		const char *kind = json_member_str(b, "kind"), *name = json_member_str(b, "name"), *ns = json_member_str(b, "namespace");
+		const cJSON *w = json_member(b, "weight"), *port = json_member(b, "port");
 		const char *pool = NULL;
 		char pn[512];
 
@@ -394,28 +381,28 @@ copy_backends(struct route_config *r, const struct route_backend *b, size_t n)
 static int
 translate_httproute(struct tctx *t, const cJSON *route)
 {
-	const cJSON *spec = get(route, "spec"), *rule, *hn = get(spec, "hostnames");
+	const cJSON *spec = json_member(route, "spec"), *rule, *hn = json_member(spec, "hostnames");
 	int resolved = 1, nh = cJSON_IsArray(hn) ? cJSON_GetArraySize(hn) : 0;
 	char rname[512];
 
 	snprintf(rname, sizeof(rname), "%s/%s", ns_of(route), meta(route, "name"));
-	EACH(rule, get(spec, "rules")) {
+	EACH(rule, json_member(spec, "rules")) {
 		struct route_backend *be;
 		size_t nb;
-		const cJSON *m, *f, *matches = get(rule, "matches");
+		const cJSON *m, *f, *matches = json_member(rule, "matches");
 		const char *rewrite = NULL;
 		int64_t tmo = 0;
-		const char *treq = sval(get(rule, "timeouts"), "request");
+		const char *treq = json_member_str(json_member(rule, "timeouts"), "request");
 		int nm = cJSON_IsArray(matches) ? cJSON_GetArraySize(matches) : 0;
 
 		resolved &= rule_backends(t, route, rule, &be, &nb);
 		if (treq != NULL)
 			parse_duration_ms(treq, &tmo);
-		EACH(f, get(rule, "filters")) {
-			const cJSON *p = get(get(f, "urlRewrite"), "path");
-			if (sval(f, "type") && strcmp(sval(f, "type"), "URLRewrite") == 0 &&
-			    sval(p, "type") && strcmp(sval(p, "type"), "ReplacePrefixMatch") == 0)
-				rewrite = sval(p, "replacePrefixMatch");
+		EACH(f, json_member(rule, "filters")) {
+			const cJSON *p = json_member(json_member(f, "urlRewrite"), "path");
+			if (json_member_str(f, "type") && strcmp(json_member_str(f, "type"), "URLRewrite") == 0 &&
+			    json_member_str(p, "type") && strcmp(json_member_str(p, "type"), "ReplacePrefixMatch") == 0)
+				rewrite = json_member_str(p, "replacePrefixMatch");
 		}
 		for (int mi = 0; mi < (nm > 0 ? nm : 1) && nb > 0; mi++) {
 			const char *model = NULL, *path = "/";
@@ -423,18 +410,18 @@ translate_httproute(struct tctx *t, const cJSON *route)
 			int supported = 1;
 
 			m = nm > 0 ? cJSON_GetArrayItem(matches, mi) : NULL;
-			if (sval(get(m, "path"), "value") != NULL)
-				path = sval(get(m, "path"), "value");
-			EACH(h, get(m, "headers")) {
-				const char *ht = sval(h, "type");
+			if (json_member_str(json_member(m, "path"), "value") != NULL)
+				path = json_member_str(json_member(m, "path"), "value");
+			EACH(h, json_member(m, "headers")) {
+				const char *ht = json_member_str(h, "type");
 				if (ht != NULL && strcmp(ht, "Exact") != 0)
 					supported = 0;   /* RegularExpression: not served */
-				else if (sval(h, "name") &&
-				    strcasecmp(sval(h, "name"), "X-Gateway-Model-Name") == 0)
-					model = sval(h, "value");
+				else if (json_member_str(h, "name") &&
+				    strcasecmp(json_member_str(h, "name"), "X-Gateway-Model-Name") == 0)
+					model = json_member_str(h, "value");
 			}
-			if (get(m, "queryParams") != NULL || (sval(get(m, "path"), "type") &&
-			    strcmp(sval(get(m, "path"), "type"), "RegularExpression") == 0))
+			if (json_member(m, "queryParams") != NULL || (json_member_str(json_member(m, "path"), "type") &&
+			    strcmp(json_member_str(json_member(m, "path"), "type"), "RegularExpression") == 0))
 				supported = 0;
 			if (!supported)
 				continue;
@@ -447,15 +434,15 @@ translate_httproute(struct tctx *t, const cJSON *route)
 				r->path_prefix = prefix_of(path);
 				r->rewrite = rewrite != NULL ? xstrdup(rewrite) : NULL;
 				r->model = model != NULL ? xstrdup(model) : NULL;
-				r->method = sval(m, "method") != NULL ? xstrdup(sval(m, "method")) : NULL;
-				EACH(h, get(m, "headers")) {
-					if (!sval(h, "name") || !sval(h, "value") ||
-					    strcasecmp(sval(h, "name"), "X-Gateway-Model-Name") == 0)
+				r->method = json_member_str(m, "method") != NULL ? xstrdup(json_member_str(m, "method")) : NULL;
+				EACH(h, json_member(m, "headers")) {
+					if (!json_member_str(h, "name") || !json_member_str(h, "value") ||
+					    strcasecmp(json_member_str(h, "name"), "X-Gateway-Model-Name") == 0)
 						continue;
 					r->headers = xreallocarray(r->headers, r->n_headers + 1,
 					    sizeof(*r->headers));
-					r->headers[r->n_headers].name = xstrdup(sval(h, "name"));
-					r->headers[r->n_headers].value = xstrdup(sval(h, "value"));
+					r->headers[r->n_headers].name = xstrdup(json_member_str(h, "name"));
+					r->headers[r->n_headers].value = xstrdup(json_member_str(h, "value"));
 					r->n_headers++;
 				}
 				r->timeout_ms = tmo;
@@ -472,31 +459,31 @@ translate_httproute(struct tctx *t, const cJSON *route)
 static void
 translate_ingress(struct tctx *t, const cJSON *ing)
 {
-	const cJSON *spec = get(ing, "spec"), *rule, *p;
-	const char *cls = sval(spec, "ingressClassName");
+	const cJSON *spec = json_member(ing, "spec"), *rule, *p;
+	const char *cls = json_member_str(spec, "ingressClassName");
 	char rname[512];
 
 	if (cls != NULL && strcmp(cls, t->gw_name) != 0)
 		return;
 	snprintf(rname, sizeof(rname), "%s/%s", ns_of(ing), meta(ing, "name"));
-	EACH(rule, get(spec, "rules")) {
-		const char *host = sval(rule, "host");
-		EACH(p, get(get(rule, "http"), "paths")) {
-			const cJSON *svc = get(get(p, "backend"), "service"), *port = get(svc, "port");
+	EACH(rule, json_member(spec, "rules")) {
+		const char *host = json_member_str(rule, "host");
+		EACH(p, json_member(json_member(rule, "http"), "paths")) {
+			const cJSON *svc = json_member(json_member(p, "backend"), "service"), *port = json_member(svc, "port");
 			const char *pool;
 			struct route_config *r;
 
-			if (sval(svc, "name") == NULL)
+			if (json_member_str(svc, "name") == NULL)
 				continue;
-			pool = service_pool(t, ns_of(ing), sval(svc, "name"),
+			pool = service_pool(t, ns_of(ing), json_member_str(svc, "name"),
 			    (int)num(port, "number"),
-			    sval(port, "name"));
+			    json_member_str(port, "name"));
 			if (pool == NULL)
 				continue;
 			r = new_route(t);
 			r->name = xstrdup(rname);
 			r->host = host != NULL && *host ? xstrdup(host) : NULL;
-			r->path_prefix = prefix_of(sval(p, "path"));
+			r->path_prefix = prefix_of(json_member_str(p, "path"));
 			r->backends = xcalloc(1, sizeof(*r->backends));
 			r->backends[0].pool = xstrdup(pool);
 			r->backends[0].weight = 1;
@@ -535,10 +522,10 @@ condition(const char *type, int ok, const char *reason, const char *msg, double 
 static int
 same_parent(struct tctx *t, const cJSON *entry)
 {
-	const cJSON *pr = get(entry, "parentRef");
-	const char *ns = sval(pr, "namespace");
+	const cJSON *pr = json_member(entry, "parentRef");
+	const char *ns = json_member_str(pr, "namespace");
 
-	return sval(pr, "name") && strcmp(sval(pr, "name"), t->gw_name) == 0 &&
+	return json_member_str(pr, "name") && strcmp(json_member_str(pr, "name"), t->gw_name) == 0 &&
 	    (ns == NULL || strcmp(ns, t->gw_ns) == 0);
 }
 
@@ -550,7 +537,7 @@ static void
 status_patch(struct tctx *t, cJSON *out, const char *api_path, const cJSON *obj, const char *key,
     cJSON *entry)
 {
-	const cJSON *cur = get(get(obj, "status"), key), *it;
+	const cJSON *cur = json_member(json_member(obj, "status"), key), *it;
 	cJSON *list = cJSON_CreateArray(), *patch, *st, *p;
 	int same = 0;
 
@@ -598,12 +585,12 @@ daemon_translate(const struct daemon_objects *o, const char *gw_ns, const char *
 	EACH(route, o->routes) {
 		const cJSON *pr;
 		int ours = 0, resolved;
-		double gen = num(get(route, "metadata"), "generation");
+		double gen = num(json_member(route, "metadata"), "generation");
 		cJSON *entry;
 
 		if (meta(route, "name") == NULL)
 			continue;
-		EACH(pr, get(get(route, "spec"), "parentRefs"))
+		EACH(pr, json_member(json_member(route, "spec"), "parentRefs"))
 			ours |= parent_is_us(&t, route, pr);
 		if (!ours)
 			continue;
@@ -624,13 +611,13 @@ daemon_translate(const struct daemon_objects *o, const char *gw_ns, const char *
 		/* the pools this route serves */
 		{
 			const cJSON *rule, *b;
-			EACH(rule, get(get(route, "spec"), "rules"))
-				EACH(b, get(rule, "backendRefs")) {
+			EACH(rule, json_member(json_member(route, "spec"), "rules"))
+				EACH(b, json_member(rule, "backendRefs")) {
 					char pn[512];
-					if (!sval(b, "kind") || strcmp(sval(b, "kind"), "InferencePool") || !sval(b, "name"))
+					if (!json_member_str(b, "kind") || strcmp(json_member_str(b, "kind"), "InferencePool") || !json_member_str(b, "name"))
 						continue;
-					snprintf(pn, sizeof(pn), "%s/%s", sval(b, "namespace") ?
-					    sval(b, "namespace") : ns_of(route), sval(b, "name"));
+					snprintf(pn, sizeof(pn), "%s/%s", json_member_str(b, "namespace") ?
+					    json_member_str(b, "namespace") : ns_of(route), json_member_str(b, "name"));
 					served = xreallocarray(served, n_served + 1, sizeof(char *));
 					served[n_served++] = xstrdup(pn);
 				}
@@ -642,7 +629,7 @@ daemon_translate(const struct daemon_objects *o, const char *gw_ns, const char *
 	EACH(pool, o->pools) {
 		char pn[512];
 		int is = 0;
-		double gen = num(get(pool, "metadata"), "generation");
+		double gen = num(json_member(pool, "metadata"), "generation");
 		cJSON *entry, *conds;
 
 		if (meta(pool, "name") == NULL)
@@ -798,7 +785,7 @@ apply_lists(struct daemon_source *s)
 		notify_ready("serving the daemon's routes");
 	}
 	EACH(p, status)
-		send_write(s, "PATCH", sval(p, "path"), get(p, "body"));
+		send_write(s, "PATCH", json_member_str(p, "path"), json_member(p, "body"));
 	cJSON_Delete(status);
 }
 
