@@ -673,8 +673,9 @@ start_kv_connector(struct engine_core *ec, uint64_t per_tok, struct llmd_err *e)
 	l.tp_size = 1;
 	if (ec->cfg.simulate) {
 		l.block_bytes = per_tok * (uint64_t)ec->cfg.block_size;
-		return kv_connector_new(&kc, &l, NULL, 1, 64, ec->sched, ec->metrics, ec->label_vals,
-		    ec->cfg.sim.kv_transfer_ms_per_token, &ec->kvc, e);
+		/* a one-block stand-in region: the stride must hold a block */
+		return kv_connector_new(&kc, &l, NULL, 1, (size_t)l.block_bytes, ec->sched, ec->metrics,
+		    ec->label_vals, ec->cfg.sim.kv_transfer_ms_per_token, &ec->kvc, e);
 	}
 	l.block_bytes = ec->kv.block_stride * sizeof(float);
 	return kv_connector_new(&kc, &l, ec->kv.data, (uint32_t)ec->kv.n_blocks,
