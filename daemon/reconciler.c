@@ -20,6 +20,7 @@
 #include "daemon/reconciler.h"
 #include "daemon/store.h"
 #include "daemon/watch.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/workpool.h"
@@ -595,6 +596,36 @@ fallback_status(const cJSON *svc, const struct llmd_err *err, const char *now)
 	return st;
 }
 
+#define DEFAULT_GATEWAY "kserve-ingress-gateway"
+
+/* "host:port" of the default Gateway: status.addresses[0] and its first
+ * listener's port; -ENOENT while no router has registered it. */
+static int
+default_gateway_address(struct store *s, char *out, size_t outlen)
+{
+	cJSON *gw = NULL;
+	const cJSON *addr, *l;
+	const char *host;
+	int rc;
+
+	if ((rc = store_get(s, "gateways", LLMD_SYSTEM_NAMESPACE, DEFAULT_GATEWAY, &gw, NULL)) < 0)
+		return rc;
+	addr = cJSON_GetArrayItem(json_member(json_member(gw, "status"), "addresses"), 0);
+	l = cJSON_GetArrayItem(json_member(json_member(gw, "spec"), "listeners"), 0);
+	host = json_member_str(addr, "value");
+	rc = -ENOENT;
+	if (host != NULL && *host != '\0') {
+		const cJSON *port = json_member(l, "port");
+		if (cJSON_IsNumber(port) && port->valueint != 80)
+			snprintf(out, outlen, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port->valueint);
+		else
+			snprintf(out, outlen, "%s", host);
+		rc = 0;
+	}
+	cJSON_Delete(gw);
+	return rc;
+}
+
 static int
 reconcile_one(struct store *s, const char *ns, const char *name, struct batch_view *view)
 {
@@ -613,6 +644,12 @@ reconcile_one(struct store *s, const char *ns, const char *name, struct batch_vi
 	uid = str_at(svc, "metadata", "uid");
 	env.get_config = get_config;
 	env.ctx = &cache;
+	/* status.url: the default Gateway's listener, as the router registered it */
+	char gw_addr[300];
+	env.gateway_name = DEFAULT_GATEWAY;
+	env.gateway_namespace = LLMD_SYSTEM_NAMESPACE;
+	if (default_gateway_address(s, gw_addr, sizeof(gw_addr)) == 0)
+		env.gateway_address = gw_addr;
 	rc = llmisvc_combine(svc, &env, &merged, &cerr);
 	if (rc == 0 && (rc = llmisvc_derive(merged, &env, &children, &cerr)) < 0) {
 		cJSON_Delete(merged);
@@ -935,7 +972,9 @@ on_event(const struct store_event *ev, void *arg)
 			enqueue_all(r);
 		return;
 	}
-	if (strcmp(ev->resource, CFG_RES) == 0) {
+	if (strcmp(ev->resource, CFG_RES) == 0 || (strcmp(ev->resource, "gateways") == 0 &&
+	    strcmp(ev->name, DEFAULT_GATEWAY) == 0)) {
+		/* a config, or the default gateway's address (status.url), changed */
 		enqueue_all(r);
 		return;
 	}

@@ -73,6 +73,15 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ "$(wc -w <<<"$pods")" = 2 ] && ok || no "two workload pods derived: '$pods'"
+# status.url is the registered gateway's listener + /<namespace>/<name>
+url=""
+for _ in $(seq 50); do
+	url=$(curl -s "$U/apis/serving.kserve.io/v1alpha1/namespaces/team/llminferenceservices/chat" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("url",""))')
+	[ "$url" = "$R/team/chat" ] && break
+	sleep 0.1
+done
+[ "$url" = "$R/team/chat" ] && ok || no "status.url '$url' is not '$R/team/chat'"
 # no ready pod yet: 503 naming the service
 code=$(curl -s -o "$t/b" -w '%{http_code}' -d '{"model":"chatm","prompt":"x","max_tokens":1}' "$R/team/chat/v1/completions")
 [ "$code" = 503 ] && grep -q 'team/chat' "$t/b" && ok || no "no pod IPs yet: $code $(cat "$t/b")"
