@@ -119,6 +119,19 @@ for _ in $(seq 50); do curl -s "$PRE/metrics" | grep -q 'vllm:kv_cache_usage_per
 kill -TERM $pid4 $pid5; wait $pid4; rc4=$?; wait $pid5; rc5=$?
 [ $rc4 = 0 ] && [ $rc5 = 0 ] && ok || no "P/D engines exit $rc4 $rc5"
 
+# a side-channel port in use: a start-up error, everything freed (no leak report)
+/usr/bin/python3 - "$B/llmd-engine" "$t/m" >"$t/log6" 2>&1 <<'PYEOF'
+import os, socket, subprocess, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+env = dict(os.environ, VLLM_NIXL_SIDE_CHANNEL_PORT=str(s.getsockname()[1]))
+r = subprocess.run([sys.argv[1], "serve", sys.argv[2], "--simulate", "--host", "127.0.0.1", "--port", "0",
+    "--kv-transfer-config", '{"kv_connector":"LlmdConnector","kv_role":"kv_producer"}'],
+    env=env, capture_output=True, text=True)
+sys.stdout.write(r.stderr)
+print("rc=%d" % r.returncode)
+PYEOF
+grep -q "rc=1" "$t/log6" && grep -q "cannot listen" "$t/log6" && ok || no "side channel in use: $(tail -3 "$t/log6")"
+
 # SIGTERM with a stream in flight: it finishes within the grace, exit 0
 curl -s -N -d '{"prompt":"in flight","max_tokens":150,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}' \
 	"$U/v1/completions" >"$t/inflight" 2>/dev/null &
