@@ -162,6 +162,7 @@ struct pod_rt {
 	int ngpus;
 	int port;                 /* the pod's http port */
 	int extra_port;           /* decode engine port behind a sidecar */
+	int kv_port;              /* the engine's NIXL side channel */
 	char *model_path;         /* local model dir once storage is done */
 	/* volumes filled by storage initializers: name -> local dir */
 	char *vol_names[AGENT_MAX_FETCHES], *vol_paths[AGENT_MAX_FETCHES];

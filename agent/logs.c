@@ -1,7 +1,10 @@
 /*
  * agent/logs.c - the agent's own HTTP server: GET /healthz and
  * GET /v1/logs/{ns}/{pod}[/{container}]?tail=N&follow=1, the output of a
- * pod's process from its log file (followed by polling the file).
+ * pod's process from its log file (followed by polling the file). Log
+ * requests must carry a bearer token the daemon accepts (checked with
+ * GET /version on the daemon, answers cached for a minute); an open daemon
+ * (no token) means open logs.
  */
 #include "config.h"
 
@@ -17,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "lib/buf.h"
+#include "lib/http_client.h"
 #include "lib/http_server.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -108,10 +112,98 @@ tail_offset(int fd, long n)
 	return n == 0 ? end : 0;
 }
 
+/* Authorization headers the daemon accepted in the last minute (a few). */
+struct okay {
+	char *auth;
+	uint64_t until;
+};
+static struct okay okays[16];
+
+static int
+auth_cached(const char *auth)
+{
+	uint64_t now = now_ms();
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(okays); i++)
+		if (okays[i].auth && okays[i].until > now && strcmp(okays[i].auth, auth) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+auth_remember(const char *auth)
+{
+	size_t i, slot = 0;
+
+	for (i = 0; i < ARRAY_SIZE(okays); i++)
+		if (okays[i].until < okays[slot].until)
+			slot = i;
+	free(okays[slot].auth);
+	okays[slot].auth = xstrdup(auth);
+	okays[slot].until = now_ms() + 60000;
+}
+
+static void serve_logs(struct http_req *req, struct agent *a);
+
+struct auth_check {
+	struct http_req *req;
+	struct agent *a;
+	char *auth;
+	struct http_client_req *creq;
+};
+
+static void
+auth_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	struct auth_check *c = arg;
+
+	(void)e;
+	if (resp && resp->status == 200) {
+		auth_remember(c->auth);
+		serve_logs(c->req, c->a);
+	} else if (resp) {
+		http_reply_error(c->req, 401, "Unauthorized", "the llmd API did not accept these "
+		    "credentials");
+	} else {
+		http_reply_error(c->req, 503, "ServiceUnavailable", "cannot reach the llmd API "
+		    "to check credentials");
+	}
+	free(c->auth);
+	free(c);
+}
+
 static void
 get_logs(struct http_req *req, void *arg)
 {
 	struct agent *a = arg;
+	const char *auth = http_req_header(req, "Authorization");
+	struct auth_check *c;
+	struct buf url = BUF_INIT;
+	const char *hdrs[3] = { "Authorization", auth, NULL };
+
+	if (auth && auth_cached(auth)) {
+		serve_logs(req, a);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->req = req;
+	c->a = a;
+	c->auth = xstrdup(auth ? auth : "");
+	buf_addf(&url, "%s/version", a->server);
+	c->creq = http_client_request(a->hc, "GET", url.buf, auth ? hdrs : NULL, NULL, 0,
+	    auth_done, c, NULL);
+	buf_release(&url);
+	if (c->creq == NULL) {
+		http_reply_error(req, 503, "ServiceUnavailable", "cannot check credentials");
+		free(c->auth);
+		free(c);
+	}
+}
+
+static void
+serve_logs(struct http_req *req, struct agent *a)
+{
 	const char *ns = http_req_param(req, "ns"), *name = http_req_param(req, "pod");
 	const char *cname = http_req_param(req, "container");
 	const char *tail = http_req_query(req, "tail"), *fl = http_req_query(req, "follow");

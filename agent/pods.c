@@ -185,6 +185,7 @@ state_write(struct pod_rt *p)
 	cJSON_AddStringToObject(o, "uid", p->uid);
 	cJSON_AddNumberToObject(o, "port", p->port);
 	cJSON_AddNumberToObject(o, "extraPort", p->extra_port);
+	cJSON_AddNumberToObject(o, "kvPort", p->kv_port);
 	if (p->model_path)
 		cJSON_AddStringToObject(o, "modelPath", p->model_path);
 	{
@@ -279,7 +280,7 @@ port_in_use(struct agent *a, int port)
 	int fd, rc, one = 1;
 
 	for (p = a->pods; p; p = p->next)
-		if (p->port == port || p->extra_port == port)
+		if (p->port == port || p->extra_port == port || p->kv_port == port)
 			return 1;
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return 1;
@@ -672,37 +673,67 @@ mounts_release(struct mounts *m)
 	m->n = 0;
 }
 
+/* Is NAME (of "NAME=value") already in v[0..n)? */
+static int
+env_has(char **v, size_t n, const char *entry)
+{
+	size_t len = strcspn(entry, "="), i;
+
+	for (i = 0; i < n; i++)
+		if (strncmp(v[i], entry, len) == 0 && v[i][len] == '=')
+			return 1;
+	return 0;
+}
+
+static void
+env_add(char ***v, size_t *n, char *entry)
+{
+	if (env_has(*v, *n, entry)) {
+		free(entry);
+		return;
+	}
+	*v = xreallocarray(*v, *n + 2, sizeof(**v));
+	(*v)[(*n)++] = entry;
+	(*v)[*n] = NULL;
+}
+
+/*
+ * A process's environment, first entry of a name wins: what the agent
+ * decides (GPUs, pod identity), the container's env, per-pod defaults
+ * (an engine's NIXL side channel on its own port), then the agent's own.
+ */
 static char **
-full_env(struct pod_rt *p, char **cenv)
+full_env(struct pod_rt *p, char **cenv, enum proc_kind kind)
 {
 	struct buf b = BUF_INIT;
 	char **out = NULL;
 	size_t n = 0, i;
 	int g;
 
+	buf_adds(&b, "CUDA_VISIBLE_DEVICES=");
+	for (g = 0; g < p->ngpus; g++)
+		buf_addf(&b, "%s%d", g ? "," : "", p->gpus[g]);
+	env_add(&out, &n, buf_detach(&b, NULL));
+	buf_addf(&b, "LLMD_POD_NAME=%s", p->name);
+	env_add(&out, &n, buf_detach(&b, NULL));
+	buf_addf(&b, "LLMD_POD_NAMESPACE=%s", p->ns);
+	env_add(&out, &n, buf_detach(&b, NULL));
+	buf_addf(&b, "LLMD_NODE_NAME=%s", p->agent->node);
+	env_add(&out, &n, buf_detach(&b, NULL));
+	for (i = 0; cenv && cenv[i]; i++)
+		env_add(&out, &n, xstrdup(cenv[i]));
+	if (kind == PROC_ENGINE && p->kv_port > 0) {
+		buf_addf(&b, "VLLM_NIXL_SIDE_CHANNEL_PORT=%d", p->kv_port);
+		env_add(&out, &n, buf_detach(&b, NULL));
+		buf_addf(&b, "VLLM_NIXL_SIDE_CHANNEL_HOST=%s", p->agent->address);
+		env_add(&out, &n, buf_detach(&b, NULL));
+	}
 	for (i = 0; environ[i]; i++) {
 		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) == 0 ||
 		    strncmp(environ[i], "LISTEN_", 7) == 0)
 			continue;
-		out = xreallocarray(out, n + 2, sizeof(*out));
-		out[n++] = xstrdup(environ[i]);
+		env_add(&out, &n, xstrdup(environ[i]));
 	}
-	for (i = 0; cenv && cenv[i]; i++) {
-		out = xreallocarray(out, n + 2, sizeof(*out));
-		out[n++] = xstrdup(cenv[i]);
-	}
-	buf_adds(&b, "CUDA_VISIBLE_DEVICES=");
-	for (g = 0; g < p->ngpus; g++)
-		buf_addf(&b, "%s%d", g ? "," : "", p->gpus[g]);
-	out = xreallocarray(out, n + 5, sizeof(*out));
-	out[n++] = buf_detach(&b, NULL);
-	buf_addf(&b, "LLMD_POD_NAME=%s", p->name);
-	out[n++] = buf_detach(&b, NULL);
-	buf_addf(&b, "LLMD_POD_NAMESPACE=%s", p->ns);
-	out[n++] = buf_detach(&b, NULL);
-	buf_addf(&b, "LLMD_NODE_NAME=%s", p->agent->node);
-	out[n++] = buf_detach(&b, NULL);
-	out[n] = NULL;
 	return out;
 }
 
@@ -806,7 +837,9 @@ prepare_procs(struct pod_rt *p)
 		x->kind = t.kind;
 		x->argv = t.argv;
 		t.argv = NULL;
-		x->env = full_env(p, t.env);
+		if (t.kind == PROC_ENGINE && p->kv_port == 0)
+			p->kv_port = alloc_port(a);   /* the NIXL side channel: one per pod */
+		x->env = full_env(p, t.env, t.kind);
 		x->cwd = t.cwd;
 		t.cwd = NULL;
 		translated_release(&t);
@@ -1446,6 +1479,7 @@ pods_adopt(struct agent *a)
 		p->state = POD_RUNNING;
 		p->port = jget(o, "port") ? jget(o, "port")->valueint : 0;
 		p->extra_port = jget(o, "extraPort") ? jget(o, "extraPort")->valueint : 0;
+		p->kv_port = jget(o, "kvPort") ? jget(o, "kvPort")->valueint : 0;
 		if (jstr(o, "modelPath"))
 			p->model_path = xstrdup(jstr(o, "modelPath"));
 		cJSON_ArrayForEach(x, jget(o, "volumes"))

@@ -1,7 +1,8 @@
 /*
  * cli/cmd-logs.c - "logs POD [-c CONTAINER] [-f] [--tail N]": a pod's process
  * output, read from the agent of its node at the address the agent
- * registered (the node's llmd.io/agent-url annotation).
+ * registered (the node's llmd.io/agent-url annotation), with our API token
+ * (the agent has the daemon check it).
  */
 #include "config.h"
 
@@ -32,7 +33,8 @@ cmd_logs_exec(struct admin *a, int argc, char **argv)
 	int follow = 0, i, rc = 1;
 	cJSON *po = NULL, *no = NULL;
 	const char *node, *url;
-	struct buf u = BUF_INIT;
+	struct buf u = BUF_INIT, h = BUF_INIT;
+	struct curl_slist *hdrs = NULL;
 	CURL *c;
 	long code = 0;
 	char *q;
@@ -91,6 +93,12 @@ cmd_logs_exec(struct admin *a, int argc, char **argv)
 		buf_addf(&u, "&tail=%s", tail);
 	c = curl_easy_init();
 	curl_easy_setopt(c, CURLOPT_URL, u.buf);
+	/* The agent checks our API token with the daemon. */
+	if (a->token) {
+		buf_addf(&h, "Authorization: Bearer %s", a->token);
+		hdrs = curl_slist_append(NULL, h.buf);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_stdout);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (curl_easy_perform(c) != CURLE_OK) {
@@ -98,9 +106,13 @@ cmd_logs_exec(struct admin *a, int argc, char **argv)
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		rc = code == 200 ? 0 : 1;
+		if (code == 401)
+			fprintf(stderr, "\nerror: the agent of node %s refused our credentials\n", node);
 	}
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
 out:
+	buf_release(&h);
 	buf_release(&u);
 	cJSON_Delete(po);
 	cJSON_Delete(no);

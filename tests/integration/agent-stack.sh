@@ -366,7 +366,13 @@ echo "$d" >"$tmp/pd.txt"
 contains "prefill pod runs" "prefill.*\['True'\]" "$tmp/pd.txt"
 contains "scheduler pod needs no process" "scheduler.*\['True'\]" "$tmp/pd.txt"
 if "$b/llmd-router" --help 2>&1 | grep -q sidecar; then
-	contains "decode pod with its sidecar" "kserve-[a-z0-9]*-[a-z0-9]*', \[None\], \['True'\]" "$tmp/pd.txt"
+	contains "decode pod with its sidecar Ready" "^pd-kserve-[a-z0-9]*-[a-z0-9]* \[None\] \['True'\]" "$tmp/pd.txt"
+	dpod=$(grep -oE "^pd-kserve-[a-z0-9]+-[a-z0-9]+ " "$tmp/pd.txt" | head -1 | tr -d " ")
+	daddr=$(podq "$dpod" "'%s:%s' % (st['podIP'], st['httpPort'])" 2>/dev/null)
+	curl -sf -H 'Content-Type: application/json' \
+	    -d '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4}' \
+	    "http://$daddr/v1/chat/completions" >"$tmp/pdchat.json"
+	contains "chat through the decode pod's sidecar" '"chat.completion"' "$tmp/pdchat.json"
 else
 	contains "decode pod: clear sidecar condition" "UnsupportedContainer" "$tmp/pd.txt"
 	podq pd-kserve- "[c.get('message') for c in st.get('conditions', []) if c['type']=='Ready']" \
