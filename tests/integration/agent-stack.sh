@@ -226,6 +226,9 @@ check "secrets are not readable with a node credential" 401 "$code"
 # logs through llmd-admin (from the agent)
 A logs "$pod1" --tail 5 >"$tmp/logs.txt" 2>&1
 contains "llmd-admin logs" "llmd-engine" "$tmp/logs.txt"
+aurl=$(A get node "$(podq "$pod1" "p['spec']['nodeName']")" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["annotations"]["llmd.io/agent-url"])')
+check "agent logs need credentials" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$aurl/v1/logs/default/$pod1")"
+check "agent logs with a bad token" 401 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' "$aurl/v1/logs/default/$pod1")"
 
 # --- an engine killed: restarted with back-off ---
 kill -9 "$epid"
