@@ -51,6 +51,7 @@
 #define KVX_MAX_RUNS (1u << 20)
 #define KVX_MAX_STREAMS 16
 #define KVX_MAX_CONNS 256       /* side-channel connections served at once */
+#define KVX_MIN_RATE (1u << 20) /* bytes/s a pull's blocks must arrive at, at least */
 
 struct kvx_engine {
 	struct kvx_config cfg;
@@ -460,6 +461,7 @@ handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine,
 {
 	cJSON *hello = layout_json(&x->layout), *reply = NULL;
 	uint32_t status;
+	uint64_t dl;
 	int rc;
 
 	cJSON_AddStringToObject(hello, "op", "hello");
@@ -472,9 +474,11 @@ handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine,
 	cJSON_Delete(hello);
 	if (rc < 0)
 		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
-	if ((rc = read_u32(fd, &status, 0)) < 0)
+	/* the peer's answer arrives whole within the I/O timeout (no trickling) */
+	dl = now_ms() + (uint64_t)x->cfg.io_timeout_ms;
+	if ((rc = read_u32(fd, &status, dl)) < 0)
 		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
-	if ((rc = read_json(fd, &reply, 0, e)) < 0)
+	if ((rc = read_json(fd, &reply, dl, e)) < 0)
 		return rc;
 	if (status != 0) {
 		const char *why = NULL, *field = "";
@@ -860,7 +864,7 @@ stream_main(void *arg)
 			goto out;
 		}
 	}
-	if ((rc = read_u32(fd, &status, 0)) < 0) {
+	if ((rc = read_u32(fd, &status, now_ms() + (uint64_t)x->cfg.io_timeout_ms)) < 0) {
 		err_set(&j->e, rc, "", "reading the status: %s", strerror(-rc));
 		goto out;
 	}
@@ -868,14 +872,20 @@ stream_main(void *arg)
 		rc = err_set(&j->e, -ERANGE, "remote_block_ids", "the peer has no such blocks");
 		goto out;
 	}
+	/* the blocks must come at KVX_MIN_RATE at least: a peer trickling them
+	 * cannot hold the pull (and its request) forever */
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < j->n_runs; i++)
+		bytes += (uint64_t)j->runs[i].n * x->layout.block_bytes;
+	uint64_t dl = now_ms() + (uint64_t)x->cfg.io_timeout_ms + bytes / (KVX_MIN_RATE / 1000);
 	for (size_t i = 0; i < j->n_runs && rc == 0; i++) {
 		if (x->stride == x->layout.block_bytes) {
 			rc = read_all(fd, x->base + (size_t)j->runs[i].lfirst * x->stride,
-			    (size_t)j->runs[i].n * x->stride, 0);
+			    (size_t)j->runs[i].n * x->stride, dl);
 		} else {
 			for (uint32_t b = 0; b < j->runs[i].n && rc == 0; b++)
 				rc = read_all(fd, x->base + (size_t)(j->runs[i].lfirst + (int32_t)b) * x->stride,
-				    x->layout.block_bytes, 0);
+				    x->layout.block_bytes, dl);
 		}
 		if (rc < 0)
 			err_set(&j->e, rc, "", "receiving blocks: %s", strerror(-rc));
@@ -1020,7 +1030,7 @@ kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *requ
 	if ((rc = handshake(x, fd, NULL, NULL, NULL, e)) == 0) {
 		if ((rc = write_u32(fd, KVX_OP_DONE)) == 0 && (rc = write_u32(fd, (uint32_t)len)) == 0 &&
 		    (rc = write_all(fd, request_id, len)) == 0)
-			rc = read_u32(fd, &status, 0);
+			rc = read_u32(fd, &status, now_ms() + (uint64_t)x->cfg.io_timeout_ms);
 		if (rc < 0)
 			err_set(e, rc, "", "sending done: %s", strerror(-rc));
 	}

@@ -4,12 +4,14 @@
  * TCP transport between two engines in this process (non-contiguous block
  * lists, padded strides, several streams, DONE notification, bad ids), and a
  * hostile side-channel peer (silence, garbage, huge lengths, trickled bytes)
- * that is dropped without hurting the engine or its shutdown.
+ * that is dropped without hurting the engine or its shutdown, and a hostile
+ * producer trickling its answer, which a pull gives up on.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,5 +339,70 @@ Test(kvxfer, hostile_side_channel_peers_are_dropped)
 	close(fd);
 	kvx_engine_free(cons);
 	free(pbuf);
+	free(cbuf);
+}
+
+/* ---- a hostile producer: answers the hello a byte at a time ---- */
+
+struct trickler {
+	int lfd;
+	atomic_int stop;
+};
+
+static void *
+trickle_main(void *arg)
+{
+	struct trickler *t = arg;
+	int fd = accept(t->lfd, NULL, NULL);
+	uint8_t lb[8];
+	char buf[4096];
+	uint32_t len;
+
+	if (fd < 0 || recv(fd, lb, 8, MSG_WAITALL) != 8)
+		return NULL;
+	len = (uint32_t)lb[4] | (uint32_t)lb[5] << 8 | (uint32_t)lb[6] << 16 | (uint32_t)lb[7] << 24;
+	while (len > 0) {
+		ssize_t r = recv(fd, buf, len < sizeof(buf) ? len : sizeof(buf), 0);
+		if (r <= 0)
+			break;
+		len -= (uint32_t)r;
+	}
+	/* status 0, a 60000-byte reply, one byte every 50 ms until the puller hangs up */
+	static const char head[8] = { 0, 0, 0, 0, (char)0x60, (char)0xea, 0, 0 };
+	for (int i = 0; !atomic_load(&t->stop); i++) {
+		if (send(fd, i < 8 ? head + i : " ", 1, MSG_NOSIGNAL) != 1)
+			break;
+		usleep(50000);
+	}
+	close(fd);
+	return NULL;
+}
+
+Test(kvxfer, pull_from_a_trickling_peer_gives_up, .timeout = 30)
+{
+	struct kvx_layout l = layout(4096);
+	struct kvx_config cc = { .transport = "tcp", .listen = "127.0.0.1:0", .io_timeout_ms = 300 };
+	struct kvx_engine *cons;
+	struct llmd_err e = LLMD_ERR_INIT;
+	uint8_t *cbuf = calloc(8, 4096);
+	int32_t rem[] = { 1 }, loc[] = { 2 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct trickler t = { .lfd = socket(AF_INET, SOCK_STREAM, 0) };
+	pthread_t th;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(t.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(t.lfd, 4), 0);
+	getsockname(t.lfd, (struct sockaddr *)&sa, &sl);
+	cr_assert_eq(pthread_create(&th, NULL, trickle_main, &t), 0);
+	cr_assert_eq(kvx_engine_new(&cc, &l, cbuf, 8, 4096, &cons, &e), 0, "%s", e.msg);
+	/* each byte comes well within the per-call timeout, the whole answer never */
+	cr_assert_lt(kvx_pull(cons, "127.0.0.1", ntohs(sa.sin_port), "r", rem, loc, 1, &e), 0,
+	    "a trickled hello answer is given up on");
+	atomic_store(&t.stop, 1);
+	pthread_join(th, NULL);
+	close(t.lfd);
+	kvx_engine_free(cons);
 	free(cbuf);
 }
