@@ -403,14 +403,18 @@ spec:
       resources: {limits: {nvidia.com/gpu: "1"}}
 EOT
 A apply -f "$tmp/mn.yaml" >/dev/null
-for _ in $(seq 100); do
-	lip=$(podq mn-kserve-mn-0 "st.get('podIP', '') if p['metadata']['name'].endswith('-0') else ''" 2>/dev/null | head -1)
-	[ -n "$lip" ] && grep -q -- "--master-addr=$lip --node-rank=1" "$tmp"/agent*.log && break
+# (the leader's node address: nodes are n1..n3 = $net.11..13)
+for _ in $(seq 150); do
+	grep -qE -- "--master-addr=$net\.1[123] --node-rank=1" "$tmp"/agent*.log && break
 	sleep 0.2
 done
 cat "$tmp"/agent*.log >"$tmp/agents.log"
-contains "worker gets the leader's address" "--master-addr=$lip --node-rank=1" "$tmp/agents.log"
-contains "leader env" "LWS_WORKER_INDEX" <(A get pod mn-kserve-mn-0 -o json)
+contains "worker gets the leader's address" "--master-addr=$net\.1[123] --node-rank=1" "$tmp/agents.log"
+contains "leader gets its own address" "--master-addr=$net\.1[123] --node-rank=0" "$tmp/agents.log"
+for _ in $(seq 50); do
+	A get pod mn-kserve-mn-0 -o json >"$tmp/leader.json" 2>/dev/null && break; sleep 0.2
+done
+contains "leader env" "LWS_WORKER_INDEX" "$tmp/leader.json"
 if ! "$b/llmd-engine" serve --help 2>&1 | grep -q -- "--nnodes"; then
 	# This engine refuses pipeline parallelism: each failure recreates the group.
 	uid0=$(A get pod mn-kserve-mn-0 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["uid"])')
