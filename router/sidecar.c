@@ -513,8 +513,7 @@ sidecar_main(int argc, char **argv)
 	sc.base = event_base_new();
 	hc.error_fmt = flat_error;
 	hc.max_body = 16u << 20;
-	/* no PACKAGE_VERSION: in router/, "config.h" is router/config.h */
-	hc.server_name = "llmd-router-sidecar";
+	hc.server_name = "llmd-router-sidecar/" PACKAGE_VERSION;
 	if ((sc.http = http_server_new(sc.base, &hc, &e)) == NULL)
 		fatalx("%s", e.msg);
 	cc.timeout_ms = sc.prefill_timeout_ms;
