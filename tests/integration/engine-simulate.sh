@@ -97,13 +97,13 @@ kill -TERM $pid3; wait $pid3; rc=$?
 
 # P/D between two simulated engines: the prefill holds its blocks, the decoder
 # "pulls" (latency only), its DONE frees them
-sp=$((30000 + RANDOM % 20000))
-VLLM_NIXL_SIDE_CHANNEL_PORT=$sp "$B/llmd-engine" serve "$t/m" --simulate --host 127.0.0.1 --port 0 \
-	--served-model-name sim --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_producer"}' \
+# (side channels on free ports: the producer's params name its own)
+"$B/llmd-engine" serve "$t/m" --simulate --host 127.0.0.1 --port 0 --served-model-name sim \
+	--kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_producer","kv_connector_extra_config":{"side_channel":"127.0.0.1:0"}}' \
 	>"$t/pre.port" 2>"$t/log4" &
 pid4=$!
-VLLM_NIXL_SIDE_CHANNEL_PORT=$((sp+1)) "$B/llmd-engine" serve "$t/m" --simulate --host 127.0.0.1 --port 0 \
-	--served-model-name sim --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_consumer"}' \
+"$B/llmd-engine" serve "$t/m" --simulate --host 127.0.0.1 --port 0 --served-model-name sim \
+	--kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_consumer","kv_connector_extra_config":{"side_channel":"127.0.0.1:0"}}' \
 	>"$t/dec.port" 2>"$t/log5" &
 pid5=$!
 for _ in $(seq 100); do [ -s "$t/pre.port" ] && [ -s "$t/dec.port" ] && break; sleep 0.05; done
