@@ -24,8 +24,9 @@ PY=/usr/bin/python3
 	--intermediate 128 --seed 3 >/dev/null 2>&1
 
 start() { # name side-port extra...
-	local name=$1 sp=$2; shift 2
-	VLLM_NIXL_SIDE_CHANNEL_PORT=$sp "$B/llmd-engine" serve "$@" --host 127.0.0.1 --port 0 \
+	local name=$1; shift 2
+	# side channel on a free port (port 0): the producer's params name its own
+	VLLM_NIXL_SIDE_CHANNEL_PORT=0 "$B/llmd-engine" serve "$@" --host 127.0.0.1 --port 0 \
 		--served-model-name m --max-model-len 2048 --threads 1 >"$t/$name.port" 2>"$t/$name.log" &
 	pids+=($!)
 	for _ in $(seq 100); do [ -s "$t/$name.port" ] && break; sleep 0.05; done

@@ -24,7 +24,8 @@ waitport() { for _ in $(seq 400); do [ -s "$1" ] && break; sleep 0.05; done; tai
 sp=$((30000 + RANDOM % 20000))
 engine() { # name side-port extra...
 	local name=$1 port=$2; shift 2
-	VLLM_NIXL_SIDE_CHANNEL_PORT=$port "$B/llmd-engine" serve "$t/m" --host 127.0.0.1 --port 0 \
+	# side channel on a free port (port 0): the producer's params name its own
+	VLLM_NIXL_SIDE_CHANNEL_PORT=0 "$B/llmd-engine" serve "$t/m" --host 127.0.0.1 --port 0 \
 		--served-model-name m --threads 1 "$@" >"$t/$name.port" 2>"$t/$name.log" &
 	pids+=($!)
 }
