@@ -97,6 +97,15 @@ pod_port_named(const cJSON *pod, const char *name)
 	return -1;
 }
 
+/* The port an agent bound the pod's HTTP server to (status.httpPort), or -1. */
+static int
+pod_host_port(const cJSON *pod)
+{
+	double p = num(json_member(pod, "status"), "httpPort");
+
+	return p > 0 ? (int)p : -1;
+}
+
 static void
 add_endpoint(struct pool_config *pc, const char *ip, int port)
 {
@@ -195,7 +204,7 @@ translate_pools(struct tctx *t)
 			    strcmp(role, "prefill") != 0 ||
 			    !labels_match(json_member(spec, "selector"), json_member(json_member(pod, "metadata"), "labels")))
 				continue;
-			int hp = pod_port_named(pod, "http");
+			int hp = pod_host_port(pod) > 0 ? pod_host_port(pod) : pod_port_named(pod, "http");
 			add_endpoint(new_pool(t, pfname), json_member_str(json_member(pod, "status"), "podIP"),
 			    hp > 0 ? hp : cJSON_IsNumber(tp) ? tp->valueint : 8000);
 			has_prefill = 1;
@@ -206,7 +215,8 @@ translate_pools(struct tctx *t)
 			if (strcmp(ns_of(pod), ns_of(pool)) == 0 && pod_ready(pod) &&
 			    (role == NULL || strcmp(role, "prefill") != 0) &&
 			    labels_match(json_member(spec, "selector"), json_member(json_member(pod, "metadata"), "labels"))) {
-				int hp = pod_port_named(pod, "http");
+				int hp = pod_host_port(pod) > 0 ? pod_host_port(pod) :
+				    pod_port_named(pod, "http");
 				add_endpoint(pc, json_member_str(json_member(pod, "status"), "podIP"),
 				    hp > 0 ? hp : cJSON_IsNumber(tp) ? tp->valueint : 8000);
 			}
@@ -279,6 +289,9 @@ service_pool(struct tctx *t, const char *ns, const char *svc, int port, const ch
 				tp = pod_port_named(pod, target->valuestring);
 			else if (port > 0)
 				tp = port;
+			/* an agent-run pod serves on the host port it was given */
+			if (pod_host_port(pod) > 0)
+				tp = pod_host_port(pod);
 			if (tp > 0)
 				add_endpoint(pc, json_member_str(json_member(pod, "status"), "podIP"), tp);
 		}
