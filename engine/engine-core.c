@@ -504,6 +504,15 @@ run_step(struct engine_core *ec, const struct sched_batch *b)
 		if (!b->seqs[i].want_logits)
 			continue;
 		r = b->seqs[i].user;
+		/* logprobs come from the model's raw output, as vLLM v1's: keep the
+		 * row before the sampler penalizes, scales and filters it in place */
+		if (r->oai.logprobs) {
+			if (ec->raw_logits == NULL)
+				ec->raw_logits = xcalloc((size_t)ec->cfg.max_num_seqs * (size_t)ec->vocab,
+				    sizeof(float));
+			memcpy(ec->raw_logits + (size_t)row * (size_t)ec->vocab,
+			    ec->logits + (size_t)row * (size_t)ec->vocab, (size_t)ec->vocab * sizeof(float));
+		}
 		lg = ec->logits + (size_t)row++ * (size_t)ec->vocab;
 		ec->sampled[i] = sampler_sample(r->sampler, lg, ec->vocab, r->hist, r->n_hist,
 		    r->n_prompt, NULL);
@@ -545,13 +554,14 @@ compute_main(void *arg)
 			struct engine_req *r = outs[i].user;
 
 			/* find the logits row of this output's sequence (for logprobs) */
-			if (!ec->cfg.simulate && outs[i].token >= 0 && r->oai.logprobs) {
+			if (!ec->cfg.simulate && outs[i].token >= 0 && r->oai.logprobs &&
+			    ec->raw_logits != NULL) {
 				row = 0;
 				for (int s = 0; s < b->n_seq; s++) {
 					if (!b->seqs[s].want_logits)
 						continue;
 					if (b->seqs[s].req_id == outs[i].req_id) {
-						lg = ec->logits + (size_t)row * (size_t)ec->vocab;
+						lg = ec->raw_logits + (size_t)row * (size_t)ec->vocab;
 						lp = token_logprob(lg, ec->vocab, outs[i].token);
 						break;
 					}
@@ -837,6 +847,7 @@ engine_core_stop(struct engine_core *ec)
 		close(ec->out_fd);
 	metrics_free(ec->metrics);
 	free(ec->logits);
+	free(ec->raw_logits);
 	free(ec->sampled);
 	pthread_mutex_destroy(&ec->out_lock);
 	memset(ec, 0, sizeof(*ec));

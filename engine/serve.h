@@ -137,6 +137,8 @@ struct engine_core {
 	int32_t vocab;
 	struct oai_defaults defaults;
 	float *logits;                  /* (max_num_seqs, vocab) */
+	float *raw_logits;              /* (max_num_seqs, vocab) rows of logprobs requests before
+	                                 * sampling (vLLM v1 reports raw logprobs); lazily */
 	int32_t *sampled;               /* (max_num_seqs) */
 	uint64_t sim_rng;
 

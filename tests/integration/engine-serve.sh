@@ -92,7 +92,8 @@ curl -s "$U/metrics" | grep -q 'vllm:request_success_total{model_name="tiny",eng
 # response shapes as vLLM's (docs serving-protocols 1.3/1.4): completions
 # chunks carry stop_reason (null until a stop), chat responses prompt_logprobs,
 # a completions top_logprobs dict holds the sampled token too, usage counts
-# every generated token (logprobs entries), stop strings end with stop_reason
+# every generated token (logprobs entries), stop strings end with stop_reason,
+# logprobs are raw (independent of temperature and penalties, as vLLM v1's)
 cat >"$t/shapes.py" <<'PYEOF'
 import json, sys, urllib.request
 U = sys.argv[1]
@@ -117,6 +118,20 @@ if not all(tok in top and len(top) in (2, 3) for tok, top in zip(lp["tokens"], l
     bad.append("sampled token missing from top_logprobs: %s" % json.dumps(lp)[:400])
 if r["usage"]["completion_tokens"] != len(lp["tokens"]) or r["usage"]["total_tokens"] != r["usage"]["prompt_tokens"] + 6:
     bad.append("usage: %s" % json.dumps(r["usage"]))
+# logprobs are the model's raw ones (vLLM v1): the first position's top_logprobs
+# do not depend on temperature or penalties
+a0 = post("/v1/completions", {"prompt": "raw logprobs", "max_tokens": 1, "temperature": 0, "logprobs": 3})
+a1 = post("/v1/completions", {"prompt": "raw logprobs", "max_tokens": 1, "temperature": 2.0, "seed": 9,
+    "presence_penalty": 1.5, "logprobs": 3})
+t0 = a0["choices"][0]["logprobs"]["top_logprobs"][0]; t1 = a1["choices"][0]["logprobs"]["top_logprobs"][0]
+if not all(k in t1 and abs(t1[k] - v) < 1e-4 for k, v in t0.items()):
+    bad.append("logprobs depend on sampling params: %s vs %s" % (json.dumps(t0), json.dumps(t1)))
+c0 = post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+    "temperature": 0, "logprobs": True, "top_logprobs": 2})["choices"][0]["logprobs"]["content"][0]
+c1 = post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+    "temperature": 3.0, "seed": 4, "logprobs": True, "top_logprobs": 2})["choices"][0]["logprobs"]["content"][0]
+if [round(x["logprob"], 4) for x in c0["top_logprobs"]] != [round(x["logprob"], 4) for x in c1["top_logprobs"]]:
+    bad.append("chat top_logprobs depend on temperature: %s vs %s" % (json.dumps(c0), json.dumps(c1)))
 g = post("/v1/completions", {"prompt": "The quick brown fox", "max_tokens": 12, "temperature": 0})["choices"][0]["text"]
 if len(g) > 3:
     stop = g[2:4]
