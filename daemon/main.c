@@ -49,6 +49,7 @@ struct opts {
 	int64_t busy_timeout_ms;
 	int64_t http_timeout_ms;
 	int64_t resync_ms;
+	int64_t node_grace_ms, node_eviction_ms, node_period_ms;
 	int allow_network_fs;
 };
 
@@ -68,6 +69,9 @@ usage(FILE *f)
 	    "      --busy-timeout DUR      SQLite busy timeout (default 5s)\n"
 	    "      --http-timeout DUR      idle timeout of API connections (default 60s)\n"
 	    "      --resync-interval DUR   reconcile every service this often (default 30s)\n"
+	    "      --node-grace DUR        a node without heartbeats is NotReady after this (10s)\n"
+	    "      --node-eviction DUR     ... and its pods move to other nodes after this (15s)\n"
+	    "      --node-monitor-period DUR  how often nodes are checked (1s)\n"
 	    "      --allow-network-fs      do not refuse a data dir on NFS/CIFS/FUSE\n"
 	    "      --presets-dir DIR       well-known configs installed into " LLMD_SYSTEM_NAMESPACE "\n"
 	    "                              when absent (default: the shipped presets)\n"
@@ -252,6 +256,9 @@ main(int argc, char **argv)
 		{ "resync-interval", required_argument, NULL, 5 },
 		{ "allow-network-fs", no_argument, NULL, 6 },
 		{ "presets-dir", required_argument, NULL, 7 },
+		{ "node-grace", required_argument, NULL, 8 },
+		{ "node-eviction", required_argument, NULL, 9 },
+		{ "node-monitor-period", required_argument, NULL, 10 },
 		API_TLS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -296,6 +303,9 @@ main(int argc, char **argv)
 		case 5: dur_opt("--resync-interval", optarg, &o.resync_ms); break;
 		case 6: o.allow_network_fs = 1; break;
 		case 7: o.presets_dir = xstrdup(optarg); break;
+		case 8: dur_opt("--node-grace", optarg, &o.node_grace_ms); break;
+		case 9: dur_opt("--node-eviction", optarg, &o.node_eviction_ms); break;
+		case 10: dur_opt("--node-monitor-period", optarg, &o.node_period_ms); break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -360,6 +370,12 @@ main(int argc, char **argv)
 		struct nodes_opts no;
 
 		nodes_opts_from_env(&no);
+		if (o.node_grace_ms > 0)
+			no.grace_ms = o.node_grace_ms;
+		if (o.node_eviction_ms > 0)
+			no.eviction_ms = o.node_eviction_ms;
+		if (o.node_period_ms > 0)
+			no.period_ms = o.node_period_ms;
 		nodes_start(loop_base, store, hub, &no);
 	}
 	write_addr_file(o.data_dir, api_bound_address(api));

@@ -46,8 +46,13 @@ nodes_opts_from_env(struct nodes_opts *o)
 	const char *v;
 	int64_t ms;
 
-	o->grace_ms = 40000;
-	o->eviction_ms = 300000;
+	/*
+	 * Fast failover by default (agents heartbeat every 5 s): NotReady after
+	 * two missed heartbeats, pods moved 5 s later. Kubernetes waits 40 s and
+	 * 5 min; llmd moves a dead node's work in well under 30 s.
+	 */
+	o->grace_ms = 10000;
+	o->eviction_ms = 15000;
 	o->period_ms = 1000;
 	if ((v = getenv("LLMD_NODE_GRACE")) && parse_duration_ms(v, &ms) == 0 && ms > 0)
 		o->grace_ms = ms;

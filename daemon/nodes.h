@@ -38,7 +38,8 @@ struct nodes_opts {
 	int64_t period_ms;     /* how often the monitor looks */
 };
 
-/* Defaults overridden by the LLMD_NODE_* environment variables. */
+/* Defaults (10 s, 15 s, 1 s) overridden by the LLMD_NODE_* environment
+ * variables; llmd's --node-grace/--node-eviction/--node-monitor-period win. */
 void nodes_opts_from_env(struct nodes_opts *o);
 /* Starts the node monitor (one per process); hub may be NULL in tests. */
 int nodes_start(struct event_base *base, struct store *s, struct watch_hub *hub,
