@@ -88,7 +88,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${J[@]}" -H "x-prefiller-host-por
 # decoder, whose own backlog limit then aborts the request (without it the
 # sidecar would buffer the whole stream)
 "$B/llmd-engine" make-model --arch llama --out "$t/long" --layers 1 --hidden 32 --heads 2 --kv-heads 1 \
-	--intermediate 64 --max-pos 131072 >/dev/null 2>&1
+	--intermediate 64 --max-pos 1048576 >/dev/null 2>&1
 "$B/llmd-engine" serve "$t/long" --simulate --host 127.0.0.1 --port 0 --served-model-name sim \
 	--sim-ttft-ms 0 --sim-itl-ms 0 --sim-jitter 0 --max-stream-backlog 4MiB >"$t/sim.port" 2>"$t/sim.log" &
 pids+=($!)
@@ -102,7 +102,7 @@ sc, sim = int(sys.argv[1]), int(sys.argv[2])
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", sc))
-body = b'{"prompt":"x","max_tokens":130000,"ignore_eos":true,"stream":true}'
+body = b'{"prompt":"x","max_tokens":1000000,"ignore_eos":true,"stream":true}'
 s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
           b"Content-Length: %d\r\n\r\n" % len(body) + body)
 for _ in range(900):
