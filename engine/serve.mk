@@ -12,7 +12,7 @@ tests_unit_test_engine_serve_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif
 
 TESTS += tests/integration/engine-serve.sh tests/integration/engine-simulate.sh \
-	tests/integration/engine-pd.sh
+	tests/integration/engine-pd.sh tests/integration/engine-pd-netns.sh
 EXTRA_DIST += tests/integration/engine-serve.sh tests/integration/engine-simulate.sh \
-	tests/integration/engine-pd.sh \
+	tests/integration/engine-pd.sh tests/integration/engine-pd-netns.sh \
 	tests/node/openai-serve.mjs
