@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/api-metrics.h"
 #include "daemon/api.h"
 #include "daemon/api-certs.h"
 #include "daemon/api-tls.h"
@@ -370,6 +371,7 @@ main(int argc, char **argv)
 		struct nodes_opts no;
 
 		nodes_opts_from_env(&no);
+		no.metrics = api_metrics_registry();
 		if (o.node_grace_ms > 0)
 			no.grace_ms = o.node_grace_ms;
 		if (o.node_eviction_ms > 0)

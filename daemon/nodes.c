@@ -21,6 +21,7 @@
 #include "daemon/store.h"
 #include "daemon/watch.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 struct hb {
@@ -54,6 +55,7 @@ nodes_opts_from_env(struct nodes_opts *o)
 	o->grace_ms = 10000;
 	o->eviction_ms = 15000;
 	o->period_ms = 1000;
+	o->metrics = NULL;
 	if ((v = getenv("LLMD_NODE_GRACE")) && parse_duration_ms(v, &ms) == 0 && ms > 0)
 		o->grace_ms = ms;
 	if ((v = getenv("LLMD_NODE_EVICTION")) && parse_duration_ms(v, &ms) == 0 && ms > 0)
@@ -364,6 +366,19 @@ evict(struct store *s, const char *node)
 	pump();
 }
 
+/* llmd_node_heartbeat_age_seconds{node}, when the daemon gave a registry */
+static struct metric_family *
+heartbeat_age_family(void)
+{
+	static struct metric_family *f;
+	static const char *const L[] = { "node" };
+
+	if (f == NULL && g.o.metrics != NULL)
+		f = metrics_gauge(g.o.metrics, "llmd_node_heartbeat_age_seconds",
+		    "Seconds since the node's agent last reported.", 1, L);
+	return f;
+}
+
 void
 nodes_monitor_pass(struct store *s, uint64_t now)
 {
@@ -385,6 +400,8 @@ nodes_monitor_pass(struct store *s, uint64_t now)
 			continue;
 		h = hb_find(name, 1);
 		age = now > h->last ? now - h->last : 0;
+		if (heartbeat_age_family() != NULL)
+			metric_set(heartbeat_age_family(), (const char *[]){ name }, (double)age / 1000.0);
 		if (age > (uint64_t)g.o.grace_ms)
 			nodes_set_ready(s, name, "Unknown", "NodeStatusUnknown",
 			    "llmd-agent stopped posting node status");

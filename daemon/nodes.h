@@ -32,10 +32,13 @@ struct watch_hub;
 #define NODES_AGENT_URL_ANNOTATION "llmd.io/agent-url"
 #define NODES_DEFAULT_TOKEN_TTL_MS (24LL * 3600 * 1000)
 
+struct metrics;
+
 struct nodes_opts {
 	int64_t grace_ms;      /* missed heartbeats before Ready=Unknown */
 	int64_t eviction_ms;   /* silence before the node's pods are deleted */
 	int64_t period_ms;     /* how often the monitor looks */
+	struct metrics *metrics;  /* heartbeat ages go here; NULL: none */
 };
 
 /* Defaults (10 s, 15 s, 1 s) overridden by the LLMD_NODE_* environment

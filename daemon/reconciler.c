@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/api-metrics.h"
 #include "daemon/api.h"
 #include "daemon/derive.h"
 #include "daemon/reconcile.h"
@@ -22,11 +23,35 @@
 #include "daemon/watch.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 #include "lib/workpool.h"
 
 #define SVC_RES "llminferenceservices"
 #define CFG_RES "llminferenceserviceconfigs"
+
+/* The reconciler's own /metrics families (api_metrics_registry). */
+static struct metric_family *m_reconcile_seconds, *m_queue_depth, *m_placement_failures;
+static const char *const M_KIND[] = { LLMISVC_KIND };
+
+static void
+metrics_init(void)
+{
+	static const double b[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+		0.5, 1, 2.5 };
+	static const char *const L[] = { "kind" };
+
+	if (m_reconcile_seconds != NULL)
+		return;
+	m_reconcile_seconds = metrics_histogram(api_metrics_registry(), "llmd_reconcile_seconds",
+	    "Time to reconcile one object.", 1, L, b, (int)ARRAY_SIZE(b));
+	m_queue_depth = metrics_gauge(api_metrics_registry(), "llmd_reconcile_queue_depth",
+	    "Objects waiting to be reconciled.", 0, NULL);
+	m_placement_failures = metrics_counter(api_metrics_registry(),
+	    "llmd_placement_failures_total", "Pods that could not be placed on any node.", 0, NULL);
+	metric_set(m_queue_depth, NULL, 0);
+	metric_add(m_placement_failures, NULL, 0);
+}
 
 /* Child resources a service may own, in the order they are written. */
 static const char *const child_resources[] = {
@@ -62,6 +87,7 @@ struct reconciler {
 	struct watch_hub *hub;
 	struct workpool *wp;
 	struct key *head, *tail;
+	size_t n_queued;         /* keys in head..tail (llmd_reconcile_queue_depth) */
 	struct key *running;     /* the batch on the workpool */
 	struct key *unfinished;  /* of the batch: not reached in time, or the commit failed */
 	/*
@@ -556,6 +582,8 @@ schedule_pods(struct store *s, const cJSON *svc, const char *ns, const char *uid
 			pod_event(s, svc, it, "Normal", "Scheduled", msg);
 		} else if (why) {
 			pod_event(s, svc, it, "Warning", "FailedScheduling", why);
+			if (m_placement_failures)
+				metric_add(m_placement_failures, NULL, 1);
 		}
 	}
 	placement_result_release(&res);
@@ -597,6 +625,7 @@ fallback_status(const cJSON *svc, const struct llmd_err *err, const char *now)
 }
 
 #define DEFAULT_GATEWAY "kserve-ingress-gateway"
+
 
 /* "host:port" of the default Gateway: status.addresses[0] and its first
  * listener's port; -ENOENT while no router has registered it. */
@@ -757,6 +786,9 @@ reconciler_enqueue(struct reconciler *r, const char *ns, const char *name)
 	else
 		r->head = k;
 	r->tail = k;
+	r->n_queued++;
+	if (m_queue_depth)
+		metric_set(m_queue_depth, NULL, (double)r->n_queued);
 	if (!r->running)
 		event_active(r->kick, 0, 0);
 }
@@ -835,7 +867,10 @@ work(void *arg)
 			r->unfinished = k;
 			break;
 		}
+		int64_t t1 = mono_ms();
 		reconcile_one(r->store, k->ns, k->name, &r->view);
+		if (m_reconcile_seconds)
+			metric_observe(m_reconcile_seconds, M_KIND, (double)(mono_ms() - t1) / 1000.0);
 	}
 	if (batched) {
 		/* Before the commit makes the events visible to the loop. */
@@ -889,6 +924,11 @@ run_next(struct reconciler *r)
 	if (r->head == NULL)
 		r->tail = NULL;
 	last->next = NULL;
+	r->n_queued = r->n_queued > (size_t)n ? r->n_queued - (size_t)n : 0;
+	if (r->head == NULL)
+		r->n_queued = 0;
+	if (m_queue_depth)
+		metric_set(m_queue_depth, NULL, (double)r->n_queued);
 	if (r->wp == NULL || workpool_submit(r->wp, work, done, r) < 0) {
 		work(r);
 		done(r);
@@ -1002,6 +1042,7 @@ reconciler_new(struct event_base *base, struct store *s, struct watch_hub *hub,
 	struct reconciler *r = xcalloc(1, sizeof(*r));
 	struct timeval tv = { (time_t)(resync_ms / 1000), (suseconds_t)((resync_ms % 1000) * 1000) };
 
+	metrics_init();
 	r->base = base;
 	r->store = s;
 	r->hub = hub;

@@ -95,6 +95,9 @@ contains "node conditions" '^llmd_objects_condition{resource="nodes",condition="
 contains "cordoned nodes" '^llmd_nodes_unschedulable 1' "$tmp/m"
 contains "unschedulable pods" '^llmd_pods_unschedulable 0' "$tmp/m"
 contains "TYPE lines" '^# TYPE llmd_objects gauge' "$tmp/m"
+contains "reconcile latency histogram" '^llmd_reconcile_seconds_count{kind="LLMInferenceService"} [1-9]' "$tmp/m"
+contains "reconcile queue depth" '^llmd_reconcile_queue_depth [0-9]' "$tmp/m"
+contains "placement failures" '^llmd_placement_failures_total [0-9]' "$tmp/m"
 
 echo "daemon-observe: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
