@@ -100,6 +100,9 @@ columns(const struct api_resource *r, int wide, const char **hdr)
 		hdr[n++] = "TYPE"; hdr[n++] = "DATA"; hdr[n++] = "AGE";
 	} else if (strcmp(p, "gateways") == 0) {
 		hdr[n++] = "CLASS"; hdr[n++] = "AGE";
+	} else if (strcmp(p, "nodepools") == 0) {
+		hdr[n++] = "PROVIDER"; hdr[n++] = "JOB"; hdr[n++] = "NODES"; hdr[n++] = "GPUS/NODE";
+		hdr[n++] = "AGE";
 	} else if (strcmp(p, "httproutes") == 0) {
 		hdr[n++] = "HOSTNAMES"; hdr[n++] = "AGE";
 	} else {
@@ -197,6 +200,12 @@ row(const struct api_resource *r, const cJSON *o, int wide, char cells[][256])
 	} else if (strcmp(p, "gateways") == 0) {
 		snprintf(cells[n++], 256, "%s", s_at(o, "spec.gatewayClassName") ?
 		    s_at(o, "spec.gatewayClassName") : "");
+		snprintf(cells[n++], 256, "%s", age);
+	} else if (strcmp(p, "nodepools") == 0) {
+		snprintf(cells[n++], 256, "%s", s_at(o, "spec.provider") ? s_at(o, "spec.provider") : "");
+		snprintf(cells[n++], 256, "%s", s_at(o, "spec.jobId") ? s_at(o, "spec.jobId") : "");
+		snprintf(cells[n++], 256, "%s", s_at(o, "spec.nodes") ? s_at(o, "spec.nodes") : "");
+		snprintf(cells[n++], 256, "%s", s_at(o, "spec.gpusPerNode") ? s_at(o, "spec.gpusPerNode") : "");
 		snprintf(cells[n++], 256, "%s", age);
 	} else if (strcmp(p, "httproutes") == 0) {
 		struct buf h = BUF_INIT;

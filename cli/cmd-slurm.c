@@ -30,9 +30,15 @@
 #include "cli/ssh.h"
 #include "lib/cli.h"
 #include "lib/exepath.h"
+#include "lib/json.h"
 #include "lib/util.h"
 
 #define JOB_LABEL "slurm.schedmd.com/job-id"
+
+struct submit;
+struct admin;
+static void record_nodepool(struct admin *a, const char *job, const struct submit *s);
+static void forget_nodepool(struct admin *a, const char *job);
 
 extern char **environ;
 
@@ -368,6 +374,7 @@ do_submit(struct admin *a, int argc, char **argv)
 		goto out;
 	}
 	out.buf[strcspn(out.buf, ";\n")] = '\0';
+	record_nodepool(a, out.buf, &s);
 	fprintf(stderr, "Slurm job %s submitted: %s node(s) x %s GPU(s), script %s; its nodes "
 	    "join as slurm-%s-NODE (llmd.io/nodepool=slurm-%s)\n", out.buf, s.nodes,
 	    s.gpus ? s.gpus : "0", path.buf, out.buf, out.buf);
@@ -384,6 +391,56 @@ out:
 	buf_release(&path);
 	buf_release(&out);
 	return rc;
+}
+
+/* The NodePool object that tracks a submitted job (`llmd-admin get nodepools`). */
+static void
+record_nodepool(struct admin *a, const char *job, const struct submit *s)
+{
+	cJSON *o = cJSON_CreateObject(), *md, *spec, *labels;
+	struct admin_resp resp;
+	struct buf b = BUF_INIT, name = BUF_INIT;
+
+	buf_addf(&name, "slurm-%s", job);
+	cJSON_AddStringToObject(o, "apiVersion", "llmd.ai/v1alpha1");
+	cJSON_AddStringToObject(o, "kind", "NodePool");
+	md = cJSON_AddObjectToObject(o, "metadata");
+	cJSON_AddStringToObject(md, "name", name.buf);
+	labels = cJSON_AddObjectToObject(md, "labels");
+	cJSON_AddStringToObject(labels, JOB_LABEL, job);
+	spec = cJSON_AddObjectToObject(o, "spec");
+	cJSON_AddStringToObject(spec, "provider", "slurm");
+	cJSON_AddStringToObject(spec, "jobId", job);
+	cJSON_AddStringToObject(spec, "jobName", s->job_name);
+	cJSON_AddStringToObject(spec, "nodes", s->nodes);
+	cJSON_AddStringToObject(spec, "gpusPerNode", s->gpus ? s->gpus : "0");
+	if (s->partition)
+		cJSON_AddStringToObject(spec, "partition", s->partition);
+	if (s->time)
+		cJSON_AddStringToObject(spec, "timeLimit", s->time);
+	cJSON_AddStringToObject(spec, "nodeSelector", JOB_LABEL);
+	json_print_compact(o, &b);
+	cJSON_Delete(o);
+	if (admin_call(a, "POST", "/apis/llmd.ai/v1alpha1/nodepools", "application/json", b.buf, b.len,
+	    &resp) == 0) {
+		if (resp.code != 201 && resp.code != 409)
+			admin_server_error(&resp);
+		admin_resp_release(&resp);
+	}
+	buf_release(&b);
+	buf_release(&name);
+}
+
+static void
+forget_nodepool(struct admin *a, const char *job)
+{
+	struct admin_resp resp;
+	struct buf path = BUF_INIT;
+
+	buf_addf(&path, "/apis/llmd.ai/v1alpha1/nodepools/slurm-%s", job);
+	if (admin_call(a, "DELETE", path.buf, NULL, NULL, 0, &resp) == 0)
+		admin_resp_release(&resp);
+	buf_release(&path);
 }
 
 /* Nodes labelled with job id (an array, possibly empty); NULL when the API failed. */
@@ -532,6 +589,7 @@ do_cancel(struct admin *a, const char *job)
 		}
 		buf_release(&path);
 	}
+	forget_nodepool(a, job);
 	printf("slurm job %s cancelled, %d node(s) removed\n", job, cJSON_GetArraySize(nodes));
 	cJSON_Delete(nodes);
 	return rc;

@@ -38,11 +38,13 @@ static const struct api_resource res_pool = {
 	"inferencepools", "inference.networking.x-k8s.io", "v1alpha2", "InferencePool", NS | ST };
 static const struct api_resource res_model = {
 	"inferencemodels", "inference.networking.x-k8s.io", "v1alpha2", "InferenceModel", NS | ST };
+/* Groups of nodes that come and go together (a Slurm allocation). */
+static const struct api_resource res_nodepool = { "nodepools", "llmd.ai", "v1alpha1", "NodePool", W | ST };
 
 const struct api_resource *const api_resources[] = {
 	&res_llmisvc, &res_llmisvcconfig, &res_node, &res_secret, &res_event, &res_pod,
 	&res_service, &res_deploy, &res_lws, &res_gateway, &res_httproute, &res_ingress,
-	&res_pool, &res_model, NULL,
+	&res_pool, &res_model, &res_nodepool, NULL,
 };
 
 static const struct {
@@ -57,7 +59,7 @@ static const struct {
 	{ "gw", &res_gateway }, { "gateway", &res_gateway }, { "httproute", &res_httproute },
 	{ "ing", &res_ingress }, { "ingress", &res_ingress }, { "secret", &res_secret },
 	{ "ev", &res_event }, { "event", &res_event }, { "inferencepool", &res_pool },
-	{ "inferencemodel", &res_model },
+	{ "inferencemodel", &res_model }, { "nodepool", &res_nodepool }, { "np", &res_nodepool },
 };
 
 const struct api_resource *

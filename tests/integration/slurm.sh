@@ -159,6 +159,8 @@ contains "slurm node label" '"slurm.schedmd.com/node": "n1"' "$tmp/n1.json"
 contains "partition label" '"slurm.schedmd.com/partition": "debug"' "$tmp/n1.json"
 A slurm list >"$tmp/list.txt"
 contains "slurm list shows the pool" "slurm-$job *$job *RUNNING *2 *2" "$tmp/list.txt"
+A get nodepools >"$tmp/np.txt"
+contains "get nodepools shows the job" "^slurm-$job *slurm *$job *2 *2 " "$tmp/np.txt"
 
 # --- the agent drains its node before the job's end (margin > time limit) ---
 submit --nodes 1 --gpus-per-node 1 --time 1 --drain-margin 2m >"$tmp/sub2.out" 2>&1
@@ -174,6 +176,8 @@ grep -q "drained by its agent" "$tmp/llmd.log" && ok || ko "no drain logged by l
 A slurm cancel "$job" >"$tmp/cancel.out" 2>&1
 check "cancel exit" 0 "$?"
 contains "cancel reports" "slurm job $job cancelled, 2 node(s) removed" "$tmp/cancel.out"
+A get nodepools >"$tmp/np2.txt"
+grep -q "^slurm-$job " "$tmp/np2.txt" && ko "node pool of a cancelled job still listed" || ok
 check "nodes deleted" 0 "$(nodes "$job" | wc -l)"
 check "job gone from the queue" "" "$(squeue -h -j "$job" -o %T 2>/dev/null | grep -E 'RUNNING|PENDING')"
 for _ in $(seq 30); do pgrep -f "node-$job-" >/dev/null || break; sleep 0.1; done
