@@ -21,6 +21,7 @@
 #include "daemon/store.h"
 #include "lib/http_server.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "lib/tls.h"
 #include "lib/util.h"
 
@@ -36,39 +37,6 @@ auth_role_valid(const char *role)
 	for (size_t i = 0; role != NULL && i < ARRAY_SIZE(roles); i++)
 		if (strcmp(role, roles[i]) == 0)
 			return 1;
-	return 0;
-}
-
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
-sha256_hex(const char *s, char out[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	hex(md, 32, out);
-}
-
-static int
-random_hex(size_t bytes, char *out)
-{
-	unsigned char r[32];
-
-	if (bytes > sizeof(r) || RAND_bytes(r, (int)bytes) != 1)
-		return -EIO;
-	hex(r, bytes, out);
 	return 0;
 }
 
@@ -112,9 +80,9 @@ auth_token_create(struct store *s, const char *role, int64_t ttl_ms,
 	if (!auth_role_valid(role))
 		return err_set(e, -EINVAL, "role", "\"%s\": must be one of admin, operator, "
 		    "viewer, router, node", role ? role : "");
-	if (random_hex(ID_HEX / 2, id) < 0 || random_hex(SECRET_HEX / 2, sec) < 0)
+	if (secret_random_hex(ID_HEX / 2, id) < 0 || secret_random_hex(SECRET_HEX / 2, sec) < 0)
 		return err_set(e, -EIO, "", "no random bytes");
-	sha256_hex(sec, h);
+	secret_sha256_hex(sec, h);
 	snprintf(name, sizeof(name), "api-token-%s", id);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "apiVersion", "v1");
@@ -168,7 +136,7 @@ auth_token_check(struct store *s, const char *token, struct auth_token_info *inf
 	snprintf(name, sizeof(name), "api-token-%s", id);
 	if (store_get(s, "secrets", LLMD_SYSTEM_NAMESPACE, name, &o, NULL) < 0)
 		return err_set(e, -EACCES, "", "unknown or revoked token");
-	sha256_hex(sec, h);
+	secret_sha256_hex(sec, h);
 	want = sdata(o, "token-hash");
 	if (want == NULL || strlen(want) != 64 || CRYPTO_memcmp(want, h, 64) != 0) {
 		err_set(e, -EACCES, "", "unknown or revoked token");

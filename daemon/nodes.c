@@ -21,6 +21,7 @@
 #include "daemon/store.h"
 #include "daemon/watch.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
 
@@ -65,40 +66,6 @@ nodes_opts_from_env(struct nodes_opts *o)
 		o->period_ms = ms;
 }
 
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
-sha256_hex(const char *s, char out[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	hex(md, 32, out);
-}
-
-static int
-random_hex(size_t bytes, char *out)
-{
-	unsigned char r[32];
-
-	if (bytes > sizeof(r) || RAND_bytes(r, (int)bytes) != 1)
-		return -EIO;
-	hex(r, bytes, out);
-	return 0;
-}
-
 static const char *
 sdata(const cJSON *secret, const char *key)
 {
@@ -137,9 +104,9 @@ nodes_token_create(struct store *s, int64_t ttl_ms, char **out, struct llmd_err 
 
 	if (ttl_ms <= 0)
 		ttl_ms = NODES_DEFAULT_TOKEN_TTL_MS;
-	if (random_hex(6, id) < 0 || random_hex(16, sec) < 0)
+	if (secret_random_hex(6, id) < 0 || secret_random_hex(16, sec) < 0)
 		return err_set(e, -EIO, NULL, "no random bytes");
-	sha256_hex(sec, h);
+	secret_sha256_hex(sec, h);
 	snprintf(name, sizeof(name), "join-token-%s", id);
 	snprintf(exp, sizeof(exp), "%lld", (long long)(wall_ms() + ttl_ms));
 	o = secret_new(name, "bootstrap.llmd.io/token");
@@ -175,7 +142,7 @@ nodes_token_check(struct store *s, const char *token, struct llmd_err *e)
 	snprintf(name, sizeof(name), "join-token-%.12s", token);
 	if (store_get(s, "secrets", LLMD_SYSTEM_NAMESPACE, name, &o, NULL) < 0)
 		return err_set(e, -EACCES, NULL, "unknown join token");
-	sha256_hex(dot + 1, h);
+	secret_sha256_hex(dot + 1, h);
 	want = sdata(o, "token-hash");
 	exp = sdata(o, "expiration-ms");
 	if (want == NULL || strlen(want) != 64 || CRYPTO_memcmp(want, h, 64) != 0)
@@ -195,9 +162,9 @@ nodes_credential_issue(struct store *s, const char *node, char **out, struct llm
 	cJSON *o;
 	int rc;
 
-	if (random_hex(32, sec) < 0)
+	if (secret_random_hex(32, sec) < 0)
 		return err_set(e, -EIO, NULL, "no random bytes");
-	sha256_hex(sec, h);
+	secret_sha256_hex(sec, h);
 	snprintf(name, sizeof(name), "node-credential-%s", node);
 	o = secret_new(name, "llmd.io/node-credential");
 	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(o, "stringData"), "node", node);
@@ -236,7 +203,7 @@ nodes_credential_node(struct store *s, const char *cred)
 		free(node);
 		return NULL;
 	}
-	sha256_hex(dot + 1, h);
+	secret_sha256_hex(dot + 1, h);
 	want = sdata(o, "credential-hash");
 	if (want == NULL || strlen(want) != 64 || CRYPTO_memcmp(want, h, 64) != 0) {
 		free(node);

@@ -9,6 +9,7 @@ lib_libllmd_a_SOURCES = \
 	lib/cli.c lib/cli.h \
 	lib/metrics.c lib/metrics.h \
 	lib/notify.c lib/notify.h \
+	lib/secret.c lib/secret.h \
 	lib/json.c lib/json.h \
 	lib/yaml.c lib/yaml.h \
 	lib/workpool.c lib/workpool.h \
