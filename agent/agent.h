@@ -7,7 +7,8 @@
  * daemon: register, heartbeats, pod list + watch, status patches),
  * translate.c (container -> process, pure), pods.c (pod lifecycle:
  * resources, storage, processes, probes, back-off, status, adoption),
- * storage.c (the storage initializer), logs.c (the agent's HTTP server:
+ * storage.c (the storage initializer), secrets.c (the Secret values a
+ * pod references, from the daemon), logs.c (the agent's HTTP server:
  * log streaming).
  */
 #ifndef LLMD_AGENT_AGENT_H
@@ -106,6 +107,11 @@ int translate_is_sidecar(const cJSON *c);
 struct storage_opts {
 	const char *cache_dir;        /* DATA/models */
 	const char *const *pvcs;      /* "NAME=/host/path", NULL-terminated; may be NULL */
+	/*
+	 * "NAME=value", NULL-terminated, may be NULL: the storage initializer
+	 * container's env (HF_TOKEN, AWS_*...), looked up before the agent's own.
+	 */
+	const char *const *env;
 };
 
 /*
@@ -184,6 +190,12 @@ struct pod_rt {
 	uint64_t leader_retry_ms;
 	struct http_client_req *leader_req;
 	uint64_t group_restart_ms; /* a member failed: recreate the group then */
+	/* Secret values (secrets.c), fetched before the pod's processes start */
+	cJSON *secrets;           /* {"<container>": {"ENV": "value"}} until used */
+	struct http_client_req *secrets_req;
+	uint64_t secrets_retry_ms; /* fetch again then (0: no retry pending) */
+	int64_t secrets_backoff_ms;
+	int secrets_wait;         /* adopted: no (re)start until the values are here */
 };
 
 struct agent_timing {
@@ -255,6 +267,25 @@ void pods_adopt(struct agent *a);
 /* Stops everything (agent shutdown); blocking up to the grace period. */
 void pods_stop_all(struct agent *a);
 struct pod_rt *pods_find(struct agent *a, const char *ns, const char *name);
+
+/* secrets.c */
+/* Does a container of the pod reference a Secret (valueFrom / envFrom)? */
+int secrets_referenced(const cJSON *pod);
+/*
+ * status: 200 with containers ({"<container>": {"ENV": "value"}}, the
+ * callee's: release it with secrets_free), else the HTTP status (422: a
+ * missing Secret or key), 0 for a transport failure or a negative errno,
+ * with msg saying why (names, never values).
+ */
+typedef void (*secrets_cb)(int status, cJSON *containers, const char *msg, void *arg);
+/* GET /agent/v1/podsecrets for pod ns/name; NULL when it cannot be sent. */
+struct http_client_req *secrets_fetch(struct agent *a, const char *ns, const char *name,
+    secrets_cb cb, void *arg);
+/* "NAME=value" entries of one container, NULL-terminated (maybe empty). */
+char **secrets_env(const cJSON *containers, const char *container);
+/* Wipe the values, then free. NULL ok. */
+void secrets_free(cJSON *containers);
+void secrets_strv_free(char **v);
 
 /* logs.c */
 int logs_start(struct agent *a, struct llmd_err *e);

@@ -1,7 +1,7 @@
 # agent/local.mk - llmd-agent, the per-GPU-host agent.
 bin_PROGRAMS += llmd-agent
 llmd_agent_SOURCES = agent/main.c agent/agent.h agent/gpu.c agent/translate.c \
-	agent/storage.c agent/pods.c agent/control.c agent/logs.c \
+	agent/storage.c agent/secrets.c agent/pods.c agent/control.c agent/logs.c \
 	agent/slurm.c agent/slurm.h agent/slurm-agent.c agent/slurm-agent.h \
 	agent/tls-join.c agent/tls-join.h
 llmd_agent_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
@@ -29,3 +29,5 @@ TESTS += tests/integration/agent-stack.sh
 EXTRA_DIST += tests/integration/agent-stack.sh
 TESTS += tests/integration/agent-storage.sh
 EXTRA_DIST += tests/integration/agent-storage.sh
+TESTS += tests/integration/agent-secrets.sh
+EXTRA_DIST += tests/integration/agent-secrets.sh

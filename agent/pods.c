@@ -6,7 +6,10 @@
  * the grace period, pod status (phase, conditions, containerStatuses, podIP,
  * httpPort) and a state file per pod so a restarted agent re-adopts its
  * running processes (pid + start time) instead of orphaning or duplicating
- * them.
+ * them. A pod referencing Secrets gets their values from the daemon
+ * (secrets.c) before its storage initializer and processes start; a
+ * missing Secret or key is CreateContainerConfigError, retried with
+ * back-off.
  */
 #include "config.h"
 
@@ -451,7 +454,7 @@ proc_release(struct proc *x)
 		http_client_cancel(x->probe);
 	free(x->container);
 	strv_free(x->argv);
-	strv_free(x->env);
+	secrets_strv_free(x->env);   /* may hold Secret values */
 	free(x->cwd);
 	free(x->log_path);
 	memset(x, 0, sizeof(*x));
@@ -699,11 +702,12 @@ env_add(char ***v, size_t *n, char *entry)
 
 /*
  * A process's environment, first entry of a name wins: what the agent
- * decides (GPUs, pod identity), the container's env, per-pod defaults
- * (an engine's NIXL side channel on its own port), then the agent's own.
+ * decides (GPUs, pod identity), the container's env, its Secret values,
+ * per-pod defaults (an engine's NIXL side channel on its own port), then
+ * the agent's own.
  */
 static char **
-full_env(struct pod_rt *p, char **cenv, enum proc_kind kind)
+full_env(struct pod_rt *p, char **cenv, char **senv, enum proc_kind kind)
 {
 	struct buf b = BUF_INIT;
 	char **out = NULL;
@@ -722,6 +726,8 @@ full_env(struct pod_rt *p, char **cenv, enum proc_kind kind)
 	env_add(&out, &n, buf_detach(&b, NULL));
 	for (i = 0; cenv && cenv[i]; i++)
 		env_add(&out, &n, xstrdup(cenv[i]));
+	for (i = 0; senv && senv[i]; i++)
+		env_add(&out, &n, xstrdup(senv[i]));
 	if (kind == PROC_ENGINE && p->kv_port > 0) {
 		buf_addf(&b, "VLLM_NIXL_SIDE_CHANNEL_PORT=%d", p->kv_port);
 		env_add(&out, &n, buf_detach(&b, NULL));
@@ -775,6 +781,7 @@ prepare_procs(struct pod_rt *p)
 		struct llmd_err e = LLMD_ERR_INIT;
 		struct proc *x;
 		struct buf b = BUF_INIT;
+		char **senv;
 		int rc, k;
 
 		c = run[r];
@@ -839,7 +846,9 @@ prepare_procs(struct pod_rt *p)
 		t.argv = NULL;
 		if (t.kind == PROC_ENGINE && p->kv_port == 0)
 			p->kv_port = alloc_port(a);   /* the NIXL side channel: one per pod */
-		x->env = full_env(p, t.env, t.kind);
+		senv = secrets_env(p->secrets, x->container);
+		x->env = full_env(p, t.env, senv, t.kind);
+		secrets_strv_free(senv);
 		x->cwd = t.cwd;
 		t.cwd = NULL;
 		translated_release(&t);
@@ -858,12 +867,17 @@ prepare_procs(struct pod_rt *p)
 	}
 	for (i = 0; i < nold; i++)
 		proc_release(&old[i]);
+	/* The values now live in the processes' environments only. */
+	secrets_free(p->secrets);
+	p->secrets = NULL;
 	return 0;
 fail:
 	for (i = 0; i < nold; i++) {
 		signal_proc(&old[i], SIGKILL);
 		proc_release(&old[i]);
 	}
+	secrets_free(p->secrets);
+	p->secrets = NULL;
 	return -1;
 }
 
@@ -891,6 +905,7 @@ struct fetch_job {
 	volatile int cur;           /* the one being fetched */
 	char *cache;
 	char **pvcs;
+	char **env;                 /* the initializer's env, Secret values included */
 	struct llmd_err e;
 	int rc;
 	/* progress, written by the worker, read on the loop */
@@ -910,7 +925,8 @@ static void
 fetch_work(void *arg)
 {
 	struct fetch_job *j = arg;
-	struct storage_opts o = { j->cache, (const char *const *)j->pvcs };
+	struct storage_opts o = { j->cache, (const char *const *)j->pvcs,
+	    (const char *const *)j->env };
 	int i;
 
 	for (i = 0; i < j->n; i++) {
@@ -933,6 +949,7 @@ fetch_job_free(struct fetch_job *j)
 		free(j->outs[i]);
 	}
 	free(j->cache);
+	secrets_strv_free(j->env);
 	free(j);
 }
 
@@ -991,6 +1008,117 @@ storage_inits(const cJSON *pod, const char **uris, const char **vols, int max)
 	return n;
 }
 
+/* Adds container c's plain env values and Secret values to *v. */
+static void
+container_env_add(struct pod_rt *p, const cJSON *c, char ***v, size_t *n)
+{
+	const cJSON *ev;
+	char **senv;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	cJSON_ArrayForEach(ev, jget(c, "env"))
+		if (jstr(ev, "name") && jstr(ev, "value")) {
+			struct buf b = BUF_INIT;
+
+			buf_addf(&b, "%s=%s", jstr(ev, "name"), jstr(ev, "value"));
+			env_add(v, n, buf_detach(&b, NULL));
+		}
+	senv = secrets_env(p->secrets, jstr(c, "name") ? jstr(c, "name") : "");
+	for (i = 0; senv[i]; i++)
+		env_add(v, n, xstrdup(senv[i]));
+	secrets_strv_free(senv);
+}
+
+/*
+ * The storage initializer's environment: its own containers' env, then the
+ * main container's (where an LLMInferenceService puts HF_TOKEN / AWS keys).
+ */
+static char **
+storage_env(struct pod_rt *p)
+{
+	const cJSON *spec = jget(p->pod, "spec"), *c, *main_c;
+	char **v = xcalloc(1, sizeof(*v));
+	size_t n = 0;
+
+	cJSON_ArrayForEach(c, jget(spec, "initContainers"))
+		if (jstr(c, "name") && strncmp(jstr(c, "name"), "storage-initializer", 19) == 0)
+			container_env_add(p, c, &v, &n);
+	main_c = find_named(jget(spec, "containers"), "main");
+	if (main_c == NULL)
+		main_c = cJSON_GetArrayItem(jget(spec, "containers"), 0);
+	container_env_add(p, main_c, &v, &n);
+	return v;
+}
+
+static void pod_begin(struct pod_rt *p);
+static void secrets_start(struct pod_rt *p);
+
+static void
+secrets_done(int status, cJSON *cs, const char *msg, void *arg)
+{
+	struct pod_rt *p = arg;
+
+	p->secrets_req = NULL;
+	if (p->gone || p->state == POD_STOPPING) {
+		secrets_free(cs);
+		return;
+	}
+	if (status == 200) {
+		secrets_free(p->secrets);
+		p->secrets = cs;
+		p->secrets_backoff_ms = 0;
+		p->secrets_retry_ms = 0;
+		if (p->secrets_wait) {
+			/* Adopted: the running processes' restarts get the values. */
+			p->secrets_wait = 0;
+			if (p->state == POD_RUNNING && prepare_procs(p) == 0)
+				state_write(p);
+			secrets_free(p->secrets);
+			p->secrets = NULL;
+			return;
+		}
+		pod_begin(p);
+		return;
+	}
+	p->secrets_backoff_ms = p->secrets_backoff_ms == 0 ? 1000 :
+	    MIN(p->secrets_backoff_ms * 2, 60000);
+	p->secrets_retry_ms = now_ms() + (uint64_t)p->secrets_backoff_ms;
+	if (status == 422 && !p->secrets_wait) {
+		/* Like the kubelet: the container cannot be configured; retried. */
+		if (p->state != POD_FAILED || p->message == NULL || strcmp(p->message, msg) != 0)
+			pod_fail(p, "CreateContainerConfigError", "%s", msg);
+		return;
+	}
+	log_warnx("pod %s/%s: fetching the values of its Secret references (status %d): %s; "
+	    "retry in %lld ms", p->ns, p->name, status, msg, (long long)p->secrets_backoff_ms);
+	if (!p->secrets_wait && p->state == POD_STARTING) {
+		struct buf b = BUF_INIT;
+
+		buf_addf(&b, "waiting for the values of the pod's Secret references: %s", msg);
+		free(p->progress);
+		p->progress = buf_detach(&b, NULL);
+	}
+}
+
+/* Asks the daemon for the pod's Secret values; secrets_done goes on. */
+static void
+secrets_start(struct pod_rt *p)
+{
+	if (p->secrets_req != NULL)
+		return;
+	if (!p->secrets_wait && !(p->state == POD_FAILED && p->reason)) {
+		/* A failure stays visible while it is retried. */
+		p->state = POD_STARTING;
+		free(p->progress);
+		p->progress = xstrdup("fetching the values of the pod's Secret references");
+	}
+	p->secrets_req = secrets_fetch(p->agent, p->ns, p->name, secrets_done, p);
+	if (p->secrets_req == NULL)
+		p->secrets_retry_ms = now_ms() + 1000;
+}
+
 static void
 pod_begin(struct pod_rt *p)
 {
@@ -1036,6 +1164,10 @@ pod_begin(struct pod_rt *p)
 			}
 		}
 	}
+	if (p->secrets == NULL && secrets_referenced(p->pod)) {
+		secrets_start(p);
+		return;
+	}
 	nfetch = storage_inits(p->pod, uris, vols, AGENT_MAX_FETCHES);
 	if (nfetch > 0 && p->nvols == 0) {
 		struct fetch_job *j = xcalloc(1, sizeof(*j));
@@ -1050,6 +1182,7 @@ pod_begin(struct pod_rt *p)
 		j->n = nfetch;
 		j->cache = xstrdup(cache);
 		j->pvcs = a->pvcs;
+		j->env = storage_env(p);
 		p->state = POD_STARTING;
 		p->fetching = 1;
 		p->fetch_job = j;
@@ -1136,6 +1269,11 @@ pods_sync(struct agent *a, const cJSON *items)
 			if (prepare_procs(p) == 0)
 				p->state = POD_RUNNING;
 			state_write(p);
+			if (secrets_referenced(p->pod)) {
+				/* Restarts wait for the values of its Secret references. */
+				p->secrets_wait = 1;
+				secrets_start(p);
+			}
 			continue;
 		}
 		if (generation(found) != generation(p->pod) && p->state != POD_STOPPING) {
@@ -1145,6 +1283,15 @@ pods_sync(struct agent *a, const cJSON *items)
 			if (p->state == POD_FAILED || p->state == POD_RUNNING) {
 				int i;
 
+				/* Values for the new spec are fetched afresh. */
+				if (p->secrets_req)
+					http_client_cancel(p->secrets_req);
+				p->secrets_req = NULL;
+				secrets_free(p->secrets);
+				p->secrets = NULL;
+				p->secrets_retry_ms = 0;
+				p->secrets_backoff_ms = 0;
+				p->secrets_wait = 0;
 				for (i = 0; i < p->nprocs; i++) {
 					signal_proc(&p->procs[i], SIGKILL);
 					proc_release(&p->procs[i]);
@@ -1185,6 +1332,9 @@ pod_free(struct pod_rt *p)
 		proc_release(&p->procs[i]);
 	if (p->leader_req)
 		http_client_cancel(p->leader_req);
+	if (p->secrets_req)
+		http_client_cancel(p->secrets_req);
+	secrets_free(p->secrets);
 	free(p->leader_ip);
 	cJSON_Delete(p->pod);
 	free(p->ns);
@@ -1325,6 +1475,11 @@ pods_tick(struct agent *a)
 			if (x->pid > 0)
 				alive = 1;
 		}
+		if (p->secrets_retry_ms && now >= p->secrets_retry_ms && p->secrets_req == NULL &&
+		    p->state != POD_STOPPING && !p->gone) {
+			p->secrets_retry_ms = 0;
+			secrets_start(p);
+		}
 		if (p->state == POD_STOPPING) {
 			if (alive && now >= p->stop_deadline) {
 				for (i = 0; i < p->nprocs; i++)
@@ -1361,7 +1516,7 @@ pods_tick(struct agent *a)
 			for (i = 0; i < p->nprocs; i++) {
 				struct proc *x = &p->procs[i];
 
-				if (x->pid == 0 && p->group_restart_ms)
+				if (x->pid == 0 && (p->group_restart_ms || p->secrets_wait))
 					continue;
 				if (x->pid == 0 && now >= x->next_start_ms)
 					spawn(p, x);

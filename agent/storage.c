@@ -10,6 +10,8 @@
  * files an engine needs, into a temp dir renamed into place when complete,
  * sizes checked, complete files of an interrupted fetch kept (resume), and
  * concurrent fetches of one model wait on a lock file and share the result.
+ * Those variables come from storage_opts.env (the initializer container's
+ * env, Secret values included) before the agent's own environment.
  * Blocking: callers run it on a worker thread.
  */
 #include "config.h"
@@ -462,13 +464,25 @@ hf_list(CURL *c, void *arg, const struct auth *au, struct rfile **files, size_t 
 	return rc;
 }
 
+/* NAME from the initializer container's env, else the agent's own. */
+static const char *
+opt_env(const struct storage_opts *o, const char *name)
+{
+	size_t l = strlen(name), i;
+
+	for (i = 0; o && o->env && o->env[i]; i++)
+		if (strncmp(o->env[i], name, l) == 0 && o->env[i][l] == '=')
+			return o->env[i] + l + 1;
+	return getenv(name);
+}
+
 static int
 hf_fetch(const char *rest, const struct storage_opts *o, char **out,
     void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
 {
-	const char *tok = getenv("HF_TOKEN");
+	const char *tok = opt_env(o, "HF_TOKEN");
 	char *repo = xstrdup(rest), *at;
-	struct hf h = { getenv("HF_ENDPOINT"), NULL, "main" };
+	struct hf h = { opt_env(o, "HF_ENDPOINT"), NULL, "main" };
 	struct auth au = { NULL, NULL, NULL };
 	struct buf key = BUF_INIT, hdr = BUF_INIT;
 	int rc;
@@ -600,9 +614,10 @@ static int
 s3_fetch(const char *rest, const struct storage_opts *o, char **out,
     void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
 {
-	const char *key = getenv("AWS_ACCESS_KEY_ID"), *sec = getenv("AWS_SECRET_ACCESS_KEY");
-	const char *sess = getenv("AWS_SESSION_TOKEN"), *region = getenv("AWS_REGION");
-	const char *ep = getenv("AWS_ENDPOINT_URL_S3");
+	const char *key = opt_env(o, "AWS_ACCESS_KEY_ID");
+	const char *sec = opt_env(o, "AWS_SECRET_ACCESS_KEY");
+	const char *sess = opt_env(o, "AWS_SESSION_TOKEN"), *region = opt_env(o, "AWS_REGION");
+	const char *ep = opt_env(o, "AWS_ENDPOINT_URL_S3");
 	char *bucket = xstrdup(rest), *slash;
 	struct s3 s;
 	struct auth au = { NULL, NULL, NULL };
@@ -610,9 +625,9 @@ s3_fetch(const char *rest, const struct storage_opts *o, char **out,
 	int rc;
 
 	if (!ep || !*ep)
-		ep = getenv("AWS_ENDPOINT_URL");
+		ep = opt_env(o, "AWS_ENDPOINT_URL");
 	if (!region || !*region)
-		region = getenv("AWS_DEFAULT_REGION");
+		region = opt_env(o, "AWS_DEFAULT_REGION");
 	if (!region || !*region)
 		region = "us-east-1";
 	if ((slash = strchr(bucket, '/')) != NULL)
@@ -703,7 +718,8 @@ static int
 gs_fetch(const char *rest, const struct storage_opts *o, char **out,
     void (*progress)(uint64_t, uint64_t, void *), void *parg, struct llmd_err *e)
 {
-	const char *tok = getenv("GOOGLE_OAUTH_ACCESS_TOKEN"), *emu = getenv("STORAGE_EMULATOR_HOST");
+	const char *tok = opt_env(o, "GOOGLE_OAUTH_ACCESS_TOKEN");
+	const char *emu = opt_env(o, "STORAGE_EMULATOR_HOST");
 	char *bucket = xstrdup(rest), *slash;
 	struct s3 s;
 	struct auth au = { NULL, NULL, NULL };

@@ -291,7 +291,7 @@ container_env(const cJSON *c, const struct translate_ctx *ctx)
 		struct buf b = BUF_INIT;
 
 		if (name == NULL || val == NULL)
-			continue;   /* valueFrom: not supported */
+			continue;   /* valueFrom: Secret values are added by pods.c */
 		x = translate_expand(val, env);
 		p = translate_path(x, ctx->mounts, ctx->nmounts);
 		buf_addf(&b, "%s=%s", name, p);
