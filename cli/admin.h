@@ -14,11 +14,14 @@
 #include "daemon/api.h"
 #include "lib/buf.h"
 
+struct admin_config;
+
 struct admin {
 	const char *server;     /* "http://127.0.0.1:7480" */
 	const char *token;      /* bearer token or NULL */
 	const char *ns;         /* -n before the command; NULL: "default" */
 	const char *ca_file;    /* CA bundle verifying an https:// server; NULL: system's */
+	const struct admin_config *config;  /* the config file read (cli/admin-config.h) */
 };
 
 struct cmd_entry {
@@ -117,6 +120,7 @@ extern const struct cmd_entry cmd_logs_entry;
 extern const struct cmd_entry cmd_token_entry;
 extern const struct cmd_entry cmd_slurm_entry;
 extern const struct cmd_entry cmd_top_entry;
+extern const struct cmd_entry cmd_config_entry;
 /* "node add|remove HOST ..." over SSH (cli/cmd-node-ssh.c); argv[1] is the verb. */
 int cmd_node_ssh(struct admin *a, int argc, char **argv);
 

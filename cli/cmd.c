@@ -28,6 +28,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_token_entry,
 	&cmd_slurm_entry,
 	&cmd_top_entry,
+	&cmd_config_entry,
 	NULL,
 };
 
