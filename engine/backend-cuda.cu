@@ -41,6 +41,7 @@
 #include <time.h>
 
 extern "C" {
+#include "engine/backend-tp.h"
 #include "lib/util.h"
 }
 
@@ -1104,6 +1105,25 @@ backend_cuda_available(void)
 extern "C" int
 backend_cuda_create(struct backend **out, struct llmd_err *e)
 {
+	return backend_cuda_create_device(0, 1, out, e);
+}
+
+/* engine/backend-tp.h: a rank of the tensor-parallel backend (engine/cuda-tp.cu) */
+extern "C" void *
+backend_cuda_stream(struct backend *be)
+{
+	return (void *)cu(be)->stream;
+}
+
+extern "C" int
+backend_cuda_device(struct backend *be)
+{
+	return cu(be)->device;
+}
+
+extern "C" int
+backend_cuda_create_device(int device, int graphs, struct backend **out, struct llmd_err *e)
+{
 	int n = 0;
 	cudaError_t rc = cudaGetDeviceCount(&n);
 	if (rc != cudaSuccess || n == 0) {
@@ -1111,16 +1131,19 @@ backend_cuda_create(struct backend **out, struct llmd_err *e)
 		return err_set(e, -ENODEV, "--device", "cuda: no usable GPU (%s)",
 		    rc != cudaSuccess ? cudaGetErrorName(rc) : "no devices");
 	}
+	if (device < 0 || device >= n)
+		return err_set(e, -ENODEV, "--device", "cuda: device %d of %d visible GPUs", device,
+		    n);
 	cudaDeviceProp prop;
-	CUDA_CHECK(cudaSetDevice(0));
-	CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+	CUDA_CHECK(cudaSetDevice(device));
+	CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
 	if (prop.major < 8)
 		return err_set(e, -ENODEV, "--device", "cuda: %s is compute capability %d.%d; the "
 		    "bf16 kernels need 8.0 or newer", prop.name, prop.major, prop.minor);
 	struct backend_cuda *c = (struct backend_cuda *)xcalloc(1, sizeof(*c));
 	c->base.ops = &cuda_ops;
 	c->base.n_threads = 1;
-	c->device = 0;
+	c->device = device;
 	c->n_sm = prop.multiProcessorCount;
 	CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 	c->gemm = cuda_gemm_create(c->stream);
@@ -1128,10 +1151,11 @@ backend_cuda_create(struct backend **out, struct llmd_err *e)
 	cuda_kernels_preload();
 	cuda_attention_preload();
 	const char *gv = getenv("LLMD_CUDA_GRAPHS");
-	c->graphs_on = !(gv && strcmp(gv, "0") == 0);
-	log_info("cuda: %s (sm_%d%d, %d SMs, %.1f GiB), decode graphs %s", prop.name, prop.major,
-	    prop.minor, prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30),
-	    c->graphs_on ? "on" : "off (LLMD_CUDA_GRAPHS=0)");
+	c->graphs_on = graphs && !(gv && strcmp(gv, "0") == 0);
+	log_info("cuda: device %d: %s (sm_%d%d, %d SMs, %.1f GiB), decode graphs %s", device,
+	    prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+	    (double)prop.totalGlobalMem / (1 << 30),
+	    c->graphs_on ? "on" : graphs ? "off (LLMD_CUDA_GRAPHS=0)" : "off (tensor parallel)");
 	*out = &c->base;
 	return 0;
 }

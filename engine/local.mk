@@ -18,3 +18,4 @@ include engine/jinja.mk
 include engine/serve.mk
 include engine/sched.mk
 include engine/cuda.mk
+include engine/tp.mk

@@ -1,0 +1,221 @@
+/*
+ * tests/unit/test-tp-forward.c - the tensor-parallel backend (engine/
+ * backend-tp.c) end to end through forward.c on CPU ranks with the host
+ * all-reduce: the logits of a prefill of two sequences and of two decode
+ * steps over the per-rank KV caches equal the single CPU backend's within
+ * f32 tolerance, for llama (GQA, kv heads split and replicated), qwen2
+ * (q/k/v biases) and qwen3 (q/k norms) on 2 and 4 ranks; greedy ids agree;
+ * the serving errors for TP on the CPU and without CUDA.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/backend-tp.h"
+#include "engine/commands.h"
+#include "engine/forward.h"
+#include "engine/kvcache.h"
+#include "engine/model.h"
+#include "engine/tp-plan.h"
+
+#define VOCAB 300
+
+static char dir[64];
+
+static void
+setup(void)
+{
+	char tok[128];
+	snprintf(dir, sizeof(dir), "/tmp/test-tp-forward.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
+	FILE *f = fopen(tok, "w");
+	cr_assert_not_null(f);
+	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
+	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
+	fclose(f);
+}
+
+static void
+cleanup(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(tp_forward, .init = setup, .fini = cleanup, .timeout = 120);
+
+/* An f32 model dir/name of arch with heads/kv heads. */
+static void
+make_model(const char *name, const char *arch, int heads, int kv)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "make-model --arch %s --out %s/%s --tokenizer %s/tok.json "
+	    "--vocab %d --layers 2 --hidden 32 --heads %d --kv-heads %d --head-dim 8 "
+	    "--intermediate 48 --dtype f32 --seed 11", arch, dir, name, dir, VOCAB, heads, kv);
+	char *argv[40];
+	int argc = 0;
+	for (char *p = strtok(cmd, " "); p && argc < 39; p = strtok(NULL, " "))
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	cr_assert_eq(cmd_make_model(argc, argv), 0);
+}
+
+/* A run of the same three steps on be: logits (3 steps, up to 12 rows, V)
+ * and the greedy ids of the last step. */
+struct run {
+	float logits[3][12 * VOCAB];
+	int n_rows[3];
+	int32_t ids[2];
+};
+
+static void
+run_steps(const struct model *m, struct backend *be, struct run *out)
+{
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct forward fw;
+	struct kv_cache kv;
+	struct kv_seq seq[2] = { { 0 }, { 0 } };
+	/* the cache holds each rank's kv heads */
+	struct model_config kc = m->cfg;
+	kc.n_kv_heads = tp_kv_heads_per_rank(m->cfg.n_kv_heads, backend_tp_size(be));
+	cr_assert_eq(forward_init(&fw, m, be, 16, &e), 0, "%s: %s", e.field, e.msg);
+	cr_assert_eq(kv_cache_init(&kv, be, &kc, 4, 16, &e), 0);
+	cr_assert_eq(kv_seq_reserve(&kv, &seq[0], 12), 0);
+	cr_assert_eq(kv_seq_reserve(&kv, &seq[1], 12), 0);
+	struct batch_seq bs[2] = { { seq[0].blocks, seq[0].n_blocks },
+		{ seq[1].blocks, seq[1].n_blocks } };
+
+	/* prefill: 7 tokens of sequence 0, 5 of sequence 1, every row's logits */
+	int32_t tok[12], pos[12], sq[12];
+	uint8_t want[12];
+	for (int i = 0; i < 12; i++) {
+		sq[i] = i < 7 ? 0 : 1;
+		pos[i] = i < 7 ? i : i - 7;
+		tok[i] = (i * 37 + 5) % VOCAB;
+		want[i] = 1;
+	}
+	struct batch b = { 12, tok, pos, sq, want, 2, bs };
+	out->n_rows[0] = forward_batch(&fw, &kv, &b, out->logits[0], &e);
+	/* two decode steps, one token of each sequence */
+	for (int s = 1; s < 3; s++) {
+		int32_t dt[2] = { (s * 101) % VOCAB, (s * 13 + 1) % VOCAB };
+		int32_t dp[2] = { 7 + s - 1, 5 + s - 1 }, ds[2] = { 0, 1 };
+		uint8_t dw[2] = { 1, 1 };
+		struct batch d = { 2, dt, dp, ds, dw, 2, bs };
+		if (s < 2) {
+			out->n_rows[s] = forward_batch(&fw, &kv, &d, out->logits[s], &e);
+		} else {
+			/* the greedy path over the same step, then its logits */
+			cr_assert_eq(forward_batch_greedy(&fw, &kv, &d, out->ids, &e), 2);
+			out->n_rows[s] = forward_batch(&fw, &kv, &d, out->logits[s], &e);
+		}
+	}
+	kv_seq_release(&kv, &seq[0]);
+	kv_seq_release(&kv, &seq[1]);
+	kv_cache_free(&kv);
+	forward_free(&fw);
+}
+
+/* The model name arch/heads/kv on one CPU backend and on n CPU ranks. */
+static void
+check_tp(const char *arch, int heads, int kv, int n)
+{
+	char name[64], path[128];
+	struct model m;
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct backend *one, *tp;
+	struct run *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+
+	snprintf(name, sizeof(name), "%s-%d-%d-%d", arch, heads, kv, n);
+	make_model(name, arch, heads, kv);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_eq(model_load(&m, path, &e), 0, "%s", e.msg);
+	one = backend_cpu_create(1);
+	cr_assert_eq(backend_tp_create_host(n, 1, &tp, &e), 0, "%s", e.msg);
+	cr_assert_eq(backend_tp_size(tp), n);
+	cr_assert_eq(backend_tp_size(one), 1);
+	run_steps(&m, one, a);
+	run_steps(&m, tp, b);
+	int want_rows[3] = { 12, 2, 2 };
+	for (int s = 0; s < 3; s++) {
+		cr_assert_eq(a->n_rows[s], want_rows[s], "%s step %d", name, s);
+		cr_assert_eq(b->n_rows[s], want_rows[s], "%s step %d (tp)", name, s);
+		for (int i = 0; i < want_rows[s] * VOCAB; i++) {
+			float x = a->logits[s][i], y = b->logits[s][i];
+			cr_assert(fabsf(x - y) <= 1e-4f + 1e-4f * fabsf(x),
+			    "%s, %d ranks, step %d, row %d logit %d: one backend %g, tp %g", name, n,
+			    s, i / VOCAB, i % VOCAB, x, y);
+		}
+	}
+	cr_expect_eq(a->ids[0], b->ids[0], "%s greedy id of sequence 0", name);
+	cr_expect_eq(a->ids[1], b->ids[1], "%s greedy id of sequence 1", name);
+	backend_destroy(tp);
+	backend_destroy(one);
+	model_free(&m);
+	free(a);
+	free(b);
+}
+
+Test(tp_forward, llama_gqa_2_ranks)
+{
+	check_tp("llama", 4, 2, 2);
+}
+
+Test(tp_forward, llama_gqa_4_ranks_replicated_kv)
+{
+	check_tp("llama", 4, 2, 4);
+}
+
+Test(tp_forward, qwen2_biases_2_ranks)
+{
+	check_tp("qwen2", 4, 2, 2);
+}
+
+Test(tp_forward, qwen3_qk_norm_4_ranks)
+{
+	check_tp("qwen3", 8, 4, 4);
+}
+
+Test(tp_forward, indivisible_model_fails_in_forward_init)
+{
+	char path[128];
+	struct model m;
+	struct forward fw;
+	struct backend *tp;
+	struct llmd_err e = LLMD_ERR_INIT;
+	make_model("odd", "llama", 6, 2);
+	snprintf(path, sizeof(path), "%s/odd", dir);
+	cr_assert_eq(model_load(&m, path, &e), 0, "%s", e.msg);
+	cr_assert_eq(backend_tp_create_host(4, 1, &tp, &e), 0);
+	cr_assert_eq(forward_init(&fw, &m, tp, 8, &e), -EINVAL);
+	cr_expect_str_eq(e.field, "num_attention_heads");
+	backend_destroy(tp);
+	model_free(&m);
+}
+
+Test(tp_forward, serving_errors_without_cuda)
+{
+	struct backend *be = NULL;
+	struct llmd_err e = LLMD_ERR_INIT;
+	cr_assert_eq(backend_create_tp("cpu", 1, 2, &be, &e), -ENOTSUP);
+	cr_expect(strstr(e.msg, "--device cuda") != NULL, "%s", e.msg);
+	cr_expect_str_eq(e.field, "--tensor-parallel-size");
+#ifndef HAVE_CUDA
+	cr_assert_eq(backend_create_tp("cuda", 1, 2, &be, &e), -ENOTSUP);
+	cr_expect(strstr(e.msg, "without CUDA") != NULL, "%s", e.msg);
+	cr_assert_eq(backend_create_tp("auto", 1, 2, &be, &e), -ENOTSUP);
+#endif
+	/* one rank is the plain backend */
+	cr_assert_eq(backend_create_tp("cpu", 1, 1, &be, &e), 0);
+	cr_expect_eq(backend_tp_size(be), 1);
+	cr_expect_str_eq(be->ops->name, "cpu");
+	backend_destroy(be);
+}
