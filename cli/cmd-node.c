@@ -1,102 +1,284 @@
 /*
- * cli/cmd-node.c - "cordon NODE", "uncordon NODE" (spec.unschedulable) and
- * "drain NODE" (cordon, then delete the node's pods so their services
- * reschedule them elsewhere).
+ * cli/cmd-node.c - "cordon NODE", "uncordon NODE" (spec.unschedulable; the
+ * drain taint goes too) and "drain NODE": cordon and taint the node
+ * llmd.ai/draining (daemon/surge.h), so the daemon starts a replacement
+ * elsewhere for each service pod and deletes the old pod once the
+ * replacement is Ready; pods nothing replaces (LeaderWorkerSet groups, pods
+ * no service owns) are deleted at once. Waits until the node has no pods
+ * left (--timeout, 5m). --disable-eviction deletes every pod at once
+ * (no surge), as kubectl's flag of that name skips the graceful path.
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/http.h>
 
 #include "cli/admin.h"
 #include "lib/cli.h"
+#include "lib/util.h"
 
+#define DRAIN_TAINT "llmd.ai/draining"
+#define LWS_GROUP_KEY "leaderworkerset.sigs.k8s.io/group-key"
+
+/* GETs node name, lets edit change its spec, PUTs it back (the exit status). */
 static int
-set_unschedulable(struct admin *a, int argc, char **argv, int on, const char *verb)
+node_edit(struct admin *a, const char *name, void (*edit)(cJSON *spec, int on), int on,
+    const char *verb)
 {
 	const struct api_resource *r = api_resource_by_name("nodes");
-	int i, rc = 0;
-
-	if (argc < 2) {
-		fprintf(stderr, "error: USAGE: %s NODE\n", argv[0]);
-		return EXIT_USAGE;
-	}
-	for (i = 1; i < argc; i++)
-		rc |= admin_patch(a, r, NULL, argv[i], on ?
-		    "{\"spec\":{\"unschedulable\":true}}" :
-		    "{\"spec\":{\"unschedulable\":null}}", verb);
-	return rc;
-}
-
-static int
-cmd_cordon_exec(struct admin *a, int argc, char **argv)
-{
-	return set_unschedulable(a, argc, argv, 1, "cordoned");
-}
-
-static int
-cmd_uncordon_exec(struct admin *a, int argc, char **argv)
-{
-	return set_unschedulable(a, argc, argv, 0, "uncordoned");
-}
-
-static int
-cmd_drain_exec(struct admin *a, int argc, char **argv)
-{
-	const struct api_resource *pods = api_resource_by_name("pods");
 	struct buf path = BUF_INIT;
 	struct admin_resp resp;
-	cJSON *list;
-	const cJSON *it;
-	char *q;
+	cJSON *o = NULL, *spec;
+	char *body;
 	int rc;
 
-	if (argc != 2) {
-		fprintf(stderr, "error: USAGE: drain NODE\n");
-		return EXIT_USAGE;
+	if (admin_get_obj(a, r, NULL, name, &o, 0) < 0)
+		return 1;
+	spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+	if (!cJSON_IsObject(spec)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "spec");
+		spec = cJSON_AddObjectToObject(o, "spec");
 	}
-	if ((rc = set_unschedulable(a, argc, argv, 1, "cordoned")) != 0)
-		return rc;
-	q = evhttp_encode_uri(argv[1]);
-	buf_addf(&path, "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", q);
-	free(q);
-	rc = admin_call(a, "GET", path.buf, NULL, NULL, 0, &resp);
+	edit(spec, on);
+	body = cJSON_PrintUnformatted(o);
+	admin_path(&path, r, NULL, name);
+	rc = admin_call(a, "PUT", path.buf, "application/json", body, strlen(body), &resp);
 	buf_release(&path);
+	cJSON_free(body);
+	cJSON_Delete(o);
 	if (rc < 0)
 		return 1;
 	if (resp.code != 200) {
 		rc = admin_server_error(&resp);
 		admin_resp_release(&resp);
-		return rc;
+		return rc ? rc : 1;
+	}
+	admin_resp_release(&resp);
+	printf("node/%s %s\n", name, verb);
+	return 0;
+}
+
+/* spec.unschedulable and the drain taint: both set (drain), or both gone. */
+static void
+edit_drain(cJSON *spec, int on)
+{
+	cJSON *taints = cJSON_GetObjectItemCaseSensitive(spec, "taints"), *t, *next;
+	int have = 0;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable");
+	if (on)
+		cJSON_AddBoolToObject(spec, "unschedulable", 1);
+	for (t = cJSON_IsArray(taints) ? taints->child : NULL; t; t = next) {
+		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "key"));
+
+		next = t->next;
+		if (k && strcmp(k, DRAIN_TAINT) == 0) {
+			if (on)
+				have = 1;
+			else
+				cJSON_Delete(cJSON_DetachItemViaPointer(taints, t));
+		}
+	}
+	if (on && !have) {
+		if (!cJSON_IsArray(taints)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
+			taints = cJSON_AddArrayToObject(spec, "taints");
+		}
+		t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "key", DRAIN_TAINT);
+		cJSON_AddStringToObject(t, "effect", "NoSchedule");
+		cJSON_AddItemToArray(taints, t);
+	}
+	if (cJSON_IsArray(taints) && taints->child == NULL)
+		cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
+}
+
+/* cordon keeps any drain taint: only unschedulable changes. */
+static void
+edit_cordon(cJSON *spec, int on)
+{
+	(void)on;
+	cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable");
+	cJSON_AddBoolToObject(spec, "unschedulable", 1);
+}
+
+static int
+usage_nodes(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "error: USAGE: %s NODE...\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int
+cmd_cordon_exec(struct admin *a, int argc, char **argv)
+{
+	int i, rc = usage_nodes(argc, argv);
+
+	for (i = 1; rc != EXIT_USAGE && i < argc; i++)
+		rc |= node_edit(a, argv[i], edit_cordon, 1, "cordoned");
+	return rc;
+}
+
+static int
+cmd_uncordon_exec(struct admin *a, int argc, char **argv)
+{
+	int i, rc = usage_nodes(argc, argv);
+
+	for (i = 1; rc != EXIT_USAGE && i < argc; i++)
+		rc |= node_edit(a, argv[i], edit_drain, 0, "uncordoned");
+	return rc;
+}
+
+/* The node's pods (a List's items array, owned by the caller); NULL on error. */
+static cJSON *
+node_pods(struct admin *a, const char *node)
+{
+	struct buf path = BUF_INIT;
+	struct admin_resp resp;
+	cJSON *list, *items;
+	char *q = evhttp_encode_uri(node);
+	int rc;
+
+	buf_addf(&path, "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", q);
+	free(q);
+	rc = admin_call(a, "GET", path.buf, NULL, NULL, 0, &resp);
+	buf_release(&path);
+	if (rc < 0)
+		return NULL;
+	if (resp.code != 200) {
+		admin_server_error(&resp);
+		admin_resp_release(&resp);
+		return NULL;
 	}
 	list = admin_resp_json(&resp);
 	admin_resp_release(&resp);
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items")) {
-		const cJSON *md = cJSON_GetObjectItemCaseSensitive(it, "metadata");
-		const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+	items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
+	cJSON_Delete(list);
+	return items ? items : cJSON_CreateArray();
+}
 
-		if (!ns || !name)
-			continue;
-		admin_path(&path, pods, ns, name);
-		if (admin_call(a, "DELETE", path.buf, NULL, NULL, 0, &resp) == 0) {
-			if (resp.code == 200 || resp.code == 404)
-				printf("pod/%s evicted\n", name);
-			else
-				rc |= admin_server_error(&resp);
-			admin_resp_release(&resp);
-		} else {
-			rc = 1;
-		}
-		buf_reset(&path);
+/* Does the daemon replace this pod before deleting it (daemon/surge.h)? */
+static int
+surged(const cJSON *pod)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata"), *r;
+
+	if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "labels"),
+	    LWS_GROUP_KEY))
+		return 0;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
+		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "kind"));
+
+		if (k && strcmp(k, "LLMInferenceService") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+delete_pod(struct admin *a, const cJSON *pod)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+	struct buf path = BUF_INIT;
+	struct admin_resp resp;
+	int rc = 0;
+
+	if (!ns || !name)
+		return 0;
+	admin_path(&path, api_resource_by_name("pods"), ns, name);
+	if (admin_call(a, "DELETE", path.buf, NULL, NULL, 0, &resp) == 0) {
+		if (resp.code == 200 || resp.code == 404)
+			printf("pod/%s evicted\n", name);
+		else
+			{ admin_server_error(&resp); rc = 1; }
+		admin_resp_release(&resp);
+	} else {
+		rc = 1;
 	}
 	buf_release(&path);
-	cJSON_Delete(list);
+	return rc;
+}
+
+static const char *
+pod_name(const cJSON *pod)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name"));
+}
+
+static int
+cmd_drain_exec(struct admin *a, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "disable-eviction", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int64_t timeout_ms = 300000;
+	int c, rc = 0, direct = 0;
+	uint64_t deadline;
+	const cJSON *it;
+	const char *node;
+	cJSON *pods;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_duration_ms(optarg, &timeout_ms) < 0 || timeout_ms < 0) {
+				fprintf(stderr, "error: invalid --timeout \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'd': direct = 1; break;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "error: USAGE: drain NODE [--timeout=DUR] [--disable-eviction]\n");
+		return EXIT_USAGE;
+	}
+	node = argv[optind];
+	if ((rc = node_edit(a, node, direct ? edit_cordon : edit_drain, 1, "cordoned")) != 0)
+		return rc;
+	if ((pods = node_pods(a, node)) == NULL)
+		return 1;
+	cJSON_ArrayForEach(it, pods)
+		if (direct || !surged(it))
+			rc |= delete_pod(a, it);
+		else
+			printf("pod/%s waiting for its replacement\n", pod_name(it));
+	cJSON_Delete(pods);
+	deadline = now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		if ((pods = node_pods(a, node)) == NULL)
+			return 1;
+		if (cJSON_GetArraySize(pods) == 0)
+			break;
+		if (now_ms() >= deadline) {
+			fprintf(stderr, "error: timed out draining node/%s; still there:", node);
+			cJSON_ArrayForEach(it, pods)
+				fprintf(stderr, " pod/%s", pod_name(it));
+			fprintf(stderr, "\n");
+			cJSON_Delete(pods);
+			return 1;
+		}
+		cJSON_Delete(pods);
+		usleep(250 * 1000);
+	}
+	cJSON_Delete(pods);
 	if (rc == 0)
-		printf("node/%s drained\n", argv[1]);
+		printf("node/%s drained\n", node);
 	return rc ? 1 : 0;
 }
 
@@ -107,5 +289,6 @@ const struct cmd_entry cmd_uncordon_entry = {
 	.name = "uncordon", .alias = NULL, .usage = "NODE...", .exec = cmd_uncordon_exec,
 };
 const struct cmd_entry cmd_drain_entry = {
-	.name = "drain", .alias = NULL, .usage = "NODE", .exec = cmd_drain_exec,
+	.name = "drain", .alias = NULL, .usage = "NODE [--timeout=DUR] [--disable-eviction]",
+	.exec = cmd_drain_exec,
 };

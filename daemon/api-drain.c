@@ -1,11 +1,17 @@
 /*
  * daemon/api-drain.c - an agent drains its own node:
  *   POST /agent/v1/drain   (node credential)  {"reason": "..."}
- *	-> 200 {"nodeName": N, "evicted": K}
- * The node is cordoned (spec.unschedulable) and its pods deleted, so the
- * reconciler places them on other nodes before the host goes away (a Slurm
- * job reaching its time limit, agent/slurm.h). The node comes from the
- * credential: an agent can drain no other node.
+ *	-> 200 {"nodeName": N, "evicted": K, "surging": S}
+ * The node is cordoned (spec.unschedulable) and tainted SURGE_DRAIN_TAINT,
+ * so the reconciler starts a replacement elsewhere for each of the node's
+ * service pods and deletes the old one once the replacement is Ready
+ * (daemon/surge.h): the host can go away (a Slurm job reaching its time
+ * limit or cancelled, agent/slurm.h) without its services dropping
+ * requests. Pods nothing would replace that way (LeaderWorkerSet group
+ * members, pods no LLMInferenceService owns) are deleted at once, as
+ * before. The node comes from the credential: an agent can drain no other
+ * node. "evicted" counts the pods deleted now, "surging" those left to the
+ * reconciler.
  */
 #include "config.h"
 #include "daemon/api-drain.h"
@@ -17,7 +23,9 @@
 #include <strings.h>
 
 #include "daemon/nodes.h"
+#include "daemon/reconcile.h"
 #include "daemon/store.h"
+#include "daemon/surge.h"
 #include "daemon/watch.h"
 #include "lib/http_server.h"
 #include "lib/json.h"
@@ -37,7 +45,7 @@ bearer(struct http_req *req)
 static int
 cordon(struct store *s, const char *node, struct llmd_err *e)
 {
-	cJSON *o = NULL, *spec;
+	cJSON *o = NULL, *spec, *taints, *t;
 	int rc;
 
 	if ((rc = store_get(s, "nodes", "", node, &o, e)) < 0)
@@ -47,29 +55,58 @@ cordon(struct store *s, const char *node, struct llmd_err *e)
 		spec = cJSON_AddObjectToObject(o, "spec");
 	cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable");
 	cJSON_AddBoolToObject(spec, "unschedulable", 1);
+	taints = cJSON_GetObjectItemCaseSensitive(spec, "taints");
+	if (!cJSON_IsArray(taints)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
+		taints = cJSON_AddArrayToObject(spec, "taints");
+	}
+	if (!surge_node_draining(o)) {
+		t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "key", SURGE_DRAIN_TAINT);
+		cJSON_AddStringToObject(t, "effect", "NoSchedule");
+		cJSON_AddItemToArray(taints, t);
+	}
 	rc = store_update(s, "nodes", o, 0, NULL, NULL, e);
 	cJSON_Delete(o);
 	return rc;
 }
 
+/* Would the reconciler replace this pod before it goes (daemon/surge.h)? */
 static int
-evict(struct store *s, const char *node)
+surged(const cJSON *pod)
+{
+	const cJSON *md = json_member(pod, "metadata"), *r;
+
+	if (json_member(json_member(md, "labels"), "leaderworkerset.sigs.k8s.io/group-key"))
+		return 0;
+	cJSON_ArrayForEach(r, json_member(md, "ownerReferences"))
+		if (json_member_str(r, "kind") &&
+		    strcmp(json_member_str(r, "kind"), LLMISVC_KIND) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+evict(struct store *s, const char *node, int *surging)
 {
 	cJSON *pods = NULL;
 	const cJSON *p;
 	int n = 0;
 
+	*surging = 0;
 	if (store_list(s, "pods", NULL, &pods, NULL, NULL) < 0)
 		return 0;
 	cJSON_ArrayForEach(p, pods) {
-		const cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
-		const char *nn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetObjectItemCaseSensitive(p, "spec"), "nodeName"));
-		const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+		const cJSON *md = json_member(p, "metadata");
+		const char *nn = json_member_str(json_member(p, "spec"), "nodeName");
+		const char *ns = json_member_str(md, "namespace");
+		const char *name = json_member_str(md, "name");
 
-		if (nn && ns && name && strcmp(nn, node) == 0 &&
-		    store_delete(s, "pods", ns, name, 0, NULL, NULL) == 0)
+		if (!nn || !ns || !name || strcmp(nn, node) != 0)
+			continue;
+		if (surged(p))
+			(*surging)++;
+		else if (store_delete(s, "pods", ns, name, 0, NULL, NULL) == 0)
 			n++;
 	}
 	cJSON_Delete(pods);
@@ -85,7 +122,7 @@ api_drain_request(struct store *s, struct watch_hub *hub, struct http_req *req,
 	size_t len;
 	char *node;
 	cJSON *o = NULL, *r;
-	int n;
+	int n, surging;
 
 	if (strcmp(path, API_DRAIN_PATH) != 0)
 		return 0;
@@ -106,14 +143,15 @@ api_drain_request(struct store *s, struct watch_hub *hub, struct http_req *req,
 		    e.code == -ENOENT ? "NotFound" : "InternalError", "node %s: %s", node, e.msg);
 		goto out;
 	}
-	n = evict(s, node);
+	n = evict(s, node, &surging);
 	if (hub != NULL)
 		watch_hub_pump(hub);
-	log_info("node %s drained by its agent (%s): %d pod(s) evicted", node,
-	    reason ? reason : "no reason given", n);
+	log_info("node %s draining at its agent's request (%s): %d pod(s) evicted, "
+	    "%d to move once replaced", node, reason ? reason : "no reason given", n, surging);
 	r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "nodeName", node);
 	cJSON_AddNumberToObject(r, "evicted", n);
+	cJSON_AddNumberToObject(r, "surging", surging);
 	http_reply_json(req, 200, r);
 	cJSON_Delete(r);
 out:

@@ -562,7 +562,8 @@ prepare_podspec(struct dctx *d, const struct wl *w, const cJSON *src)
 	if (!has_flag(main, "--lora-modules"))
 		add_lora_adapters(d, ps, main);
 	add_engine_flags(d, w, main);
-	if (container_gpus(main) > 0)
+	/* An explicit count stands, 0 included (a CPU engine); else parallelism's. */
+	if (container_gpus(main) >= 0)
 		set_gpus(main, container_gpus(main));
 	else
 		set_gpus(main, pod_gpu_count(w));

@@ -12,7 +12,8 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/naming.c daemon/naming.h \
 	daemon/derive.c daemon/derive.h \
 	daemon/placement.c daemon/placement.h \
-	daemon/conditions.c daemon/conditions.h
+	daemon/conditions.c daemon/conditions.h \
+	daemon/surge.c daemon/surge.h
 
 
 if HAVE_CRITERION
@@ -26,7 +27,8 @@ tests_unit_test_daemon_logic_SOURCES = \
 	tests/unit/test-daemon-naming.c \
 	tests/unit/test-daemon-derive.c \
 	tests/unit/test-daemon-placement.c \
-	tests/unit/test-daemon-conditions.c
+	tests/unit/test-daemon-conditions.c \
+	tests/unit/test-daemon-surge.c
 tests_unit_test_daemon_logic_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_daemon_logic_LDADD = daemon/libdaemon.a $(LLMD_LIBS) $(CRITERION_LIBS)
 endif

@@ -20,6 +20,7 @@
 #include "daemon/reconcile.h"
 #include "daemon/reconciler.h"
 #include "daemon/store.h"
+#include "daemon/surge.h"
 #include "daemon/watch.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -196,6 +197,17 @@ is_bound_pod(const cJSON *o)
 	const char *k = str_at(o, "kind", NULL);
 
 	return k && strcmp(k, "Pod") == 0 && str_at(o, "spec", "nodeName") != NULL;
+}
+
+static int
+has_bound_pod(const cJSON *arr)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, arr)
+		if (is_bound_pod(it))
+			return 1;
+	return 0;
 }
 
 static cJSON *
@@ -689,6 +701,9 @@ reconcile_one(struct store *s, const char *ns, const char *name, struct batch_vi
 	if (rc == 0 && cJSON_IsArray(children)) {
 		cJSON *next;
 
+		/* Pods on draining nodes: replacements first, the old ones after. */
+		if (has_bound_pod(observed) && batch_view_load(s, view) == 0)
+			surge_plan(children, observed, view->nodes);
 		/* Write the desired children, then remove what is no longer desired. */
 		cJSON_ArrayForEach(c, children)
 			if ((rc = apply_child(s, svc, c, ns, observed)) < 0)

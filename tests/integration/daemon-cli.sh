@@ -151,7 +151,44 @@ run cordon gpu-1; contains "cordon" "node/gpu-1 cordoned" "$tmp/o"
 run get nodes; contains "cordoned node" "gpu-1 *Ready,SchedulingDisabled" "$tmp/o"
 run uncordon gpu-1; contains "uncordon" "node/gpu-1 uncordoned" "$tmp/o"
 run get nodes; lacks "uncordoned node" "SchedulingDisabled" "$tmp/o"
-run drain gpu-1; check "drain exit" 0 "$rc"; contains "drained" "node/gpu-1 drained" "$tmp/o"
+# drain moves a service pod surge-then-stop (daemon/surge.h): its replacement
+# on gpu-2 must be Ready before the pod on gpu-1 goes.
+run cordon gpu-2
+# (no GPUs: the examples may have taken gpu-1's)
+sed 's/name: chat/name: surge/; s/team: blue/team: green/; s/gpu: "1"/gpu: "0"/' \
+    "$tmp/svc.yaml" > "$tmp/surge.yaml"
+run apply -f "$tmp/surge.yaml"
+podq() { "$A" get pods -l app.kubernetes.io/name=surge -o json |
+	jq -r ".items[] | select($1) | .metadata.name"; }
+i=0; orig=""
+while [ -z "$orig" ] && [ $i -lt 100 ]; do orig=$(podq '.spec.nodeName == "gpu-1"'); sleep 0.1; i=$((i+1)); done
+run uncordon gpu-2
+check "surge pod placed on gpu-1" 1 "$(echo "$orig" | grep -c .)"
+run drain gpu-1 --timeout=1s
+check "drain waits for replacements" 1 "$rc"
+contains "drain names the waiting pod" "pod/$orig waiting for its replacement" "$tmp/o"
+contains "drain timeout names what is left" "timed out draining node/gpu-1; still there:.*pod/$orig" "$tmp/e"
+run get node gpu-1 -o json; contains "drain taint" '"key": "llmd.ai/draining"' "$tmp/o"
+i=0; repl=""
+while [ -z "$repl" ] && [ $i -lt 100 ]; do
+	repl=$(podq '.metadata.annotations["llmd.ai/replaces"] == "'"$orig"'" and .spec.nodeName != null')
+	sleep 0.1; i=$((i+1)); done
+check "replacement named after the slot" "$orig-s" "$(echo "$repl" | cut -c1-$((${#orig}+2)))"
+check "replacement bound to gpu-2" "gpu-2" "$("$A" get pod "$repl" -o json | jq -r .spec.nodeName)"
+check "old pod kept while the replacement is not Ready" "$orig" "$(podq '.spec.nodeName == "gpu-1"')"
+curl -s -o /dev/null -X PATCH -H "Authorization: Bearer $LLMD_TOKEN" \
+    -H 'Content-Type: application/merge-patch+json' \
+    -d '{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}' \
+    "$LLMD_SERVER/api/v1/namespaces/default/pods/$repl/status"
+run wait --for=delete "pod/$orig" --timeout=10s
+check "old pod deleted once the replacement is Ready" 0 "$rc"
+check "the replacement holds the slot" "$repl" "$(podq 'true')"
+run uncordon gpu-1
+run get node gpu-1 -o json; lacks "uncordon removes the drain taint" "llmd.ai/draining" "$tmp/o"
+lacks "uncordon clears unschedulable" '"unschedulable": true' "$tmp/o"
+run delete llmisvc surge
+run drain gpu-1 --disable-eviction; check "drain exit" 0 "$rc"
+contains "drained" "node/gpu-1 drained" "$tmp/o"
 sleep 0.5
 run get pods -A -o json
 if grep -q '"nodeName": "gpu-1"' "$tmp/o"; then ko "drain left pods on gpu-1"; else ok; fi
