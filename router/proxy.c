@@ -380,6 +380,11 @@ attempt(struct proxy *px)
 	    blen > 0 ? body : NULL, blen,
 	    &(struct http_stream_cbs){ up_head, up_data, up_end }, px, &e);
 	buf_release(&url);
+	if (px->up == NULL && e.code == -EINVAL) {
+		/* The client's path is no valid URL (backslashes, raw non-ASCII bytes). */
+		reply_error(px, 400, "BadRequest", "path cannot be forwarded: not a valid URL path");
+		return;
+	}
 	if (px->up == NULL) {
 		char msg[768];
 		snprintf(msg, sizeof(msg), "cannot proxy to %s: %s", px->pick.ep->addr, e.msg);

@@ -200,7 +200,12 @@ send_to_decoder(struct leg *l, const void *body, size_t len)
 
 	snprintf(url, sizeof(url), "%s%s", sc->decoder, l->path);
 	l->up = http_client_stream(sc->client, http_req_method(l->req), url, hdrs, body, len, &cbs, l, &e);
-	if (l->up == NULL) {
+	if (l->up == NULL && e.code == -EINVAL) {
+		/* The client's path is no valid URL (backslashes, raw non-ASCII bytes). */
+		http_reply_error(l->req, 400, "BadRequest", "path cannot be forwarded: not a "
+		    "valid URL path");
+		leg_free(l);
+	} else if (l->up == NULL) {
 		http_reply_error(l->req, 502, "BadGateway", "decoder: %s", e.msg);
 		leg_free(l);
 	}
