@@ -42,6 +42,8 @@ usage(FILE *f)
 	    "  --chat-template FILE             Jinja chat template (default: tokenizer_config.json's)\n"
 	    "  --seed N                         seed of requests without one\n"
 	    "  --device auto|cpu|cuda           backend (default auto)\n"
+	    "  --tensor-parallel-size N         shard the model over N GPUs of this host (CUDA\n"
+	    "                                   with NCCL; auto then means cuda)\n"
 	    "  --threads N                      CPU threads (default: all cores)\n"
 	    "  --shutdown-grace DURATION        in-flight requests get this long on SIGTERM (10s)\n"
 	    "  --kv-transfer-config JSON        P/D: {\"kv_connector\":\"LlmdConnector\",\"kv_role\":\n"
@@ -295,11 +297,32 @@ cmd_serve(int argc, char **argv)
 	}
 	if (cfg.model_dir == NULL)
 		cli_usage_error("llmd-engine serve", "a model directory is required");
-	if (tp > 1) {
-		fprintf(stderr, "llmd-engine serve: --tensor-parallel-size %d: tensor parallelism "
-		    "needs the CUDA backend with %d GPUs, which this build does not have\n", tp, tp);
-		return EXIT_USAGE;
+	if (tp > 1 && !cfg.simulate) {
+		/* CUDA with NCCL, one process driving tp GPUs (docs/cuda.md) */
+		const char *why = NULL;
+		if (strcmp(cfg.device, "cpu") == 0)
+			why = "tensor parallelism needs --device cuda (the CPU backend runs on one device)";
+		else if (cfg.kv_transfer_config != NULL)
+			why = "P/D KV transfer (--kv-transfer-config) with tensor parallelism is not "
+			    "supported yet";
+#if !defined(HAVE_CUDA)
+		else
+			why = "tensor parallelism needs the CUDA backend with NCCL; this build has no "
+			    "CUDA (configure --with-cuda)";
+#elif !defined(HAVE_NCCL)
+		else
+			why = "tensor parallelism needs NCCL; this build has none (nccl.h was not found "
+			    "at configure time)";
+#endif
+		if (why != NULL) {
+			fprintf(stderr, "llmd-engine serve: --tensor-parallel-size %d: %s\n", tp, why);
+			return EXIT_USAGE;
+		}
+	} else if (tp > 1) {
+		fprintf(stderr, "llmd-engine serve: note: --tensor-parallel-size %d does not apply "
+		    "to --simulate; ignored\n", tp);
 	}
+	cfg.tensor_parallel_size = tp;
 	if (cfg.n_served_names == 0)
 		cfg.served_names[cfg.n_served_names++] = cfg.model_dir;
 	if (cfg.max_num_batched_tokens < cfg.max_num_seqs && cfg.max_num_batched_tokens < 16)

@@ -80,7 +80,8 @@ backend_cuda_tp_create(int n, struct backend **out, struct llmd_err *e)
 		    TP_MAX_RANKS);
 	if (visible < n)
 		return err_set(e, -ENODEV, "--tensor-parallel-size", "%d needs %d GPUs; %d visible "
-		    "(CUDA_VISIBLE_DEVICES)", n, n, visible);
+		    "(CUDA_VISIBLE_DEVICES)%s%s", n, n, visible, rc != cudaSuccess ? ": " : "",
+		    rc != cudaSuccess ? cudaGetErrorName(rc) : "");
 
 	struct backend *ranks[TP_MAX_RANKS];
 	struct cuda_tp_comm *c = (struct cuda_tp_comm *)xcalloc(1, sizeof(*c));

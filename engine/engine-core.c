@@ -18,8 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/backend-tp.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
+#include "engine/tp-plan.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -37,6 +39,7 @@ serve_config_default(struct serve_config *c)
 	c->gpu_memory_utilization = 0.9;
 	c->threads = 0;
 	c->device = "auto";
+	c->tensor_parallel_size = 1;
 	c->sim.ttft_ms = 10;
 	c->sim.prefill_ms_per_token = 0.05;
 	c->sim.itl_ms = 5;
@@ -724,7 +727,17 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 		return err_set(e, -EINVAL, "--max-model-len", "%lld is larger than the model's "
 		    "max_position_embeddings (%d)", (long long)cfg->max_model_len, ec->mc.max_pos);
 
-	per_tok = 2ull * (uint64_t)ec->mc.n_layers * (uint64_t)ec->mc.n_kv_heads *
+	/* tensor parallel: each GPU holds its rank's kv heads; sizes are per GPU */
+	int tp = cfg->simulate || cfg->tensor_parallel_size < 1 ? 1 : cfg->tensor_parallel_size;
+	struct tp_plan plan;
+	if (tp > 1 && (rc = tp_plan_init(&plan, &ec->mc, tp, e)) < 0)
+		return rc;
+	if (tp > 1 && cfg->kv_transfer_config != NULL)
+		return err_set(e, -ENOTSUP, "--kv-transfer-config", "P/D KV transfer with "
+		    "--tensor-parallel-size %d is not supported yet", tp);
+	struct model_config kv_cfg = ec->mc;
+	kv_cfg.n_kv_heads = tp_kv_heads_per_rank(ec->mc.n_kv_heads, tp);
+	per_tok = 2ull * (uint64_t)ec->mc.n_layers * (uint64_t)kv_cfg.n_kv_heads *
 	    (uint64_t)ec->mc.head_dim * (cfg->simulate ? 2u : 4u);
 	if (per_tok == 0)
 		per_tok = 1;
@@ -745,7 +758,7 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 	if (!cfg->simulate) {
 		int max_tok = cfg->max_num_batched_tokens;
 		size_t dev_free = 0, dev_total = 0;
-		if ((rc = backend_create(cfg->device, cfg->threads, &ec->be, e)) < 0)
+		if ((rc = backend_create_tp(cfg->device, cfg->threads, tp, &ec->be, e)) < 0)
 			return rc;
 		if ((rc = model_load(&ec->model, cfg->model_dir, e)) < 0)
 			return rc;
@@ -767,7 +780,7 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 			kv_bytes = (uint64_t)budget;
 			n_blocks = (int)MIN(kv_bytes / (per_tok * (uint64_t)cfg->block_size), (uint64_t)INT32_MAX / 2);
 		}
-		if ((rc = kv_cache_init(&ec->kv, ec->be, &ec->mc, cfg->block_size, n_blocks, e)) < 0)
+		if ((rc = kv_cache_init(&ec->kv, ec->be, &kv_cfg, cfg->block_size, n_blocks, e)) < 0)
 			return rc;
 		ec->have_kv = true;
 		ec->logits = xcalloc((size_t)cfg->max_num_seqs * (size_t)ec->vocab, sizeof(float));

@@ -58,6 +58,7 @@ struct serve_config {
 	int64_t seed;
 	bool has_seed;
 	const char *device;
+	int tensor_parallel_size;       /* GPUs of one host (CUDA with NCCL); 1: none */
 	bool simulate;
 	struct sim_config sim;
 	int64_t shutdown_grace_ms;
