@@ -230,7 +230,10 @@ shard_model(struct backend_tp *t, const struct model *m, int r, struct model *s,
 	s->cfg.n_kv_heads = t->plan.kv_heads_per_rank;
 	s->cfg.intermediate = t->plan.ff_per_rank;
 	s->embed = m->embed;
-	s->lm_head = m->lm_head;
+	/* the LM head runs on rank 0 only (tp_matmul); the other ranks skip an
+	 * untied one's upload (a tied one is the embedding, which they need) */
+	if (r == 0 || m->lm_head.data == m->embed.data)
+		s->lm_head = m->lm_head;
 	s->final_norm = m->final_norm;
 	s->rope_inv_freq = m->rope_inv_freq;
 	s->layers = xcalloc((size_t)m->cfg.n_layers, sizeof(*s->layers));

@@ -7,7 +7,11 @@
 #    on the GPU can flip a near tie; the comparison stops there);
 #  - `serve --device cuda` answers /health and a greedy completion of 16
 #    tokens (finish_reason length); its text equal to `serve --device cpu`'s
-#    is reported, not required (near ties again).
+#    is reported, not required (near ties again);
+#  - with 2 or more GPUs (nvidia-smi -L) and NCCL: `serve --device cuda
+#    --tensor-parallel-size 2` answers the same greedy completion token for
+#    token as the one-GPU server (both bf16 GEMMs; only the o_proj/down_proj
+#    sums are split across GPUs and all-reduced in f32); else a SKIP line.
 # Skips (exit 77) with the reason when this build has no CUDA or the machine
 # no GPU. Logit-level comparison of every architecture is
 # tests/unit/test-cuda-backend.
@@ -70,19 +74,21 @@ if [ -n "$V" ] && [ -s "$t/cpu.txt" ] && paste "$t/cpu.txt" "$t/cuda.txt" | awk 
 then ok; else no "generate: cuda logits differ from cpu"; fi
 
 # serve: same greedy completion on both devices
-serve() { # dev
-	"$eng" serve "$t/model" --device "$1" --host 127.0.0.1 --port 0 --max-model-len 512 \
-	    >"$t/port-$1" 2>"$t/serve-$1.log" &
+serve() { # name dev [more serve flags]: files $t/*-name
+	local name=$1 dev=$2
+	shift 2
+	"$eng" serve "$t/model" --device "$dev" --host 127.0.0.1 --port 0 --max-model-len 512 "$@" \
+	    >"$t/port-$name" 2>"$t/serve-$name.log" &
 	pids="$pids $!"
-	for _ in $(seq 300); do [ -s "$t/port-$1" ] && break; sleep 0.1; done
-	P=$(tail -1 "$t/port-$1")
+	for _ in $(seq 300); do [ -s "$t/port-$name" ] && break; sleep 0.1; done
+	P=$(tail -1 "$t/port-$name")
 	for _ in $(seq 300); do curl -sf "http://127.0.0.1:$P/health" >/dev/null && break; sleep 0.1; done
-	curl -sf "http://127.0.0.1:$P/health" >/dev/null && ok || { no "health --device $1"; tail -20 "$t/serve-$1.log"; }
+	curl -sf "http://127.0.0.1:$P/health" >/dev/null && ok || { no "health $name"; tail -20 "$t/serve-$name.log"; }
 	curl -s -H 'Content-Type: application/json' -d "{\"model\":\"$t/model\",\"prompt\":[1,2,3,4,5,6,7,8],\"max_tokens\":16,\"temperature\":0}" \
-	    "http://127.0.0.1:$P/v1/completions" >"$t/comp-$1.json"
+	    "http://127.0.0.1:$P/v1/completions" >"$t/comp-$name.json"
 }
-serve cpu
-serve cuda
+serve cpu cpu
+serve cuda cuda
 # the choices (text with its JSON escapes, finish reason), without ids and times
 tc=$(sed -n 's/.*"choices":\(.*\),"usage".*/\1/p' "$t/comp-cpu.json")
 tg=$(sed -n 's/.*"choices":\(.*\),"usage".*/\1/p' "$t/comp-cuda.json")
@@ -91,6 +97,21 @@ if grep -q '"finish_reason":"length"' "$t/comp-cuda.json" &&
 	no "completion --device cuda: $(head -c 300 "$t/comp-cuda.json")"; fi
 if [ -n "$tc" ] && [ "$tc" = "$tg" ]; then echo "engine-cuda: serve texts equal on cpu and cuda"
 else echo "engine-cuda: note: serve texts differ (cpu $tc) (cuda $tg)"; fi
+
+# tensor parallelism: 2 GPUs answer the one-GPU server's greedy tokens
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
+if ! grep -q '^#define HAVE_NCCL 1' "$B/config.h"; then
+	echo "SKIP: engine-cuda: tensor parallel check: this build has no NCCL"
+elif [ "$ngpu" -lt 2 ]; then
+	echo "SKIP: engine-cuda: tensor parallel check needs 2 GPUs; nvidia-smi -L lists $ngpu"
+else
+	serve tp2 cuda --tensor-parallel-size 2
+	grep -q 'tp: 2 ranks' "$t/serve-tp2.log" && ok || no "tp2: no 'tp: 2 ranks' in its log"
+	t2=$(sed -n 's/.*"choices":\(.*\),"usage".*/\1/p' "$t/comp-tp2.json")
+	if grep -q '"completion_tokens":16' "$t/comp-tp2.json" && [ -n "$t2" ] && [ "$t2" = "$tg" ]
+	then ok; echo "engine-cuda: serve texts equal with --tensor-parallel-size 1 and 2"
+	else no "tp2 greedy completion differs from one GPU's: (tp1 $tg) (tp2 $(head -c 400 "$t/comp-tp2.json"))"; fi
+fi
 
 echo "engine-cuda: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
