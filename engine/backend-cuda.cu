@@ -21,7 +21,7 @@
  *
  * CUDA graphs (decode steps; LLMD_CUDA_GRAPHS=0 turns them off). A batch in
  * which every token is its own sequence and wants logits (n <= 256) is a
- * decode step. Its graph key is (n, block-table bucket, logits or greedy ids,
+ * decode step. Its graph key is (n, block-table bucket, logits, greedy or sampled ids,
  * KV pool, activation buffers): the bucket is the longest block table rounded up to a power of
  * two, which fixes the layout of the step's metadata. The first step of a key
  * runs op by op (it creates the GEMM plans); the second is captured: the
@@ -140,7 +140,8 @@ struct backend_cuda {
 	struct graph_out outs[GRAPH_MAX_OUTS];
 	int n_outs;
 	size_t out_used;
-	int32_t *ids_dev;               /* (FORWARD_LOGIT_ROWS) argmax_rows output */
+	int32_t *ids_dev;               /* (FORWARD_LOGIT_ROWS) argmax_rows / sample_rows output */
+	struct cuda_sampler *sampler;   /* sample_rows' parameter slots (engine/cuda-sample.cu) */
 	float *gout;                    /* pinned logits staging of all graphs */
 	size_t gout_cap;                /* bytes */
 };
@@ -1051,6 +1052,20 @@ cuda_argmax_rows_op(struct backend *be, int32_t *ids, const float *logits, int n
 }
 
 static void
+cuda_sample_rows_op(struct backend *be, int32_t *ids, const float *logits,
+    const struct sample_row_params *p, int n, int V)
+{
+	struct backend_cuda *c = cu(be);
+	int skip = graph_skip(c, NULL);
+	/* a graph step's calls each take their own parameter slot (the index of
+	 * their ids copy), which the captured copy reads at every launch; op by
+	 * op, to_host waits before the next call rewrites slot 0 */
+	int slot = c->gmode == G_CAPTURE || c->gmode == G_REPLAY ? c->n_outs : 0;
+	cuda_sample_rows(c->stream, c->sampler, slot, c->ids_dev, logits, p, n, V, !skip);
+	cuda_to_host(be, ids, c->ids_dev, (size_t)n * sizeof(int32_t));
+}
+
+static void
 cuda_destroy(struct backend *be)
 {
 	struct backend_cuda *c = cu(be);
@@ -1061,6 +1076,7 @@ cuda_destroy(struct backend *be)
 	cuda_gemm_destroy(c->gemm);
 	ring_free(&c->bring);
 	ring_free(&c->sring);
+	cuda_sampler_destroy(c->sampler);
 	void *bufs[] = { c->weights, c->xbf, c->part, c->tmp, c->ids_dev };
 	for (size_t i = 0; i < ARRAY_SIZE(bufs); i++)
 		if (bufs[i])
@@ -1089,6 +1105,7 @@ static const struct backend_ops cuda_ops = {
 	/* .begin_batch = */ cuda_begin_batch,
 	/* .device_memory = */ cuda_device_memory,
 	/* .argmax_rows = */ cuda_argmax_rows_op,
+	/* .sample_rows = */ cuda_sample_rows_op,
 };
 
 extern "C" int
@@ -1148,6 +1165,7 @@ backend_cuda_create_device(int device, int graphs, struct backend **out, struct 
 	CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 	c->gemm = cuda_gemm_create(c->stream);
 	CUDA_CHECK(cudaMalloc((void **)&c->ids_dev, FORWARD_LOGIT_ROWS * sizeof(int32_t)));
+	c->sampler = cuda_sampler_create(GRAPH_MAX_OUTS);
 	cuda_kernels_preload();
 	cuda_attention_preload();
 	const char *gv = getenv("LLMD_CUDA_GRAPHS");

@@ -141,6 +141,19 @@ void cuda_attention(cudaStream_t s, float *out, const float *q, const struct kv_
     const struct cuda_batch *b, const int32_t *tiles, int n_tiles, int n_heads, int n_kv_heads,
     int hd, int window, int n_splits, float *part);
 
+/* ---- engine/cuda-sample.cu ---- */
+/* Pinned and device room for slots * FORWARD_LOGIT_ROWS rows of sampling
+ * parameters; also loads the kernel. */
+struct cuda_sampler;
+struct cuda_sampler *cuda_sampler_create(int slots);
+void cuda_sampler_destroy(struct cuda_sampler *cs);
+/* ids (n) = the token of each row of logits (n, V) under host params p (n),
+ * as sample_row_ref: p goes into slot slot of the pinned buffer, then (launch)
+ * one copy to the device and the kernel. launch 0 only writes the slot (a
+ * graph replay: its captured copy reads the slot at launch). */
+void cuda_sample_rows(cudaStream_t s, struct cuda_sampler *cs, int slot, int32_t *ids,
+    const float *logits, const struct sample_row_params *p, int n, int V, int launch);
+
 /* ---- engine/cuda-gemm.cu ---- */
 struct cuda_gemm;
 struct cuda_gemm *cuda_gemm_create(cudaStream_t s);

@@ -5,7 +5,7 @@
 # The test program is plain C and built in every configuration: without CUDA
 # or without a GPU it exits 77 (SKIP) and says why.
 ENGINE_CUDA_SRC = engine/backend-cuda.cu engine/cuda-kernels.cu engine/cuda-attention.cu \
-	engine/cuda-gemm.cu
+	engine/cuda-gemm.cu engine/cuda-sample.cu
 ENGINE_CUDA_HDR = engine/cuda-common.cuh
 EXTRA_DIST += $(ENGINE_CUDA_SRC) $(ENGINE_CUDA_HDR) docs/cuda.md tests/integration/engine-cuda.sh \
 	tests/ref/cuda_attention_sim.py
@@ -40,4 +40,19 @@ TESTS += tests/unit/test-forward-greedy
 tests_unit_test_forward_greedy_SOURCES = tests/unit/test-forward-greedy.c
 tests_unit_test_forward_greedy_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_forward_greedy_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
+endif
+
+# sampling on the GPU: the kernel's algorithm in C (engine/sample-ref.c, built
+# in every configuration: forward.c's host path and the kernel's oracle) and
+# its test against engine/sampler.c
+engine_libengine_a_SOURCES += engine/sample-ref.c engine/sample-ref.h
+if HAVE_CUDA
+engine/cuda-sample.o: $(top_srcdir)/engine/sample-ref.h $(top_srcdir)/engine/sampler.h
+endif
+if HAVE_CRITERION
+check_PROGRAMS += tests/unit/test-sample-gpu-ref
+TESTS += tests/unit/test-sample-gpu-ref
+tests_unit_test_sample_gpu_ref_SOURCES = tests/unit/test-sample-gpu-ref.c
+tests_unit_test_sample_gpu_ref_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_sample_gpu_ref_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/sample-ref.h"
 #include "lib/util.h"
 
 int
@@ -109,10 +110,10 @@ argmax_row(const float *l, int n)
 }
 
 /* The forward pass; exactly one of logits_out (n_out, V) and ids_out (n_out)
- * receives the result. */
+ * receives the result: argmax ids, or sampled with params (n_out) when given. */
 static int
 forward_run(struct forward *fw, struct kv_cache *kv, const struct batch *b, float *logits_out,
-    int32_t *ids_out, struct llmd_err *e)
+    int32_t *ids_out, const struct sample_row_params *params, struct llmd_err *e)
 {
 	const struct model *m = fw->m;
 	const struct model_config *c = &m->cfg;
@@ -126,7 +127,7 @@ forward_run(struct forward *fw, struct kv_cache *kv, const struct batch *b, floa
 		return rc;
 
 	if (ops->begin_batch)
-		ops->begin_batch(be, kv, b, ids_out != NULL);
+		ops->begin_batch(be, kv, b, ids_out == NULL ? 0 : params ? 2 : 1);
 	/* x (n, D) = embed_tokens[token] */
 	ops->embed(be, fw->x, &m->embed, b->token, n);
 	for (int l = 0; l < c->n_layers; l++) {
@@ -179,7 +180,8 @@ forward_run(struct forward *fw, struct kv_cache *kv, const struct batch *b, floa
 	 * FORWARD_LOGIT_ROWS rows at a time */
 	ops->gather_rows(be, fw->xn, fw->x, rows, n_out, D);
 	ops->rmsnorm(be, fw->xn, fw->xn, m->final_norm, n_out, D, c->rms_eps);
-	float *scan = ids_out && !ops->argmax_rows ?
+	int on_be = params ? ops->sample_rows != NULL : ops->argmax_rows != NULL;
+	float *scan = ids_out && !on_be ?
 	    xmalloc((size_t)FORWARD_LOGIT_ROWS * (size_t)c->vocab * sizeof(float)) : NULL;
 	for (int r = 0; r < n_out; r += FORWARD_LOGIT_ROWS) {
 		int rn = MIN(FORWARD_LOGIT_ROWS, n_out - r);
@@ -187,13 +189,17 @@ forward_run(struct forward *fw, struct kv_cache *kv, const struct batch *b, floa
 		if (logits_out) {
 			ops->to_host(be, logits_out + (size_t)r * c->vocab, fw->logits,
 			    (size_t)rn * (size_t)c->vocab * sizeof(float));
-		} else if (ops->argmax_rows) {
+		} else if (on_be && params) {
+			ops->sample_rows(be, ids_out + r, fw->logits, params + r, rn, c->vocab);
+		} else if (on_be) {
 			ops->argmax_rows(be, ids_out + r, fw->logits, rn, c->vocab);
 		} else {
-			/* ids (rn) = argmax of each logits row, on the host */
+			/* ids (rn) = argmax or sample of each logits row, on the host */
 			ops->to_host(be, scan, fw->logits, (size_t)rn * (size_t)c->vocab * sizeof(float));
 			for (int i = 0; i < rn; i++)
-				ids_out[r + i] = argmax_row(scan + (size_t)i * c->vocab, c->vocab);
+				ids_out[r + i] = params ?
+				    sample_row_ref(scan + (size_t)i * c->vocab, c->vocab, &params[r + i]) :
+				    argmax_row(scan + (size_t)i * c->vocab, c->vocab);
 		}
 	}
 	free(scan);
@@ -207,12 +213,19 @@ int
 forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b,
     float *logits_out, struct llmd_err *e)
 {
-	return forward_run(fw, kv, b, logits_out, NULL, e);
+	return forward_run(fw, kv, b, logits_out, NULL, NULL, e);
 }
 
 int
 forward_batch_greedy(struct forward *fw, struct kv_cache *kv, const struct batch *b,
     int32_t *ids_out, struct llmd_err *e)
 {
-	return forward_run(fw, kv, b, NULL, ids_out, e);
+	return forward_run(fw, kv, b, NULL, ids_out, NULL, e);
+}
+
+int
+forward_batch_sample(struct forward *fw, struct kv_cache *kv, const struct batch *b,
+    const struct sample_row_params *params, int32_t *ids_out, struct llmd_err *e)
+{
+	return forward_run(fw, kv, b, NULL, ids_out, params, e);
 }

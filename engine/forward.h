@@ -44,6 +44,7 @@ struct batch {
 };
 
 struct backend;
+struct sample_row_params;
 
 struct backend_ops {
 	const char *name;
@@ -85,8 +86,9 @@ struct backend_ops {
 	 * each host pointer of m to its device copy). begin_batch: called by
 	 * forward_batch with b before the ops of that batch and with NULL after,
 	 * so a backend may upload b's host arrays (tokens, positions, block
-	 * tables) once per step; greedy: the step ends in argmax_rows rather than
-	 * copies of the logits (forward_batch_greedy). device_memory: free and total bytes of backend
+	 * tables) once per step; greedy: the step ends in argmax_rows (1,
+	 * forward_batch_greedy) or sample_rows (2, forward_batch_sample) rather than
+	 * copies of the logits (0). device_memory: free and total bytes of backend
 	 * memory, for KV cache sizing; -ENOTSUP where it does not apply. */
 	int (*prepare_model)(struct backend *be, const struct model *m, struct llmd_err *e);
 	void (*begin_batch)(struct backend *be, const struct kv_cache *kv, const struct batch *b,
@@ -96,6 +98,12 @@ struct backend_ops {
 	 * memory, the lowest id among ties, -1 for a row of NaN/-inf (as the
 	 * sampler's greedy choice); NULL: forward.c copies the logits and scans. */
 	void (*argmax_rows)(struct backend *be, int32_t *ids, const float *logits, int n, int V);
+	/* Optional: host ids (n) = the token of each row of logits (n, V) in
+	 * backend memory sampled with host params p (n), as sample_row_ref
+	 * (engine/sample-ref.h) picks it; NULL: forward.c copies the logits and
+	 * runs sample_row_ref. */
+	void (*sample_rows)(struct backend *be, int32_t *ids, const float *logits,
+	    const struct sample_row_params *p, int n, int V);
 };
 
 struct backend {
@@ -152,5 +160,14 @@ int forward_batch(struct forward *fw, struct kv_cache *kv, const struct batch *b
  */
 int forward_batch_greedy(struct forward *fw, struct kv_cache *kv, const struct batch *b,
     int32_t *ids_out, struct llmd_err *e);
+
+/*
+ * forward_batch that samples: ids_out (n_out) gets the token of each logits
+ * row drawn with params (n_out, one per row in the same order; see
+ * engine/sample-ref.h) instead of the logits: on the backend's sample_rows
+ * where it has one, else on the host. Same return value.
+ */
+int forward_batch_sample(struct forward *fw, struct kv_cache *kv, const struct batch *b,
+    const struct sample_row_params *params, int32_t *ids_out, struct llmd_err *e);
 
 #endif

@@ -140,6 +140,18 @@ sampler_destroy(struct sampler *s)
 	free(s);
 }
 
+const struct sampler_params *
+sampler_get_params(const struct sampler *s)
+{
+	return &s->p;
+}
+
+double
+sampler_uniform(struct sampler *s)
+{
+	return rng_uniform(s->rng);
+}
+
 static void
 reserve(struct sampler *s, int32_t vocab)
 {

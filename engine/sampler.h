@@ -38,6 +38,14 @@ struct sampler;
 
 struct sampler *sampler_create(const struct sampler_params *p);
 void sampler_destroy(struct sampler *s);
+/* The parameters s was created with. */
+const struct sampler_params *sampler_get_params(const struct sampler *s);
+/*
+ * The next uniform in [0, 1) of s's PRNG: the one sampler_sample's draw would
+ * take, for a token sampled elsewhere (the GPU's sample_rows) with the same
+ * stream of random numbers. sampler_sample draws nothing when greedy.
+ */
+double sampler_uniform(struct sampler *s);
 
 /*
  * Picks the next token from logits (vocab). prev_tokens (n_prev) are the

@@ -15,7 +15,13 @@
  * block-table bucket change captures again); one case runs without graphs.
  *
  * Every step also runs as forward_batch_greedy, whose ids (argmax on the
- * device) must equal the argmax of that backend's logits exactly.
+ * device) must equal the argmax of that backend's logits exactly, and as
+ * forward_batch_sample with varied sampling parameters and uniforms, whose
+ * ids (engine/cuda-sample.cu on the device, through the decode graphs too)
+ * must equal sample_row_ref (engine/sample-ref.c) of those logits exactly.
+ * Op level, sample_rows on random rows (vocabularies of 50, 1000 and 151936;
+ * ties, NaN, +-inf, signed zeros; a grid of temperature, top_k, top_p, min_p)
+ * against sample_row_ref.
  *
  * Op level, f32 on both sides (no bf16 anywhere): attention over a 4000-token
  * context (split-K), a prefill chunk and out-of-order tokens, for Llama-3
@@ -37,6 +43,7 @@
 #include "engine/forward.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
+#include "engine/sample-ref.h"
 
 #define SKIP 77
 #define TOL_ABS 0.03f
@@ -101,6 +108,23 @@ argmax(const float *x, int n, float *margin)
 			second = x[i];
 	*margin = x[best] - second;
 	return best;
+}
+
+/* Sampling parameters and uniform of logits row i of step s: greedy rows,
+ * temperatures, top_k (off, small, beyond the vocabulary), top_p, min_p. */
+static void
+step_params(struct sample_row_params *rp, int s, int i)
+{
+	static const float temps[] = { 0.0f, 0.6f, 1.0f, 1.3f };
+	struct sampler_params sp;
+	int k = s * 5 + i;
+
+	sampler_params_default(&sp);
+	sp.temperature = temps[k % 4];
+	sp.top_k = k % 3 == 0 ? 0 : k % 3 == 1 ? 1 + k % 17 : 1000000;
+	sp.top_p = k % 5 == 0 ? 1.0f : 0.3f + 0.1f * (float)(k % 7);
+	sp.min_p = k % 4 == 1 ? 0.05f : 0.0f;
+	sample_row_params_init(rp, &sp, fmod((double)k * 0.618033988749895, 1.0));
 }
 
 struct side {
@@ -195,6 +219,19 @@ compare(const char *name, const struct model *m, const int *plen, int n_seq, int
 				int want_id = argmax(lg[k] + (size_t)i * V, V, &mg);
 				CHECK(ids[i] == want_id, "%s step %d (%s): greedy id %d of row %d, argmax %d",
 				    name, step, k ? "cuda" : "cpu", ids[i], i, want_id);
+			}
+			/* and sampled (again the same K/V): sample_row_ref's picks from
+			 * the logits (the CPU: forward.c's host path) */
+			struct sample_row_params rp[3 * 300];
+			for (int i = 0; i < n_out[k] && i < 3 * 300; i++)
+				step_params(&rp[i], step, i);
+			int n_smp = forward_batch_sample(&sd[k].fw, &sd[k].kv, &b, rp, ids, &e);
+			CHECK(n_smp == n_out[k], "%s step %d: %d sampled ids, %d logit rows", name, step,
+			    n_smp, n_out[k]);
+			for (int i = 0; i < n_smp && i < n_out[k]; i++) {
+				int32_t want_id = sample_row_ref(lg[k] + (size_t)i * V, V, &rp[i]);
+				CHECK(ids[i] == want_id, "%s step %d (%s): sampled id %d of row %d, "
+				    "sample_row_ref %d", name, step, k ? "cuda" : "cpu", ids[i], i, want_id);
 			}
 		}
 		CHECK(n_out[0] == n_out[1] && n_out[0] > 0, "%s step %d: %d vs %d logit rows", name,
@@ -420,6 +457,97 @@ attention_case(const char *name, int H, int KV, int HD, int bs, int window)
 	}
 }
 
+/* ---- op level: sample_rows against sample_row_ref ---- */
+
+enum { SAMPLE_ROWS = 8 };
+
+/* Row r of a call: uniform, peaked, tied (multiples of 0.5), flat, non-finite
+ * sprinkles with signed zeros, huge values, nothing finite, one finite. */
+static void
+sample_fill(float *l, int V, int r)
+{
+	for (int i = 0; i < V; i++) {
+		float x = frand();
+		switch (r) {
+		case 0: l[i] = x * 4.0f; break;
+		case 1: l[i] = frand() > 0.96f ? 8.0f + x * 3.0f : x - 5.0f; break;
+		case 2: l[i] = floorf(x * 6.0f) * 0.5f; break;
+		case 3: l[i] = 0.75f; break;
+		case 4: {
+			float k = frand();
+			l[i] = k < -0.9f ? NAN : k < -0.8f ? -INFINITY : k < -0.7f ? -0.0f :
+			    k < -0.6f ? 0.0f : x * 3.0f;
+			break;
+		}
+		case 5: l[i] = x * 3e38f; break;
+		case 6: l[i] = -INFINITY; break;
+		default: l[i] = i == V / 2 ? 1.0f : NAN; break;
+		}
+	}
+	if (r == 4)
+		l[V / 3] = INFINITY;
+}
+
+static void
+sample_case(int V)
+{
+	static const float temps[] = { 0.0f, 0.5f, 1.0f, 2.0f };
+	static const float top_ps[] = { 1.0f, 0.95f, 0.6f, 0.05f };
+	static const float min_ps[] = { 0.0f, 0.05f, 0.5f };
+	const int32_t top_ks[] = { 0, 1, 3, 40, V + 1 };
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct backend *be;
+	float *h = malloc((size_t)SAMPLE_ROWS * V * sizeof(float));
+	int calls = 0, rows = 0, bad = 0;
+
+	if (backend_cuda_create(&be, &e) < 0) {
+		CHECK(0, "sample vocab %d: %s", V, e.msg);
+		free(h);
+		return;
+	}
+	int combo = 0;
+	for (size_t t = 0; t < 4; t++)
+		for (size_t tk = 0; tk < 5; tk++)
+			for (size_t tp = 0; tp < 4; tp++)
+				for (size_t mp = 0; mp < 3; mp++, combo++) {
+					/* a call of 8 rows every 8 combos (ids per combo: row combo % 8) */
+					static struct sample_row_params rp[SAMPLE_ROWS];
+					struct sampler_params sp;
+					sampler_params_default(&sp);
+					sp.temperature = temps[t];
+					sp.top_k = top_ks[tk];
+					sp.top_p = top_ps[tp];
+					sp.min_p = min_ps[mp];
+					int r = combo % SAMPLE_ROWS;
+					sample_row_params_init(&rp[r], &sp, (frand() + 1.0f) * 0.5f);
+					if (r != SAMPLE_ROWS - 1)
+						continue;
+					for (int k = 0; k < SAMPLE_ROWS; k++)
+						sample_fill(h + (size_t)k * V, V, (k + calls) % SAMPLE_ROWS);
+					float *d = to_dev(be, h, (size_t)SAMPLE_ROWS * V);
+					int32_t ids[SAMPLE_ROWS];
+					be->ops->sample_rows(be, ids, d, rp, SAMPLE_ROWS, V);
+					for (int k = 0; k < SAMPLE_ROWS; k++) {
+						int32_t want = sample_row_ref(h + (size_t)k * V, V, &rp[k]);
+						rows++;
+						if (ids[k] != want && bad++ < 10)
+							CHECK(0, "sample vocab %d call %d row %d (kind %d, greedy %d "
+							    "inv_temp %g top_k %d top_p %g log_min_p %g u %.17g): cuda %d, "
+							    "sample_row_ref %d", V, calls, k, (k + calls) % SAMPLE_ROWS,
+							    rp[k].greedy, (double)rp[k].inv_temp, rp[k].top_k,
+							    (double)rp[k].top_p, (double)rp[k].log_min_p, rp[k].u, ids[k],
+							    want);
+					}
+					be->ops->free(be, d);
+					calls++;
+				}
+	printf("sample vocab %d: %d rows in %d calls, %d differ from sample_row_ref\n", V, rows,
+	    calls, bad);
+	CHECK(bad == 0, "sample vocab %d: %d rows differ", V, bad);
+	backend_destroy(be);
+	free(h);
+}
+
 struct model_case {
 	const char *name;
 	const char *args;
@@ -465,6 +593,9 @@ main(void)
 	attention_case("attn-h32-kv8-hd128-bs16", 32, 8, 128, 16, 0);
 	attention_case("attn-h8-kv1-hd64-bs32-window100", 8, 1, 64, 32, 100);
 	attention_case("attn-h40-kv2-hd256-bs7", 40, 2, 256, 7, 0);
+	sample_case(50);
+	sample_case(1000);
+	sample_case(151936);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct model_case *mc = &cases[i];
 		struct model m;
