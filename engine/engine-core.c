@@ -21,6 +21,7 @@
 #include "engine/backend-tp.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
+#include "engine/sample-ref.h"
 #include "engine/tp-plan.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -453,6 +454,42 @@ req_is_plain_greedy(const struct engine_req *r)
 	    o->frequency_penalty == 0 && o->repetition_penalty == 1.0;
 }
 
+/*
+ * Sampling on the backend (the GPU's sample_rows): the row parameters of the
+ * batch's logits rows, in row order, each sampled row's uniform drawn now
+ * from its request's sampler (the number sampler_sample would draw, so a
+ * seeded request gets the same tokens on either path). NULL, the host
+ * samples, when the backend has no sample_rows or a row needs its logits on
+ * the host: penalties (they read the sequence's tokens; engine/sampler.c
+ * applies them) or logprobs (computed from the raw row).
+ */
+static struct sample_row_params *
+backend_sample_params(struct engine_core *ec, const struct sched_batch *b)
+{
+	struct sample_row_params *sp;
+	int row = 0;
+
+	if (ec->fw.be->ops->sample_rows == NULL || b->n_logits <= 0)
+		return NULL;
+	for (int i = 0; i < b->n_seq; i++) {
+		const struct engine_req *r = b->seqs[i].user;
+		if (b->seqs[i].want_logits &&
+		    (r->oai.logprobs || !sample_row_supported(sampler_get_params(r->sampler))))
+			return NULL;
+	}
+	sp = xcalloc((size_t)b->n_logits, sizeof(*sp));
+	for (int i = 0; i < b->n_seq; i++) {
+		struct engine_req *r = b->seqs[i].user;
+		if (!b->seqs[i].want_logits)
+			continue;
+		sample_row_params_init(&sp[row], sampler_get_params(r->sampler), 0.0);
+		if (!sp[row].greedy)
+			sp[row].u = sampler_uniform(r->sampler);
+		row++;
+	}
+	return sp;
+}
+
 static int
 run_step(struct engine_core *ec, const struct sched_batch *b)
 {
@@ -473,16 +510,20 @@ run_step(struct engine_core *ec, const struct sched_batch *b)
 		seqs[i] = (struct batch_seq){ b->seqs[i].block_table, b->seqs[i].n_blocks };
 	struct batch fb = { b->n_tok, b->token, b->pos, b->seq, b->want_logits, b->n_seq, seqs };
 	/* every sequence greedy, no penalties, no logprobs: the backend's argmax
-	 * gives the ids, and no logits are copied (the GPU backend keeps them) */
+	 * gives the ids, and no logits are copied (the GPU backend keeps them);
+	 * else a backend with sample_rows may sample them (backend_sample_params) */
 	int greedy = 1;
 	for (int i = 0; i < b->n_seq && greedy; i++) {
 		const struct engine_req *r = b->seqs[i].user;
 		if (b->seqs[i].want_logits && !req_is_plain_greedy(r))
 			greedy = 0;
 	}
-	if (greedy && b->n_logits > 0) {
+	struct sample_row_params *sp = greedy ? NULL : backend_sample_params(ec, b);
+	if ((greedy || sp != NULL) && b->n_logits > 0) {
 		int32_t *ids = xcalloc((size_t)b->n_logits, sizeof(int32_t));
-		int n = forward_batch_greedy(&ec->fw, &ec->kv, &fb, ids, &e);
+		int n = sp ? forward_batch_sample(&ec->fw, &ec->kv, &fb, sp, ids, &e) :
+		    forward_batch_greedy(&ec->fw, &ec->kv, &fb, ids, &e);
+		free(sp);
 		free(seqs);
 		if (n < 0) {
 			free(ids);
