@@ -547,6 +547,15 @@ tp_argmax_rows(struct backend *be, int32_t *ids, const float *logits, int n, int
 }
 
 static void
+tp_sample_rows(struct backend *be, int32_t *ids, const float *logits,
+    const struct sample_row_params *p, int n, int V)
+{
+	struct backend_tp *t = tpb(be);
+	enter(t, 0);
+	t->rank[0]->ops->sample_rows(t->rank[0], ids, logits, p, n, V);
+}
+
+static void
 tp_destroy(struct backend *be)
 {
 	struct backend_tp *t = tpb(be);
@@ -592,6 +601,7 @@ static const struct backend_ops tp_ops = {
 	.begin_batch = tp_begin_batch,
 	.device_memory = tp_device_memory,
 	.argmax_rows = tp_argmax_rows,
+	.sample_rows = tp_sample_rows,
 };
 
 int
@@ -617,6 +627,8 @@ backend_tp_create(struct backend **ranks, int n, const struct tp_comm *comm,
 	/* optional ops exist only where every rank that runs them has them */
 	if (ranks[0]->ops->argmax_rows == NULL)
 		t->ops.argmax_rows = NULL;
+	if (ranks[0]->ops->sample_rows == NULL)
+		t->ops.sample_rows = NULL;
 	if (ranks[0]->ops->device_memory == NULL)
 		t->ops.device_memory = NULL;
 	t->base.ops = &t->ops;

@@ -5,7 +5,8 @@
  * the ranks' shards with the plan of engine/tp-plan.h; each op runs on every
  * rank with that rank's buffers, head counts and shards; after the
  * row-parallel GEMMs (o_proj, down_proj) the communicator sums the partials
- * (all-reduce, f32, in place); the LM head, logits and argmax run on rank 0.
+ * (all-reduce, f32, in place); the LM head, logits, argmax and sampling run
+ * on rank 0.
  *
  * Activations: alloc allocates the same bytes on every rank and returns rank
  * 0's pointer; ops translate it (or a pointer inside it) to each rank's twin.

@@ -4,7 +4,8 @@
  * all-reduce: the logits of a prefill of two sequences and of two decode
  * steps over the per-rank KV caches equal the single CPU backend's within
  * f32 tolerance, for llama (GQA, kv heads split and replicated), qwen2
- * (q/k/v biases) and qwen3 (q/k norms) on 2 and 4 ranks; greedy ids agree;
+ * (q/k/v biases) and qwen3 (q/k norms) on 2 and 4 ranks; greedy and sampled
+ * ids agree;
  * the serving errors for TP on the CPU and without CUDA.
  */
 #include "config.h"
@@ -22,6 +23,7 @@
 #include "engine/forward.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
+#include "engine/sample-ref.h"
 #include "engine/tp-plan.h"
 
 #define VOCAB 300
@@ -74,6 +76,7 @@ struct run {
 	float logits[3][12 * VOCAB];
 	int n_rows[3];
 	int32_t ids[2];
+	int32_t sampled[2];
 };
 
 static void
@@ -113,8 +116,13 @@ run_steps(const struct model *m, struct backend *be, struct run *out)
 		if (s < 2) {
 			out->n_rows[s] = forward_batch(&fw, &kv, &d, out->logits[s], &e);
 		} else {
-			/* the greedy path over the same step, then its logits */
+			/* the greedy and sampling paths over the same step, then its logits */
+			struct sample_row_params sp[2] = {
+				{ 0, 1.0f / 0.8f, -INFINITY, 50, 0.95f, 0.37 },
+				{ 0, 1.0f / 1.3f, -INFINITY, 0, 1.0f, 0.81 },
+			};
 			cr_assert_eq(forward_batch_greedy(&fw, &kv, &d, out->ids, &e), 2);
+			cr_assert_eq(forward_batch_sample(&fw, &kv, &d, sp, out->sampled, &e), 2);
 			out->n_rows[s] = forward_batch(&fw, &kv, &d, out->logits[s], &e);
 		}
 	}
@@ -157,6 +165,8 @@ check_tp(const char *arch, int heads, int kv, int n)
 	}
 	cr_expect_eq(a->ids[0], b->ids[0], "%s greedy id of sequence 0", name);
 	cr_expect_eq(a->ids[1], b->ids[1], "%s greedy id of sequence 1", name);
+	cr_expect_eq(a->sampled[0], b->sampled[0], "%s sampled id of sequence 0", name);
+	cr_expect_eq(a->sampled[1], b->sampled[1], "%s sampled id of sequence 1", name);
 	backend_destroy(tp);
 	backend_destroy(one);
 	model_free(&m);
