@@ -147,11 +147,27 @@ auth_remember(const char *auth)
 static void serve_logs(struct http_req *req, struct agent *a);
 
 struct auth_check {
+	struct auth_check *next;
 	struct http_req *req;
 	struct agent *a;
 	char *auth;
 	struct http_client_req *creq;
 };
+
+/* Credential checks in flight, answered 503 by logs_stop(). */
+static struct auth_check *checks;
+
+static void
+check_unlink(struct auth_check *c)
+{
+	struct auth_check **pp;
+
+	for (pp = &checks; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+}
 
 static void
 auth_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
@@ -159,6 +175,7 @@ auth_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
 	struct auth_check *c = arg;
 
 	(void)e;
+	check_unlink(c);
 	if (resp && resp->status == 200) {
 		auth_remember(c->auth);
 		serve_logs(c->req, c->a);
@@ -198,7 +215,10 @@ get_logs(struct http_req *req, void *arg)
 		http_reply_error(req, 503, "ServiceUnavailable", "cannot check credentials");
 		free(c->auth);
 		free(c);
+		return;
 	}
+	c->next = checks;
+	checks = c;
 }
 
 static void
@@ -293,6 +313,15 @@ logs_start(struct agent *a, struct llmd_err *e)
 void
 logs_stop(struct agent *a)
 {
+	while (checks) {
+		struct auth_check *c = checks;
+
+		checks = c->next;
+		http_client_cancel(c->creq);
+		http_reply_error(c->req, 503, "ServiceUnavailable", "the agent is stopping");
+		free(c->auth);
+		free(c);
+	}
 	while (follows) {
 		http_stream_end(follows->req);
 		follow_free(follows);

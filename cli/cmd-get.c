@@ -168,10 +168,14 @@ row(const struct api_resource *r, const cJSON *o, int wide, char cells[][256])
 	} else if (strcmp(p, "pods") == 0) {
 		const cJSON *rc = condition(o, "Ready");
 		int ready = rc && s_at(rc, "status") && strcmp(s_at(rc, "status"), "True") == 0;
+		const char *phase = s_at(o, "status.phase") ? s_at(o, "status.phase") : "Pending";
+		const char *why = rc ? s_at(rc, "reason") : NULL;
 
 		snprintf(cells[n++], 256, "%d/1", ready);
-		snprintf(cells[n++], 256, "%s", s_at(o, "status.phase") ? s_at(o, "status.phase") :
-		    "Pending");
+		/* Like kubectl: why a pending pod waits (CreateContainerConfigError...). */
+		if (strcmp(phase, "Pending") == 0 && why && strcmp(why, "ContainersNotReady") != 0)
+			phase = why;
+		snprintf(cells[n++], 256, "%s", phase);
 		snprintf(cells[n++], 256, "%s", s_at(o, "spec.nodeName") ?
 		    s_at(o, "spec.nodeName") : "<none>");
 		snprintf(cells[n++], 256, "%s", age);

@@ -177,6 +177,8 @@ contains "message names the Secret" 'secret "later-cred"' "$tmp/msg"
 contains "message names the key" 'key "token"' "$tmp/msg"
 check "no process started" 0 "$(podq nosecret "len(st.get('containerStatuses', []))")"
 check "still Pending" Pending "$(podq nosecret "st.get('phase')")"
+A get pods >"$tmp/pods.txt"
+contains "get pods shows why" "nosecret.*CreateContainerConfigError" "$tmp/pods.txt"
 if grep "nosecret" "$tmp/agent.log" | grep -q "started"; then ko "a process of nosecret started"; else ok; fi
 
 # --- the Secret appears: the pod starts on a retry ---
@@ -204,6 +206,13 @@ for f in "$tmp/agent.log" "$tmp/llmd.log"; do
 	absent "user value in $(basename "$f")" "$USERV" "$f"
 done
 if grep -rqs -- "$VALUE" "$tmp/a/state"; then ko "value in the agent's state files"; else ok; fi
+
+# a clean exit (sanitizer builds report leaks then)
+kill "$apid" 2>/dev/null; wait "$apid" 2>/dev/null; apid=""
+kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; dpid=""
+for f in "$tmp/agent.log" "$tmp/llmd.log"; do
+	absent "sanitizer report in $(basename "$f")" "ERROR: [A-Za-z]*Sanitizer\|runtime error:" "$f"
+done
 
 echo "agent-secrets: $pass passed, $fail failed"
 [ "$fail" = 0 ]
