@@ -287,6 +287,8 @@ tp_prepare_model(struct backend *be, const struct model *m, struct llmd_err *e)
 		return 0;
 	if (t->m != NULL)
 		return err_set(e, -EBUSY, "tp", "another model is already on these ranks");
+	if (t->shard != NULL)
+		return err_set(e, -EBUSY, "tp", "an earlier prepare_model of these ranks failed");
 	if ((rc = tp_plan_init(&t->plan, &m->cfg, t->n, e)) < 0)
 		return rc;
 	t->roles = xcalloc((size_t)L * 12 + 1, sizeof(*t->roles));
