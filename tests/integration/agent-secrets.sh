@@ -84,13 +84,16 @@ for _ in $(seq 50); do [ -s "$tmp/hf.port" ] && break; sleep 0.1; done
 hf="http://127.0.0.1:$(cat "$tmp/hf.port")"
 
 A node token create --ttl 1h 2>/dev/null | tail -1 >"$tmp/join.token"
-"$b/llmd-agent" --server "$LLMD_SERVER" --token-file "$tmp/join.token" --node-name s1 \
-    --data-dir "$tmp/a" --address 127.0.0.1 --listen 127.0.0.1:0 --fake-gpus 2xH100-80GB \
-    --backoff-initial 500ms --backoff-max 2s --probe-period 300ms \
-    --heartbeat-interval 500ms --sync-interval 1s --grace-period 2s \
-    --engine-arg --simulate --engine-arg --max-model-len --engine-arg 1024 \
-    2>"$tmp/agent.log" &
-apid=$!
+start_agent() {
+	"$b/llmd-agent" --server "$LLMD_SERVER" --token-file "$tmp/join.token" --node-name s1 \
+	    --data-dir "$tmp/a" --address 127.0.0.1 --listen 127.0.0.1:0 --fake-gpus 2xH100-80GB \
+	    --backoff-initial 500ms --backoff-max 2s --probe-period 300ms \
+	    --heartbeat-interval 500ms --sync-interval 1s --grace-period 2s \
+	    --engine-arg --simulate --engine-arg --max-model-len --engine-arg 1024 \
+	    2>>"$tmp/agent.log" &
+	apid=$!
+}
+start_agent
 for _ in $(seq 100); do
 	[ "$(A get nodes 2>/dev/null | grep -c ' Ready ')" = 1 ] && break
 	sleep 0.1
@@ -191,6 +194,27 @@ if [ -n "$pid" ] && tr '\0' '\n' <"/proc/$pid/environ" | grep -q "^HF_TOKEN=$VAL
 	ok
 else
 	ko "nosecret's engine has no HF_TOKEN (pid $pid)"
+fi
+
+# --- kill -9 of the agent: the engine is re-adopted; its restart still gets the values ---
+old=$(podq withsecret "[c['state']['running']['pid'] for c in st.get('containerStatuses', []) if 'running' in c['state']][0]" 2>/dev/null)
+kill -9 "$apid"; wait "$apid" 2>/dev/null
+start_agent
+for _ in $(seq 100); do grep -q "withsecret.*re-adopted 1" "$tmp/agent.log" && break; sleep 0.1; done
+contains "engine re-adopted" "withsecret.*re-adopted 1 running" "$tmp/agent.log"
+sleep 1   # the agent has the pod's spec and its values again
+[ -n "$old" ] && kill -9 "$old"
+new=""
+for _ in $(seq 100); do
+	new=$(podq withsecret "[c['state']['running']['pid'] for c in st.get('containerStatuses', []) if 'running' in c['state']][0]" 2>/dev/null)
+	[ -n "$new" ] && [ "$new" != "$old" ] && [ -r "/proc/$new/environ" ] && break
+	sleep 0.1
+done
+if [ -n "$new" ] && [ "$new" != "$old" ] &&
+    tr '\0' '\n' <"/proc/$new/environ" | grep -q "^HF_TOKEN=$VALUE\$"; then
+	ok
+else
+	ko "the engine restarted by a restarted agent has no HF_TOKEN (old $old new $new)"
 fi
 
 # --- the value is in no log and no pod object ---
