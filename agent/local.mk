@@ -11,8 +11,8 @@ if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-agent
 TESTS += tests/unit/test-agent
 tests_unit_test_agent_SOURCES = tests/unit/test-agent-translate.c \
-	tests/unit/test-agent-nodes.c \
-	agent/translate.c agent/gpu.c agent/agent.h \
+	tests/unit/test-agent-nodes.c tests/unit/test-agent-secrets.c \
+	agent/translate.c agent/gpu.c agent/secrets.c agent/agent.h \
 	daemon/nodes.c daemon/nodes.h daemon/store.c daemon/store.h
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_agent_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS) -ldl
