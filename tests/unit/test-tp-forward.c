@@ -6,7 +6,9 @@
  * f32 tolerance, for llama (GQA, kv heads split and replicated), qwen2
  * (q/k/v biases) and qwen3 (q/k norms) on 2 and 4 ranks; greedy and sampled
  * ids agree;
- * the serving errors for TP on the CPU and without CUDA.
+ * every rank op runs with its rank entered (the CUDA communicator's
+ * cudaSetDevice), the LM head on rank 0 only; the serving errors for TP on
+ * the CPU and without CUDA.
  */
 #include "config.h"
 
@@ -192,6 +194,198 @@ Test(tp_forward, qwen2_biases_2_ranks)
 Test(tp_forward, qwen3_qk_norm_4_ranks)
 {
 	check_tp("qwen3", 8, 4, 4);
+}
+
+/* ---- every rank op runs with its rank entered (what cudaSetDevice needs) ---- */
+
+/* A CPU backend that checks the communicator entered its rank before each op
+ * and counts its matmuls. */
+struct checked {
+	struct backend base;
+	struct backend *inner;
+	int rank;
+	int matmuls;
+};
+
+static int entered = -1;        /* the rank the communicator last entered */
+static int wrong_rank_ops;
+
+static struct backend *
+inner_of(struct backend *be)
+{
+	struct checked *c = (struct checked *)be;
+	if (entered != c->rank)
+		wrong_rank_ops++;
+	return c->inner;
+}
+
+static void
+ck_destroy(struct backend *be)
+{
+	backend_destroy(inner_of(be));
+	free(be);
+}
+
+static void *
+ck_alloc(struct backend *be, size_t bytes)
+{
+	struct backend *in = inner_of(be);
+	return in->ops->alloc(in, bytes);
+}
+
+static void
+ck_free(struct backend *be, void *p)
+{
+	struct backend *in = inner_of(be);
+	in->ops->free(in, p);
+}
+
+static void
+ck_to_host(struct backend *be, void *dst, const void *src, size_t bytes)
+{
+	struct backend *in = inner_of(be);
+	in->ops->to_host(in, dst, src, bytes);
+}
+
+static void
+ck_embed(struct backend *be, float *x, const struct tensor *emb, const int32_t *tokens, int n)
+{
+	struct backend *in = inner_of(be);
+	in->ops->embed(in, x, emb, tokens, n);
+}
+
+static void
+ck_rmsnorm(struct backend *be, float *out, const float *x, const float *w, int n, int dim,
+    float eps)
+{
+	struct backend *in = inner_of(be);
+	in->ops->rmsnorm(in, out, x, w, n, dim, eps);
+}
+
+static void
+ck_matmul(struct backend *be, float *out, const float *x, const struct tensor *W, int n,
+    int accumulate)
+{
+	struct backend *in = inner_of(be);
+	((struct checked *)be)->matmuls++;
+	in->ops->matmul(in, out, x, W, n, accumulate);
+}
+
+static void
+ck_add_bias(struct backend *be, float *x, const float *b, int n, int d)
+{
+	struct backend *in = inner_of(be);
+	in->ops->add_bias(in, x, b, n, d);
+}
+
+static void
+ck_rope(struct backend *be, float *x, const int32_t *pos, int n, int n_heads, int hd,
+    const float *inv_freq)
+{
+	struct backend *in = inner_of(be);
+	in->ops->rope(in, x, pos, n, n_heads, hd, inv_freq);
+}
+
+static void
+ck_kv_store(struct backend *be, struct kv_cache *kv, int l, const float *k, const float *v,
+    const struct batch *b)
+{
+	struct backend *in = inner_of(be);
+	in->ops->kv_store(in, kv, l, k, v, b);
+}
+
+static void
+ck_attention(struct backend *be, float *out, const float *q, struct kv_cache *kv, int l,
+    const struct batch *b, int n_heads, int n_kv_heads, int hd, int window)
+{
+	struct backend *in = inner_of(be);
+	in->ops->attention(in, out, q, kv, l, b, n_heads, n_kv_heads, hd, window);
+}
+
+static void
+ck_swiglu(struct backend *be, float *g, const float *u, size_t n)
+{
+	struct backend *in = inner_of(be);
+	in->ops->swiglu(in, g, u, n);
+}
+
+static void
+ck_gather_rows(struct backend *be, float *out, const float *x, const int *idx, int m, int dim)
+{
+	struct backend *in = inner_of(be);
+	in->ops->gather_rows(in, out, x, idx, m, dim);
+}
+
+static const struct backend_ops checked_ops = {
+	.name = "checked-cpu", .destroy = ck_destroy, .alloc = ck_alloc, .free = ck_free,
+	.to_host = ck_to_host, .embed = ck_embed, .rmsnorm = ck_rmsnorm, .matmul = ck_matmul,
+	.add_bias = ck_add_bias, .rope = ck_rope, .kv_store = ck_kv_store,
+	.attention = ck_attention, .swiglu = ck_swiglu, .gather_rows = ck_gather_rows,
+};
+
+static void
+ck_enter(void *ctx, int rank)
+{
+	(void)ctx;
+	entered = rank;
+}
+
+/* The sum, checking it gets one buffer per rank, each a different one. */
+static void
+ck_all_reduce(void *ctx, float *const *bufs, size_t count)
+{
+	int n = *(int *)ctx;
+	for (int r = 1; r < n; r++) {
+		cr_assert_neq(bufs[r], bufs[0], "rank %d reduces rank 0's buffer", r);
+		for (size_t i = 0; i < count; i++)
+			bufs[0][i] += bufs[r][i];
+	}
+	for (int r = 1; r < n; r++)
+		memcpy(bufs[r], bufs[0], count * sizeof(float));
+}
+
+Test(tp_forward, rank_ops_run_on_their_entered_rank)
+{
+	char path[128];
+	struct model m;
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct backend *ranks[2], *tp, *one;
+	struct checked *ck[2];
+	static int n_ctx = 2;
+	struct run *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+
+	make_model("ck", "qwen2", 4, 2);
+	snprintf(path, sizeof(path), "%s/ck", dir);
+	cr_assert_eq(model_load(&m, path, &e), 0, "%s", e.msg);
+	for (int r = 0; r < 2; r++) {
+		ck[r] = calloc(1, sizeof(*ck[r]));
+		ck[r]->base.ops = &checked_ops;
+		ck[r]->base.n_threads = 1;
+		ck[r]->inner = backend_cpu_create(1);
+		ck[r]->rank = r;
+		ranks[r] = &ck[r]->base;
+	}
+	struct tp_comm comm = { &n_ctx, ck_enter, ck_all_reduce, NULL, 0 };
+	cr_assert_eq(backend_tp_create(ranks, 2, &comm, &tp, &e), 0, "%s", e.msg);
+	one = backend_cpu_create(1);
+	run_steps(&m, one, a);
+	run_steps(&m, tp, b);
+	cr_expect_eq(wrong_rank_ops, 0, "%d rank ops ran with another rank entered",
+	    wrong_rank_ops);
+	/* the LM head runs on rank 0 only: one matmul per logits chunk of each of
+	 * the 5 forward calls (12 rows: 2 chunks; then 4 decode calls of 2 rows) */
+	cr_expect_eq(ck[0]->matmuls - ck[1]->matmuls, 2 + 4, "rank 0 %d matmuls, rank 1 %d",
+	    ck[0]->matmuls, ck[1]->matmuls);
+	cr_expect_eq(ck[1]->matmuls, 5 * 2 * 7, "rank 1: 7 matmuls a layer, 2 layers, 5 calls");
+	for (int i = 0; i < 12 * VOCAB; i++)
+		cr_assert(fabsf(a->logits[0][i] - b->logits[0][i]) <= 1e-4f + 1e-4f *
+		    fabsf(a->logits[0][i]), "prefill logit %d", i);
+	entered = -1;
+	backend_destroy(tp);
+	backend_destroy(one);
+	model_free(&m);
+	free(a);
+	free(b);
 }
 
 Test(tp_forward, indivisible_model_fails_in_forward_init)
