@@ -155,87 +155,115 @@ top2(const float *l, int V, int *best, float *margin)
 	*margin = a - b;
 }
 
-static void
-run_case(const char *dir, const char *arch, int heads, int kv, int n_ranks)
+/* Steps of one backend: the logits and greedy ids of each. */
+struct trace {
+	int n_rows[STEPS + 1];
+	float logits[STEPS + 1][24 * VOCAB];
+	int32_t ids[STEPS + 1][24];
+	int32_t fed[STEPS + 1][2];      /* decode tokens fed to step s (s >= 1) */
+};
+
+/* Runs the prefill and STEPS decode steps on be; the decode tokens are
+ * ref's (the one-GPU run) when given, else be's own greedy ids. */
+static int
+run_trace(const struct model *m, struct backend *be, const struct trace *ref, struct trace *out)
 {
-	char name[64], path[256];
-	struct model m;
-	struct llmd_err e = LLMD_ERR_INIT;
-	struct backend *one_be, *tp_be;
-	struct side one, tp;
-
-	snprintf(name, sizeof(name), "%s-%d-%d", arch, heads, kv);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (access(path, F_OK) != 0 && make_model(dir, name, arch, heads, kv) != 0) {
-		printf("FAIL: make-model %s\n", name);
-		failures++;
-		return;
-	}
-	if (model_load(&m, path, &e) < 0) {
-		printf("FAIL: load %s: %s\n", name, e.msg);
-		failures++;
-		return;
-	}
-	if (backend_cuda_create(&one_be, &e) < 0 || backend_cuda_tp_create(n_ranks, &tp_be, &e) < 0) {
-		printf("FAIL: %s: backends: %s: %s\n", name, e.field, e.msg);
-		failures++;
-		model_free(&m);
-		return;
-	}
-	if (side_init(&one, &m, one_be) < 0 || side_init(&tp, &m, tp_be) < 0) {
-		model_free(&m);
-		return;
-	}
-
-	static float lo[24 * VOCAB], lt[24 * VOCAB];
-	int32_t io[24], it[24];
-	/* prefill: 17 tokens of sequence 0, 7 of sequence 1 */
+	struct side sd;
 	int32_t tok[24], pos[24], sq[24];
 	uint8_t want[24];
+	int next[2] = { 17, 7 };
+
+	if (side_init(&sd, m, be) < 0)
+		return -1;
+	/* prefill: 17 tokens of sequence 0, 7 of sequence 1 */
 	for (int i = 0; i < 24; i++) {
 		sq[i] = i < 17 ? 0 : 1;
 		pos[i] = i < 17 ? i : i - 17;
 		tok[i] = (i * 71 + 3) % VOCAB;
 		want[i] = (uint8_t)(i == 16 || i == 23 || i % 5 == 0);
 	}
-	int next[2] = { 17, 7 };
 	struct batch b = { 24, tok, pos, sq, want, 2, NULL };
 	for (int s = 0; s <= STEPS; s++) {
-		int no = side_step(&one, &b, lo, io), nt = side_step(&tp, &b, lt, it);
-		if (no < 0 || nt < 0 || no != nt) {
-			printf("FAIL: %s, %d GPUs, step %d: %d rows vs %d\n", name, n_ranks, s, no, nt);
-			failures++;
+		int n = side_step(&sd, &b, out->logits[s], out->ids[s]);
+		out->n_rows[s] = n;
+		if (n < 2 || s == STEPS)
 			break;
-		}
-		for (int i = 0; i < no * VOCAB; i++)
-			if (!(fabsf(lt[i] - lo[i]) <= 0.03f + 0.03f * fabsf(lo[i])))
-				fail("%s, %d GPUs, step %d, logit %d: one GPU %g, tp %g", name, n_ranks, s,
-				    i, lo[i], lt[i]);
-		for (int r = 0; r < no; r++) {
-			int best;
-			float margin;
-			top2(lo + (size_t)r * VOCAB, VOCAB, &best, &margin);
-			if (io[r] != best)
-				fail("%s, %d GPUs, step %d, row %d: one GPU's greedy id %d is not its "
-				    "argmax %d", name, n_ranks, s, r, (int)io[r], best);
-			if (it[r] != io[r] && margin >= 0.05f)
-				fail("%s, %d GPUs, step %d, row %d: greedy tp %d, one GPU %d", name,
-				    n_ranks, s, r, (int)it[r], (int)io[r]);
-		}
-		/* the next decode step: the last rows' greedy ids (one GPU's) */
-		int32_t d_last[2] = { io[no - 2], io[no - 1] };
+		/* the next decode step: one token of each sequence, the greedy ids
+		 * of their last rows */
+		const int32_t *src = ref ? ref->fed[s + 1] : out->ids[s] + n - 2;
 		b.n_tok = 2;
 		for (int q = 0; q < 2; q++) {
-			tok[q] = d_last[q] < 0 ? 1 : d_last[q];
+			tok[q] = src[q] < 0 ? 1 : src[q];
 			pos[q] = next[q]++;
 			sq[q] = q;
 			want[q] = 1;
+			out->fed[s + 1][q] = tok[q];
 		}
 	}
-	printf("test-cuda-tp: %s on %d GPUs: %d decode steps compared\n", name, n_ranks, STEPS);
-	side_free(&tp);
-	side_free(&one);
+	side_free(&sd);
+	return 0;
+}
+
+static void
+run_case(const char *dir, const char *arch, int heads, int kv, int n_ranks)
+{
+	char name[64], path[256];
+	struct model m;
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct backend *be;
+	struct trace *one = calloc(1, sizeof(*one)), *tp = calloc(1, sizeof(*tp));
+
+	snprintf(name, sizeof(name), "%s-%d-%d", arch, heads, kv);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (one == NULL || tp == NULL ||
+	    (access(path, F_OK) != 0 && make_model(dir, name, arch, heads, kv) != 0) ||
+	    model_load(&m, path, &e) < 0) {
+		printf("FAIL: %s: set-up: %s\n", name, e.msg);
+		failures++;
+		free(one);
+		free(tp);
+		return;
+	}
+	/* the one-GPU backend first and alone: its ops assume its device is the
+	 * current one, which the TP ranks change */
+	if (backend_cuda_create(&be, &e) < 0 || run_trace(&m, be, NULL, one) < 0 ||
+	    backend_cuda_tp_create(n_ranks, &be, &e) < 0 || run_trace(&m, be, one, tp) < 0) {
+		printf("FAIL: %s, %d GPUs: %s: %s\n", name, n_ranks, e.field, e.msg);
+		failures++;
+		model_free(&m);
+		free(one);
+		free(tp);
+		return;
+	}
+	for (int s = 0; s <= STEPS; s++) {
+		int no = one->n_rows[s];
+		if (no != tp->n_rows[s] || no < 2) {
+			fail("%s, %d GPUs, step %d: %d rows vs %d", name, n_ranks, s, no, tp->n_rows[s]);
+			break;
+		}
+		for (int i = 0; i < no * VOCAB; i++) {
+			float lo = one->logits[s][i], lt = tp->logits[s][i];
+			if (!(fabsf(lt - lo) <= 0.03f + 0.03f * fabsf(lo)))
+				fail("%s, %d GPUs, step %d, logit %d: one GPU %g, tp %g", name, n_ranks, s,
+				    i, (double)lo, (double)lt);
+		}
+		for (int r = 0; r < no; r++) {
+			int best;
+			float margin;
+			top2(one->logits[s] + (size_t)r * VOCAB, VOCAB, &best, &margin);
+			if (one->ids[s][r] != best)
+				fail("%s, %d GPUs, step %d, row %d: one GPU's greedy id %d is not its "
+				    "argmax %d", name, n_ranks, s, r, (int)one->ids[s][r], best);
+			if (tp->ids[s][r] != one->ids[s][r] && margin >= 0.05f)
+				fail("%s, %d GPUs, step %d, row %d: greedy tp %d, one GPU %d", name,
+				    n_ranks, s, r, (int)tp->ids[s][r], (int)one->ids[s][r]);
+		}
+	}
+	printf("test-cuda-tp: %s on %d GPUs: prefill and %d decode steps compared\n", name,
+	    n_ranks, STEPS);
 	model_free(&m);
+	free(one);
+	free(tp);
 }
 
 int
