@@ -6,9 +6,9 @@
 # huge, very many), an oversized body, malformed request lines, bad
 # Content-Length, chunked garbage, partial requests closed early and left
 # open (slowloris), path traversal, non-UTF-8 bytes, TLS garbage and TLS
-# handshakes left unfinished. Each case
-# must get a 4xx or a clean close (never a 5xx, a hang or a crash), and the
-# process must answer a normal request right after it and stay alive.
+# handshakes left unfinished. Each case must get a 4xx or a clean close
+# (never a 5xx, a hang or a crash), and the process must answer a normal
+# request right after it, stay alive, and exit cleanly (no sanitizer report).
 set -u
 b=${top_builddir:-.}
 src=${top_srcdir:-..}
