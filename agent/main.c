@@ -60,6 +60,9 @@ usage(FILE *f)
 	    "  --slurm                   run as a task of a Slurm job step: node name, labels\n"
 	    "                            and GPUs from the job; drain before it ends, and on SIGTERM\n"
 	    "  --slurm-drain-margin D    drain this long before the job's end time (5m)\n"
+	    "  --slurm-drain-wait D      on SIGTERM, serve until the daemon has moved the pods\n"
+	    "                            (their replacements Ready), at most this long (25s;\n"
+	    "                            keep it below Slurm's KillWait)\n"
 	    "  --ca FILE                 the cluster CA verifying an https:// server ($LLMD_CA);\n"
 	    "                            the agent then gets a client certificate (mTLS)\n"
 	    "  -h, --help                show this help and exit\n"
@@ -70,14 +73,35 @@ usage(FILE *f)
 static struct agent A;
 static int slurm_mode;                    /* --slurm */
 static int64_t slurm_margin_ms = 300000;  /* --slurm-drain-margin */
+static int64_t slurm_wait_ms = 25000;     /* --slurm-drain-wait */
+static uint64_t drain_exit_at;            /* SIGTERM in Slurm: exit by then */
 static struct watchdog *wd;               /* systemd WatchdogSec keep-alives */
+
+/* Stops the pods (after the loop) and exits. */
+static void
+stop_now(struct agent *a)
+{
+	notify_stopping();
+	a->stopping = 1;
+	event_base_loopexit(a->base, NULL);
+}
 
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	struct agent *a = arg;
+
 	(void)fd;
 	(void)what;
-	pods_tick(arg);
+	pods_tick(a);
+	/* Draining on SIGTERM: done once the daemon has taken our pods away. */
+	if (drain_exit_at && !a->stopping && (a->pods == NULL || now_ms() >= drain_exit_at)) {
+		if (a->pods != NULL)
+			log_warnx("drain: pods still here after --slurm-drain-wait; stopping them");
+		else
+			log_info("drain: every pod moved elsewhere; exiting");
+		stop_now(a);
+	}
 }
 
 static void
@@ -94,12 +118,21 @@ on_term(evutil_socket_t fd, short what, void *arg)
 	struct agent *a = arg;
 
 	(void)what;
-	log_info("signal %d: stopping the pods and exiting", (int)fd);
-	notify_stopping();
-	a->stopping = 1;
-	if (slurm_mode)   /* scancel: move the pods first; the drain request gets 2 s */
+	/*
+	 * scancel / preemption / the time limit: the node drains, and the pods
+	 * keep serving until the daemon deletes them, which it does once each
+	 * one's replacement elsewhere is Ready (surge, then stop). A second
+	 * signal, or --slurm-drain-wait, cuts it short.
+	 */
+	if (slurm_mode && !drain_exit_at && a->pods != NULL && slurm_wait_ms > 0) {
+		log_info("signal %d: draining the node; serving until the pods have moved "
+		    "(at most %lld ms)", (int)fd, (long long)slurm_wait_ms);
 		slurm_agent_drain(a, "SIGTERM from Slurm");
-	event_base_loopexit(a->base, slurm_mode ? &(struct timeval){ 2, 0 } : NULL);
+		drain_exit_at = now_ms() + (uint64_t)slurm_wait_ms;
+		return;
+	}
+	log_info("signal %d: stopping the pods and exiting", (int)fd);
+	stop_now(a);
 }
 
 static void
@@ -172,7 +205,7 @@ main(int argc, char **argv)
 {
 	enum { O_SERVER = 1, O_TOKEN, O_NODE, O_DATA, O_LABELS, O_FAKE, O_ADDR, O_LISTEN,
 	    O_PORTS, O_PVC, O_EARG, O_BI, O_BM, O_BR, O_PROBE, O_HB, O_SYNC, O_GRACE,
-	    O_SLURM, O_SLURM_MARGIN, O_CA };
+	    O_SLURM, O_SLURM_MARGIN, O_SLURM_WAIT, O_CA };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, O_SERVER },
 		{ "token-file", required_argument, NULL, O_TOKEN },
@@ -194,6 +227,7 @@ main(int argc, char **argv)
 		{ "grace-period", required_argument, NULL, O_GRACE },
 		{ "slurm", no_argument, NULL, O_SLURM },
 		{ "slurm-drain-margin", required_argument, NULL, O_SLURM_MARGIN },
+		{ "slurm-drain-wait", required_argument, NULL, O_SLURM_WAIT },
 		{ "ca", required_argument, NULL, O_CA },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -244,6 +278,7 @@ main(int argc, char **argv)
 		case O_GRACE: dur("--grace-period", optarg, &a->t.grace_ms); break;
 		case O_SLURM: slurm_mode = 1; break;
 		case O_SLURM_MARGIN: dur("--slurm-drain-margin", optarg, &slurm_margin_ms); break;
+		case O_SLURM_WAIT: dur("--slurm-drain-wait", optarg, &slurm_wait_ms); break;
 		case O_CA: ca_file = optarg; break;
 		case 'h':
 			usage(stdout);

@@ -7,6 +7,7 @@
 #define LLMD_CLI_ADMIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -123,5 +124,13 @@ extern const struct cmd_entry cmd_top_entry;
 extern const struct cmd_entry cmd_config_entry;
 /* "node add|remove HOST ..." over SSH (cli/cmd-node-ssh.c); argv[1] is the verb. */
 int cmd_node_ssh(struct admin *a, int argc, char **argv);
+/*
+ * Drains node (cli/cmd-node.c): cordons and taints it llmd.ai/draining
+ * (direct: only cordons and deletes every pod at once), deletes the pods
+ * the daemon would not replace first; the exit status.
+ */
+int node_drain_start(struct admin *a, const char *node, int direct);
+/* Waits until nodes have no pods left: 0, or 1 naming what is left at timeout. */
+int node_drain_wait(struct admin *a, char *const *nodes, int n, int64_t timeout_ms);
 
 #endif

@@ -216,6 +216,56 @@ pod_name(const cJSON *pod)
 	    cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name"));
 }
 
+int
+node_drain_start(struct admin *a, const char *node, int direct)
+{
+	const cJSON *it;
+	cJSON *pods;
+	int rc;
+
+	if ((rc = node_edit(a, node, direct ? edit_cordon : edit_drain, 1, "cordoned")) != 0)
+		return rc;
+	if ((pods = node_pods(a, node)) == NULL)
+		return 1;
+	cJSON_ArrayForEach(it, pods)
+		if (direct || !surged(it))
+			rc |= delete_pod(a, it);
+		else
+			printf("pod/%s waiting for its replacement\n", pod_name(it));
+	cJSON_Delete(pods);
+	return rc;
+}
+
+int
+node_drain_wait(struct admin *a, char *const *nodes, int n, int64_t timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	const cJSON *it;
+	cJSON *pods;
+	int i, left;
+
+	for (;;) {
+		for (i = 0, left = 0; i < n; i++) {
+			if ((pods = node_pods(a, nodes[i])) == NULL)
+				return 1;
+			left += cJSON_GetArraySize(pods);
+			if (cJSON_GetArraySize(pods) > 0 && now_ms() >= deadline) {
+				fprintf(stderr, "error: timed out draining node/%s; still there:",
+				    nodes[i]);
+				cJSON_ArrayForEach(it, pods)
+					fprintf(stderr, " pod/%s", pod_name(it));
+				fprintf(stderr, "\n");
+			}
+			cJSON_Delete(pods);
+		}
+		if (left == 0)
+			return 0;
+		if (now_ms() >= deadline)
+			return 1;
+		usleep(250 * 1000);
+	}
+}
+
 static int
 cmd_drain_exec(struct admin *a, int argc, char **argv)
 {
@@ -225,11 +275,7 @@ cmd_drain_exec(struct admin *a, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t timeout_ms = 300000;
-	int c, rc = 0, direct = 0;
-	uint64_t deadline;
-	const cJSON *it;
-	const char *node;
-	cJSON *pods;
+	int c, rc, direct = 0;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -248,37 +294,11 @@ cmd_drain_exec(struct admin *a, int argc, char **argv)
 		fprintf(stderr, "error: USAGE: drain NODE [--timeout=DUR] [--disable-eviction]\n");
 		return EXIT_USAGE;
 	}
-	node = argv[optind];
-	if ((rc = node_edit(a, node, direct ? edit_cordon : edit_drain, 1, "cordoned")) != 0)
-		return rc;
-	if ((pods = node_pods(a, node)) == NULL)
+	rc = node_drain_start(a, argv[optind], direct);
+	if (node_drain_wait(a, &argv[optind], 1, timeout_ms) != 0)
 		return 1;
-	cJSON_ArrayForEach(it, pods)
-		if (direct || !surged(it))
-			rc |= delete_pod(a, it);
-		else
-			printf("pod/%s waiting for its replacement\n", pod_name(it));
-	cJSON_Delete(pods);
-	deadline = now_ms() + (uint64_t)timeout_ms;
-	for (;;) {
-		if ((pods = node_pods(a, node)) == NULL)
-			return 1;
-		if (cJSON_GetArraySize(pods) == 0)
-			break;
-		if (now_ms() >= deadline) {
-			fprintf(stderr, "error: timed out draining node/%s; still there:", node);
-			cJSON_ArrayForEach(it, pods)
-				fprintf(stderr, " pod/%s", pod_name(it));
-			fprintf(stderr, "\n");
-			cJSON_Delete(pods);
-			return 1;
-		}
-		cJSON_Delete(pods);
-		usleep(250 * 1000);
-	}
-	cJSON_Delete(pods);
 	if (rc == 0)
-		printf("node/%s drained\n", node);
+		printf("node/%s drained\n", argv[optind]);
 	return rc ? 1 : 0;
 }
 

@@ -7,8 +7,13 @@
  *     DIR (a directory every node sees, default ~/.llmd/slurm) and runs
  *     `sbatch --parsable`; the job id is printed alone on the last line.
  *   slurm list       the pools: squeue's jobs of that name with their Ready nodes
- *   slurm cancel ID  drains the job's nodes, scancels it, waits for it to
- *                    leave the queue and deletes its Node objects.
+ *   slurm cancel ID [--drain-timeout D (2m)]
+ *                    drains the job's nodes (surge-then-stop: each service
+ *                    pod's replacement elsewhere is Ready before the pod
+ *                    goes, daemon/surge.h), waits until they hold no pods
+ *                    (or D passed: then says what is left and goes on),
+ *                    scancels the job, waits for it to leave the queue and
+ *                    deletes its Node objects.
  * sbatch/squeue/scancel run as child processes (SLURM_CONF inherited).
  */
 #include "config.h"
@@ -532,7 +537,7 @@ do_list(struct admin *a, const char *job_name)
 }
 
 static int
-do_cancel(struct admin *a, const char *job)
+do_cancel(struct admin *a, const char *job, int64_t drain_timeout_ms)
 {
 	char *sc[] = { (char *)"scancel", (char *)job, NULL };
 	char *sq[] = { (char *)"squeue", (char *)"-h", (char *)"-j", (char *)job, (char *)"-o",
@@ -546,14 +551,24 @@ do_cancel(struct admin *a, const char *job)
 	}
 	if ((nodes = job_nodes(a, job)) == NULL)
 		return 1;
-	/* pods move first */
-	cJSON_ArrayForEach(n, nodes) {
-		char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetObjectItemCaseSensitive(n, "metadata"), "name"));
-		char *dargv[] = { (char *)"drain", name, NULL };
+	/* pods move first: replacements elsewhere Ready, then these stop */
+	{
+		char **names = xcalloc((size_t)cJSON_GetArraySize(nodes) + 1, sizeof(*names));
+		int nn = 0;
 
-		if (name != NULL && cmd_drain_entry.exec(a, 2, dargv) != 0)
-			rc = 1;
+		cJSON_ArrayForEach(n, nodes) {
+			char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(n, "metadata"), "name"));
+
+			if (name != NULL && node_drain_start(a, name, 0) == 0)
+				names[nn++] = name;
+			else
+				rc = 1;
+		}
+		if (node_drain_wait(a, names, nn, drain_timeout_ms) != 0)
+			fprintf(stderr, "warning: slurm job %s: pods still on its nodes; "
+			    "cancelling anyway\n", job);
+		free(names);
 	}
 	if (run_child(sc, NULL) != 0) {
 		fprintf(stderr, "error: scancel %s failed\n", job);
@@ -607,11 +622,21 @@ cmd_slurm_exec(struct admin *a, int argc, char **argv)
 			return do_list(a, "llmd-agents");
 	}
 	if (argc == 3 && strcmp(argv[1], "cancel") == 0)
-		return do_cancel(a, argv[2]);
+		return do_cancel(a, argv[2], 120000);
+	if (argc == 5 && strcmp(argv[1], "cancel") == 0 &&
+	    strcmp(argv[3], "--drain-timeout") == 0) {
+		int64_t ms;
+
+		if (parse_duration_ms(argv[4], &ms) < 0 || ms < 0) {
+			fprintf(stderr, "error: invalid --drain-timeout \"%s\"\n", argv[4]);
+			return EXIT_USAGE;
+		}
+		return do_cancel(a, argv[2], ms);
+	}
 	fprintf(stderr, "error: USAGE: slurm submit --nodes N [--gpus-per-node G] [--partition P] "
 	    "[--time T] [--account A] [--job-name NAME] [--work-dir DIR] [--agent-server URL] "
 	    "[--drain-margin D] [--token-ttl D] [--template FILE] [--agent-arg ARG]... | slurm list "
-	    "[--job-name NAME] | slurm cancel JOBID\n");
+	    "[--job-name NAME] | slurm cancel JOBID [--drain-timeout D]\n");
 	return EXIT_USAGE;
 }
 

@@ -33,6 +33,7 @@ struct proxy {
 	size_t n_tried;
 	struct http_client_req *up;
 	int head_sent, sse, status, paused, inflight;
+	int retry_503;                   /* the endpoint turned it away: try another */
 	int buffered;                    /* small Content-Length reply: sent whole at the end */
 	char *ctype;
 	struct buf body;
@@ -147,8 +148,16 @@ up_head(const struct http_response *resp, void *arg)
 	const char *rid = http_response_header(resp, "X-Request-Id");
 	const char *cl = http_response_header(resp, "Content-Length");
 
-	if (px->head_sent || px->req == NULL)
+	if (px->head_sent || px->req == NULL || px->retry_503)
 		return;
+	/*
+	 * 503 from an engine means it did not take the request (shutting down,
+	 * queue full): another endpoint may, as when a drained pod stops.
+	 */
+	if (resp->status == 503 && px->n_tried + 1 < MAX_ATTEMPTS) {
+		px->retry_503 = 1;
+		return;
+	}
 	px->head_sent = 1;
 	px->status = resp->status;
 	px->sse = ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0;
@@ -176,7 +185,7 @@ up_data(const char *data, size_t len, void *arg)
 {
 	struct proxy *px = arg;
 
-	if (px->req == NULL)
+	if (px->req == NULL || px->retry_503)
 		return;
 	if (px->ttft_us == 0)
 		px->ttft_us = now_us();
@@ -208,7 +217,20 @@ up_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
 		px->pick.ep->inflight--;
 		px->inflight = 0;
 	}
+	if (px->retry_503) {
+		log_info("endpoint %s answered 503; retrying elsewhere", px->pick.ep->addr);
+		px->retry_503 = 0;
+		endpoint_mark_down(px->pick.ep, DOWN_MS);
+		metric_add(px->env->m_retries, (const char *[]){ px->r.pool->name }, 1);
+		attempt(px);
+		return;
+	}
 	if (e == NULL) {
+		if (!px->head_sent && resp->status == 503 && px->n_tried + 1 < MAX_ATTEMPTS) {
+			px->retry_503 = 1;   /* a bodiless 503 */
+			up_end(resp, e, px);
+			return;
+		}
 		if (!px->head_sent) {   /* no head callback: a bodiless reply */
 			px->status = resp->status;
 			account(px, resp->status);
@@ -228,7 +250,9 @@ up_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
 		px_free(px);
 		return;
 	}
-	if (!px->head_sent && px->bytes == 0 && e->code == -ECONNREFUSED) {
+	/* refused, or a pooled connection the engine closed as it stopped */
+	if (!px->head_sent && px->bytes == 0 && (e->code == -ECONNREFUSED ||
+	    e->code == -ECONNRESET || e->code == -EPIPE)) {
 		log_warnx("endpoint %s: %s; retrying elsewhere", px->pick.ep->addr, e->msg);
 		endpoint_mark_down(px->pick.ep, DOWN_MS);
 		metric_add(px->env->m_retries, (const char *[]){ px->r.pool->name }, 1);

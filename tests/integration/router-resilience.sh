@@ -18,6 +18,34 @@ for i in 1 2 3; do
 	start_engine e$i --served-model-name sim --sim-ttft-ms 1 --sim-itl-ms 10 --sim-jitter 0
 done
 dead_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# an endpoint that turns every request away with 503, as a stopping engine does
+cat >"$t/busy.py" <<'EOP'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def reply(self, code, body, ctype):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.reply(200, b"vllm:num_requests_running 0\nvllm:num_requests_waiting 0\n", "text/plain")
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(sys.argv[2], "a") as f:
+            f.write("POST\n")
+        self.reply(503, b'{"error":{"message":"the server is shutting down","code":503}}', "application/json")
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+EOP
+python3 "$t/busy.py" "$t/busy.port" "$t/busy.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$t/busy.port" ] && break; sleep 0.1; done
+busy_port=$(cat "$t/busy.port")
 write_cfg() {   # write_cfg ENDPOINTS_OF_POOL_SVC
 	cat >"$t/cfg.yaml" <<EOC
 pools:
@@ -39,7 +67,7 @@ routes:
 - {name: ns/auth, pool: svc, authorization: "Bearer s3cret"}
 EOC
 }
-write_cfg "\"127.0.0.1:$e1_port\", \"127.0.0.1:$e2_port\", \"127.0.0.1:$e3_port\", \"127.0.0.1:$dead_port\""
+write_cfg "\"127.0.0.1:$e1_port\", \"127.0.0.1:$e2_port\", \"127.0.0.1:$e3_port\", \"127.0.0.1:$dead_port\", \"127.0.0.1:$busy_port\""
 start_router "$t/cfg.yaml" --max-body 1MiB --client-timeout 3s
 
 # --- saturation: fill the slow engine's queue with Critical requests
@@ -71,7 +99,16 @@ for i in $(seq 12); do
 		"$R/ns/svc/v1/completions")
 	[ "$code" = 200 ] || bad=$((bad+1))
 done
-[ $bad = 0 ] && ok || no "$bad of 12 failed with a dead endpoint in the pool"
+[ $bad = 0 ] && ok || no "$bad of 12 failed with a dead and a 503 endpoint in the pool"
+# the 503 endpoint was tried (and every request it turned away went elsewhere)
+for i in $(seq 24); do
+	[ -s "$t/busy.log" ] && break
+	code=$(curl -s -o /dev/null -w '%{http_code}' -d "{\"model\":\"sim\",\"prompt\":\"q$i\",\"max_tokens\":1}" \
+		"$R/ns/svc/v1/completions")
+	[ "$code" = 200 ] || bad=$((bad+1))
+done
+[ -s "$t/busy.log" ] && ok || no "the 503 endpoint was never picked"
+[ $bad = 0 ] && ok || no "$bad requests failed after a 503 from an endpoint"
 
 # --- route timeout and authorization
 code=$(curl -s -o "$t/b" -w '%{http_code}' -d '{"model":"sim","prompt":"long","max_tokens":500}' "$R/ns/slow/v1/completions")
