@@ -5,8 +5,11 @@
 # submit renders the batch template and sbatches it, one llmd-agent --slurm
 # per node joins as slurm-JOB-NODE with the job's labels and GPUs, slurm
 # list shows the pool, an agent drains its node before the job's end time
-# (--drain-margin larger than the time limit), and slurm cancel drains,
-# scancels and deletes the nodes.
+# (--drain-margin larger than the time limit), a service placed on the
+# first job answers through llmd-router under a steady request stream while
+# slurm cancel drains that job (the pod's replacement on a third job is
+# Ready before the old pod stops: no failed request), scancels it and
+# deletes its nodes.
 # Needs root and slurmctld/slurmd/munge (Debian: slurmctld slurmd
 # slurm-client munge): exits 77 otherwise, and with LLMD_QUICK=1.
 set -u
@@ -170,11 +173,98 @@ for _ in $(seq 150); do
 	sleep 0.2
 done
 check "node drained before the end time" 1 "$(nodes "$job2" | grep -c ' True True ')"
-grep -q "drained by its agent" "$tmp/llmd.log" && ok || ko "no drain logged by llmd"
+grep -q "draining at its agent's request" "$tmp/llmd.log" && ok || ko "no drain logged by llmd"
+
+# --- a service on the first job, through the router ---
+"$b/llmd-engine" make-model --arch qwen3 --out "$tmp/model" --layers 2 --hidden 64 \
+    --heads 4 --kv-heads 2 --intermediate 128 --seed 1 >/dev/null 2>&1 || ko "make-model"
+cat >"$tmp/svc.yaml" <<EOT
+apiVersion: serving.kserve.io/v1alpha1
+kind: LLMInferenceService
+metadata: {name: chat, namespace: default}
+spec:
+  model: {uri: "file://$tmp/model", name: tiny}
+  replicas: 1
+  router: {gateway: {}, route: {}}
+  template:
+    containers:
+    - name: main
+      resources: {limits: {nvidia.com/gpu: "1"}}
+EOT
+A apply -f "$tmp/svc.yaml" >/dev/null
+A wait --for=condition=Ready llmisvc/chat --timeout 60s >/dev/null || ko "chat not Ready: $(A get pods 2>&1)"
+pod_node() { A get pods -l app.kubernetes.io/name=chat -o json | python3 -c '
+import json, sys
+print(" ".join(sorted(p["spec"].get("nodeName", "-") for p in json.load(sys.stdin)["items"])))'; }
+case "$(pod_node)" in "slurm-$job-n"[12]) ok;; *) ko "chat on the first job: $(pod_node)";; esac
+"$b/llmd-router" --server "$LLMD_SERVER" --token-file "$tmp/admin.token" \
+    --name kserve-ingress-gateway --listen 127.0.0.1:0 --no-access-log \
+    >"$tmp/router.port" 2>"$tmp/router.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/router.port" ] && break; sleep 0.05; done
+R="http://127.0.0.1:$(tail -1 "$tmp/router.port")"
+for _ in $(seq 100); do
+	code=$(curl -s -o "$tmp/r" -w '%{http_code}' -d '{"model":"tiny","prompt":"hi","max_tokens":2}' \
+	    "$R/default/chat/v1/completions")
+	[ "$code" = 200 ] && break
+	sleep 0.1
+done
+check "answers through the router" 200 "$code"
+
+# --- a second allocation joins: the pod's next home ---
+submit --nodes 1 --gpus-per-node 1 --time 10 >"$tmp/sub3.out" 2>&1
+job3=$(tail -n 1 "$tmp/sub3.out")
+for _ in $(seq 150); do
+	[ "$(nodes "$job3" | grep -c ' True False ')" = 1 ] && break
+	sleep 0.2
+done
+check "third job's node Ready" 1 "$(nodes "$job3" | grep -c ' True False ')"
+
+# --- a steady request stream while the first job ends ---
+cat >"$tmp/load.py" <<'EOP'
+import json, os, sys, threading, time, urllib.request, urllib.error
+url, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+codes, lock = [], threading.Lock()
+def worker(w):
+    i = 0
+    while not os.path.exists(stop):
+        i += 1
+        body = json.dumps({"model": "tiny", "prompt": "steady %d %d" % (w, i), "max_tokens": 4}).encode()
+        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                r.read(); c = r.status
+        except urllib.error.HTTPError as e:
+            c = e.code
+        except Exception as e:
+            c = 0
+        with lock:
+            codes.append(c)
+        time.sleep(0.02)
+ts = [threading.Thread(target=worker, args=(w,)) for w in range(2)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+bad = [c for c in codes if c != 200]
+open(out, "w").write("%d %d %s\n" % (len(codes), len(bad), sorted(set(bad))))
+EOP
+python3 "$tmp/load.py" "$R/default/chat/v1/completions" "$tmp/load.stop" "$tmp/load.out" &
+lpid=$!
+sleep 1
+t0=$(date +%s.%N)
 
 # --- cancel: drain, scancel, delete ---
 A slurm cancel "$job" >"$tmp/cancel.out" 2>&1
 check "cancel exit" 0 "$?"
+t1=$(date +%s.%N)
+sleep 1
+touch "$tmp/load.stop"
+wait $lpid
+read -r total failed codes <"$tmp/load.out"
+echo "slurm allocation end: $total requests, $failed failed $codes; cancel took $(python3 -c "print(round($t1 - $t0, 1))") s"
+check "no failed request while the allocation ended" 0 "$failed"
+[ "$total" -gt 10 ] && ok || ko "steady stream too thin: $total requests"
+check "the pod moved to the third job" "slurm-$job3-n1" "$(pod_node | sed "s/slurm-$job3-n2/slurm-$job3-n1/")"
+contains "cancel waited for replacements" "waiting for its replacement" "$tmp/cancel.out"
 contains "cancel reports" "slurm job $job cancelled, 2 node(s) removed" "$tmp/cancel.out"
 A get nodepools >"$tmp/np2.txt"
 grep -q "^slurm-$job " "$tmp/np2.txt" && ko "node pool of a cancelled job still listed" || ok
@@ -184,6 +274,9 @@ for _ in $(seq 30); do pgrep -f "node-$job-" >/dev/null || break; sleep 0.1; don
 pgrep -f "node-$job-" >/dev/null && ko "agents of job $job still running" || ok
 A slurm cancel "$job2" >/dev/null 2>&1
 check "second cancel" 0 "$?"
+A delete llmisvc chat >/dev/null 2>&1
+A slurm cancel "$job3" >/dev/null 2>&1
+check "third cancel" 0 "$?"
 A slurm cancel "12;x" >/dev/null 2>&1
 check "bad job id" 2 "$?"
 
