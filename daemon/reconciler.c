@@ -62,6 +62,7 @@ static const char *const child_resources[] = {
 
 struct key {
 	char *ns, *name;
+	int unbound;             /* pods left unplaced by its last reconcile */
 	struct key *next;
 };
 
@@ -103,6 +104,11 @@ struct reconciler {
 	struct event *resync;
 	struct event *kick;
 	cJSON *node_prints;  /* node name -> what placement sees of it */
+	/*
+	 * "ns/name" of the services whose last reconcile left pods unplaced
+	 * (loop thread): queued again when a bound pod goes, freeing its GPUs.
+	 */
+	cJSON *pending;
 	int stopping;
 };
 
@@ -668,7 +674,23 @@ default_gateway_address(struct store *s, char *out, size_t outlen)
 }
 
 static int
-reconcile_one(struct store *s, const char *ns, const char *name, struct batch_view *view)
+count_unbound(const cJSON *observed)
+{
+	const cJSON *it;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, observed) {
+		const char *k = str_at(it, "kind", NULL);
+
+		n += k && strcmp(k, "Pod") == 0 && str_at(it, "spec", "nodeName") == NULL;
+	}
+	return n;
+}
+
+/* *unbound (if not NULL): the service's pods still without a node. */
+static int
+reconcile_one(struct store *s, const char *ns, const char *name, struct batch_view *view,
+    int *unbound)
 {
 	struct cfg_cache cache = { s, { 0 }, 0 };
 	struct reconcile_env env = { 0 };
@@ -721,6 +743,8 @@ reconcile_one(struct store *s, const char *ns, const char *name, struct batch_vi
 			cJSON_Delete(cJSON_DetachItemViaPointer(observed, c));
 		}
 		schedule_pods(s, svc, ns, uid, view, observed);
+		if (unbound != NULL)
+			*unbound = count_unbound(observed);
 		sort_children(observed);
 		rc = 0;
 	} else if (rc == 0) {
@@ -765,7 +789,7 @@ int
 reconcile_service(struct store *s, const char *ns, const char *name)
 {
 	struct batch_view view = { 0 };
-	int rc = reconcile_one(s, ns, name, &view);
+	int rc = reconcile_one(s, ns, name, &view, NULL);
 
 	batch_view_release(&view);
 	return rc;
@@ -823,6 +847,22 @@ enqueue_all(struct reconciler *r)
 			reconciler_enqueue(r, ns, n);
 	}
 	cJSON_Delete(items);
+}
+
+static void
+enqueue_pending(struct reconciler *r)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, r->pending) {
+		char ns[256];
+		const char *slash = strchr(it->string, '/');
+
+		if (slash == NULL || (size_t)(slash - it->string) >= sizeof(ns))
+			continue;
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - it->string), it->string);
+		reconciler_enqueue(r, ns, slash + 1);
+	}
 }
 
 static int64_t
@@ -883,7 +923,8 @@ work(void *arg)
 			break;
 		}
 		int64_t t1 = mono_ms();
-		reconcile_one(r->store, k->ns, k->name, &r->view);
+		k->unbound = 0;
+		reconcile_one(r->store, k->ns, k->name, &r->view, &k->unbound);
 		if (m_reconcile_seconds)
 			metric_observe(m_reconcile_seconds, M_KIND, (double)(mono_ms() - t1) / 1000.0);
 	}
@@ -912,8 +953,16 @@ done(void *arg)
 		next = k->next;
 		if (k == unfinished)
 			requeue = 1;
-		if (requeue && !r->stopping)
+		if (requeue && !r->stopping) {
 			reconciler_enqueue(r, k->ns, k->name);
+		} else {
+			char id[512];
+
+			snprintf(id, sizeof(id), "%s/%s", k->ns, k->name);
+			cJSON_DeleteItemFromObjectCaseSensitive(r->pending, id);
+			if (k->unbound > 0)
+				cJSON_AddNullToObject(r->pending, id);
+		}
 		key_free(k);
 	}
 	r->running = NULL;
@@ -1009,6 +1058,13 @@ on_event(const struct store_event *ev, void *arg)
 	const char *owner;
 
 	/*
+	 * A bound pod went (ours too: a scale-down, a drained pod): its GPUs may
+	 * place another service's pending pods.
+	 */
+	if (ev->type == STORE_DELETED && strcmp(ev->resource, "pods") == 0 &&
+	    str_at(ev->object, "spec", "nodeName") != NULL)
+		enqueue_pending(r);
+	/*
 	 * Written by a batch of ours (the batch held the writer, so nobody
 	 * else's write has a version in its range): nothing new to reconcile.
 	 */
@@ -1018,8 +1074,14 @@ on_event(const struct store_event *ev, void *arg)
 
 	if (strcmp(ev->resource, SVC_RES) == 0) {
 		/* Our own status writes come back here; reconciling is idempotent. */
-		if (ev->type != STORE_DELETED)
+		if (ev->type != STORE_DELETED) {
 			reconciler_enqueue(r, ev->ns, ev->name);
+		} else {
+			char id[512];
+
+			snprintf(id, sizeof(id), "%s/%s", ev->ns, ev->name);
+			cJSON_DeleteItemFromObjectCaseSensitive(r->pending, id);
+		}
 		return;
 	}
 	if (strcmp(ev->resource, "nodes") == 0) {
@@ -1063,6 +1125,7 @@ reconciler_new(struct event_base *base, struct store *s, struct watch_hub *hub,
 	r->hub = hub;
 	r->wp = wp;
 	r->node_prints = cJSON_CreateObject();
+	r->pending = cJSON_CreateObject();
 	r->kick = event_new(base, -1, 0, on_kick, r);
 	r->resync = event_new(base, -1, EV_PERSIST, on_resync, r);
 	if (resync_ms > 0)
@@ -1089,5 +1152,6 @@ reconciler_free(struct reconciler *r)
 	/* r->running is freed by done() when the workpool drains. */
 	batch_view_release(&r->view);
 	cJSON_Delete(r->node_prints);
+	cJSON_Delete(r->pending);
 	free(r);
 }

@@ -28,7 +28,7 @@ lacks() { if grep -q -- "$2" "$3"; then ko "$1: '$2' unexpectedly in: $(head -c 
 
 echo "cli-test-token-0123" > "$tmp/token"
 "$LLMD" --listen 127.0.0.1:0 --data-dir "$tmp/d" --token-file "$tmp/token" \
-    --presets-dir "$src/etc/presets" 2>"$tmp/llmd.log" &
+    --presets-dir "$src/etc/presets" --resync-interval 10m 2>"$tmp/llmd.log" &
 pid=$!
 i=0
 while [ ! -s "$tmp/d/llmd.addr" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
@@ -131,6 +131,24 @@ run get events; contains "FailedScheduling event" "Warning *FailedScheduling *Po
 run describe pod "$(grep -o 'huge-kserve-[a-z0-9-]*' "$tmp/o" | head -1)"
 contains "describe shows the pod's events" "FailedScheduling" "$tmp/o"
 run delete llmisvc huge
+
+# --- a pending pod is placed as soon as another service frees the GPUs ---
+# (solo is tainted: the examples' pending pods must not take it)
+printf 'apiVersion: v1\nkind: Node\nmetadata: {name: solo, labels: {pool: solo}}\nspec:\n  taints: [{key: dedicated, value: solo, effect: NoSchedule}]\nstatus:\n  allocatable: {nvidia.com/gpu: "4"}\n  conditions: [{type: Ready, status: "True"}]\n' |
+	"$A" apply -f - >/dev/null
+for n in first second; do
+	sed "s/name: chat/name: $n/; s/gpu: \"1\"/gpu: \"4\"/; s/^  template:/  template:\n    nodeSelector: {pool: solo}\n    tolerations: [{key: dedicated, operator: Equal, value: solo, effect: NoSchedule}]/" \
+	    "$tmp/svc.yaml" | "$A" apply -f - >/dev/null
+	sleep 0.3
+done
+solo_pods() { "$A" get pods -o json | jq -r '.items[] | select(.metadata.labels["app.kubernetes.io/name"] == "'"$1"'") | (.spec.nodeName // "none")'; }
+check "first takes the solo node" "solo" "$(solo_pods first)"
+check "second waits for GPUs" "none" "$(solo_pods second)"
+run delete llmisvc first
+i=0; while [ "$(solo_pods second)" != solo ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+check "second placed once first is gone (not at the 10m resync)" "solo" "$(solo_pods second)"
+run delete llmisvc second
+run delete node solo
 
 # --- scale, patch, wait ---
 run scale llmisvc/chat --replicas 3; contains "scale" "llminferenceservice.serving.kserve.io/chat scaled" "$tmp/o"
