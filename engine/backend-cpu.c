@@ -1,8 +1,8 @@
 /*
  * engine/backend-cpu.c - the CPU implementation of struct backend_ops:
  * host memory, weight matmuls through engine/kernels.h on a persistent
- * thread pool, and attention parallel over (token, head) pairs reading the
- * paged KV cache.
+ * thread pool, and attention parallel over (token, KV head) pairs reading the
+ * paged KV cache, all query heads of a GQA group in one pass (attn_rows).
  */
 #include "config.h"
 
@@ -153,58 +153,65 @@ struct attn_job {
 	int l;
 	const struct batch *b;
 	int n_heads, n_kv_heads, hd, window;
+	int group;              /* query heads per KV head: n_heads / n_kv_heads */
+	int n_sub;              /* sub-groups of <= ATTN_MAX_GROUP heads per KV head */
 };
 
-/* One (token, head): online-softmax attention over positions 0..pos (or the
- * last `window` of them). */
+/*
+ * One (token, KV head, sub-group of the query heads that share it): online
+ * softmax over positions 0..pos (or the last `window` of them), one
+ * attn_rows step per run of positions within a KV block, so each K/V row is
+ * read once for the whole sub-group.
+ */
 static void
 attn_task(void *arg, int task, int n_tasks)
 {
 	(void)n_tasks;
 	const struct attn_job *j = arg;
 	const struct kv_cache *kv = j->kv;
-	int t = task / j->n_heads, h = task % j->n_heads, hd = j->hd;
-	int kvh = h / (j->n_heads / j->n_kv_heads);
+	int per_tok = j->n_kv_heads * j->n_sub, hd = j->hd;
+	int t = task / per_tok, kvh = task % per_tok / j->n_sub, sub = task % j->n_sub;
+	int h0 = kvh * j->group + sub * ATTN_MAX_GROUP;
+	int g = MIN(ATTN_MAX_GROUP, j->group - sub * ATTN_MAX_GROUP);
 	const struct batch_seq *s = &j->b->seqs[j->b->seq[t]];
-	const float *q = j->q + ((size_t)t * j->n_heads + h) * hd;     /* (HD) */
-	float *o = j->out + ((size_t)t * j->n_heads + h) * hd;          /* (HD) */
-	float acc[CPU_MAX_HEAD_DIM];
+	const float *q = j->q + ((size_t)t * j->n_heads + h0) * hd;    /* (g, HD) */
+	float *o = j->out + ((size_t)t * j->n_heads + h0) * hd;         /* (g, HD) */
+	float acc[ATTN_MAX_GROUP * CPU_MAX_HEAD_DIM];                   /* (g, HD) */
+	float mx[ATTN_MAX_GROUP], sum[ATTN_MAX_GROUP];
 	float scale = 1.0f / sqrtf((float)hd);
-	float mx = -INFINITY, sum = 0;
+	int bs = kv->block_size, last = j->b->pos[t];
 
-	memset(acc, 0, (size_t)hd * sizeof(float));
-	int first = j->window > 0 ? MAX(0, j->b->pos[t] - j->window + 1) : 0;
-	for (int p = first; p <= j->b->pos[t]; p++) {
-		int32_t blk = s->block_table[p / kv->block_size];
-		size_t off = (size_t)(p % kv->block_size) * kv->kv_dim + (size_t)kvh * hd;
-		const float *kr = kv_block_k(kv, blk, j->l) + off;     /* (HD) */
-		const float *vr = kv_block_v(kv, blk, j->l) + off;     /* (HD) */
-		float sc = 0;
-		for (int d = 0; d < hd; d++)
-			sc += q[d] * kr[d];
-		sc *= scale;
-		if (sc > mx) {
-			float r = expf(mx - sc);
-			sum *= r;
-			for (int d = 0; d < hd; d++)
-				acc[d] *= r;
-			mx = sc;
-		}
-		float wgt = expf(sc - mx);
-		sum += wgt;
-		for (int d = 0; d < hd; d++)
-			acc[d] += wgt * vr[d];
+	memset(acc, 0, (size_t)g * hd * sizeof(float));
+	for (int h = 0; h < g; h++) {
+		mx[h] = -INFINITY;
+		sum[h] = 0;
 	}
-	for (int d = 0; d < hd; d++)
-		o[d] = acc[d] / sum;
+	int p = j->window > 0 ? MAX(0, last - j->window + 1) : 0;
+	while (p <= last) {
+		int32_t blk = s->block_table[p / bs];
+		int slot = p % bs;
+		int n = MIN(MIN(bs - slot, last - p + 1), ATTN_MAX_ROWS);
+		size_t off = (size_t)slot * kv->kv_dim + (size_t)kvh * hd;
+		/* K, V rows p..p+n of this KV head: (n, HD) with row stride kv_dim */
+		attn_rows(acc, mx, sum, q, g, hd, kv_block_k(kv, blk, j->l) + off,
+		    kv_block_v(kv, blk, j->l) + off, (size_t)kv->kv_dim, n, scale);
+		p += n;
+	}
+	for (int h = 0; h < g; h++)
+		for (int d = 0; d < hd; d++)
+			o[(size_t)h * hd + d] = acc[(size_t)h * hd + d] / sum[h];
 }
 
 static void
 cpu_attention(struct backend *be, float *out, const float *q, struct kv_cache *kv, int l,
     const struct batch *b, int n_heads, int n_kv_heads, int hd, int window)
 {
-	struct attn_job j = { out, q, kv, l, b, n_heads, n_kv_heads, hd, window };
-	threadpool_run(pool(be), attn_task, &j, b->n_tok * n_heads);
+	int group = n_heads / n_kv_heads;
+	struct attn_job j = {
+		out, q, kv, l, b, n_heads, n_kv_heads, hd, window,
+		group, (group + ATTN_MAX_GROUP - 1) / ATTN_MAX_GROUP,
+	};
+	threadpool_run(pool(be), attn_task, &j, b->n_tok * n_kv_heads * j.n_sub);
 }
 
 static void

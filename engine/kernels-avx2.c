@@ -5,10 +5,13 @@
  */
 #include "config.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/kernels-impl.h"
+#include "engine/kernels.h"
 #include "engine/tensor.h"
 #include "lib/util.h"
 
@@ -23,6 +26,8 @@
 #define SIMD_PR 4
 #define SIMD_PT 3
 typedef __m256 vec;
+
+#include "engine/kernels-exp.h"
 
 static inline SIMD_TARGET vec
 v_zero(void)
@@ -43,6 +48,40 @@ v_hsum(vec v)
 	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
 	s = _mm_add_ss(s, _mm_movehdup_ps(s));
 	return _mm_cvtss_f32(s);
+}
+
+static inline SIMD_TARGET vec
+v_set1(float f)
+{
+	return _mm256_set1_ps(f);
+}
+
+static inline SIMD_TARGET vec
+v_add(vec a, vec b)
+{
+	return _mm256_add_ps(a, b);
+}
+
+static inline SIMD_TARGET vec
+v_mul(vec a, vec b)
+{
+	return _mm256_mul_ps(a, b);
+}
+
+/*
+ * exp(x) for x clamped to [SIMD_EXP_MIN, SIMD_EXP_MAX] (kernels-exp.h): the
+ * clamp keeps n within the normal exponents, so 2^n is added to the bits.
+ */
+static inline __attribute__((always_inline)) SIMD_TARGET vec
+v_exp(vec x)
+{
+	x = _mm256_min_ps(_mm256_max_ps(x, v_set1(SIMD_EXP_MIN)), v_set1(SIMD_EXP_MAX));
+	vec n = _mm256_round_ps(v_mul(x, v_set1(SIMD_LOG2E)),
+	    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	vec r = _mm256_fnmadd_ps(n, v_set1(SIMD_LN2_HI), x);
+	r = _mm256_fnmadd_ps(n, v_set1(SIMD_LN2_LO), r);
+	__m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+	return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(SIMD_EXP_POLY(r)), e));
 }
 
 static inline SIMD_TARGET vec
@@ -85,5 +124,6 @@ const struct kernels_ops kernels_avx2_ops = {
 	.dot = avx2_dot,
 	.to_f32 = avx2_to_f32,
 	.tile = avx2_tile,
+	.attn_rows = avx2_attn_rows,
 };
 #endif

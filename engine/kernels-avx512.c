@@ -12,10 +12,13 @@
  */
 #include "config.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/kernels-impl.h"
+#include "engine/kernels.h"
 #include "engine/tensor.h"
 #include "lib/util.h"
 
@@ -31,6 +34,8 @@
 #define SIMD_PT 6
 #define SIMD_SLAB 32
 typedef __m512 vec;
+
+#include "engine/kernels-exp.h"
 
 static inline SIMD_TARGET vec
 v_zero(void)
@@ -48,6 +53,36 @@ static inline SIMD_TARGET float
 v_hsum(vec v)
 {
 	return _mm512_reduce_add_ps(v);
+}
+
+static inline SIMD_TARGET vec
+v_set1(float f)
+{
+	return _mm512_set1_ps(f);
+}
+
+static inline SIMD_TARGET vec
+v_add(vec a, vec b)
+{
+	return _mm512_add_ps(a, b);
+}
+
+static inline SIMD_TARGET vec
+v_mul(vec a, vec b)
+{
+	return _mm512_mul_ps(a, b);
+}
+
+/* exp(x) for x clamped to [SIMD_EXP_MIN, SIMD_EXP_MAX] (kernels-simd.h has the scheme). */
+static inline __attribute__((always_inline)) SIMD_TARGET vec
+v_exp(vec x)
+{
+	x = _mm512_min_ps(_mm512_max_ps(x, v_set1(SIMD_EXP_MIN)), v_set1(SIMD_EXP_MAX));
+	vec n = _mm512_roundscale_ps(v_mul(x, v_set1(SIMD_LOG2E)),
+	    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	vec r = _mm512_fnmadd_ps(n, v_set1(SIMD_LN2_HI), x);
+	r = _mm512_fnmadd_ps(n, v_set1(SIMD_LN2_LO), r);
+	return _mm512_scalef_ps(SIMD_EXP_POLY(r), n);
 }
 
 static inline SIMD_TARGET vec
@@ -112,5 +147,6 @@ const struct kernels_ops kernels_avx512_ops = {
 	.dot = avx512_dot,
 	.to_f32 = avx512_to_f32,
 	.tile = avx512_tile,
+	.attn_rows = avx512_attn_rows,
 };
 #endif

@@ -1,7 +1,8 @@
 /*
  * engine/kernels-matmul.c - the public entry points of engine/kernels.h:
- * picks the SIMD path once (best supported, or LLMD_KERNELS_ISA), and splits
- * the rows of a weight matmul into chunks that the thread pool runs.
+ * picks the SIMD path once (best supported, or LLMD_KERNELS_ISA), dispatches
+ * the row kernels (dot, conversion, attention step) to it, and splits the rows
+ * of a weight matmul into chunks that the thread pool runs.
  */
 #include "config.h"
 
@@ -56,6 +57,12 @@ kernels_ops_get(void)
 	return o;
 }
 
+void
+kernels_ops_set(const struct kernels_ops *o)
+{
+	atomic_store_explicit(&chosen, o, memory_order_release);
+}
+
 const char *
 kernels_isa(void)
 {
@@ -72,6 +79,13 @@ void
 row_to_f32(float *out, const void *row, enum dtype dt, int64_t k)
 {
 	kernels_ops_get()->to_f32(out, row, dt, k);
+}
+
+void
+attn_rows(float *acc, float *m, float *l, const float *q, int g, int hd, const float *K,
+    const float *V, size_t ld, int n, float scale)
+{
+	kernels_ops_get()->attn_rows(acc, m, l, q, g, hd, K, V, ld, n, scale);
 }
 
 struct mm_job {

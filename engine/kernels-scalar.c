@@ -5,9 +5,12 @@
  */
 #include "config.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/kernels-impl.h"
+#include "engine/kernels.h"
 #include "engine/tensor.h"
 
 static inline float
@@ -64,10 +67,42 @@ scalar_tile(float *out, int64_t ldo, const float *x, const void *W, enum dtype d
 	}
 }
 
+/* attn_rows of engine/kernels.h, one row at a time with expf. */
+static void
+scalar_attn_rows(float *acc, float *m, float *l, const float *q, int g, int hd, const float *K,
+    const float *V, size_t ld, int n, float scale)
+{
+	float s[ATTN_MAX_GROUP][ATTN_MAX_ROWS];
+
+	/* s (g, n) = scale * q K^T, each K row read once for the g heads */
+	for (int i = 0; i < n; i++)
+		for (int h = 0; h < g; h++)
+			s[h][i] = scale * scalar_dot(q + (size_t)h * hd, K + (size_t)i * ld, DT_F32, hd);
+	for (int h = 0; h < g; h++) {
+		float mx = m[h];
+		for (int i = 0; i < n; i++)
+			mx = s[h][i] > mx ? s[h][i] : mx;
+		float r = expf(m[h] - mx), sum = 0;
+		float *a = acc + (size_t)h * hd;
+		for (int d = 0; d < hd; d++)
+			a[d] *= r;
+		for (int i = 0; i < n; i++) {
+			float w = expf(s[h][i] - mx);
+			const float *v = V + (size_t)i * ld;
+			sum += w;
+			for (int d = 0; d < hd; d++)
+				a[d] += w * v[d];
+		}
+		l[h] = l[h] * r + sum;
+		m[h] = mx;
+	}
+}
+
 const struct kernels_ops kernels_scalar_ops = {
 	.name = "scalar",
 	.supported = NULL,
 	.dot = scalar_dot,
 	.to_f32 = scalar_to_f32,
 	.tile = scalar_tile,
+	.attn_rows = scalar_attn_rows,
 };

@@ -1,5 +1,5 @@
 /*
- * engine/kernels-simd.h - the SIMD matmul kernels, written once and
+ * engine/kernels-simd.h - the SIMD matmul and attention kernels, written once and
  * instantiated per instruction set by engine/kernels-avx512.c and
  * engine/kernels-avx2.c, which define before including this file:
  *
@@ -7,7 +7,8 @@
  *   SIMD_TARGET         __attribute__((target(...))) of the path
  *   SIMD_W              lanes of vec (f32)
  *   vec                 the f32 vector type
- *   v_zero() v_fma(a, b, c) v_hsum(v)
+ *   v_zero() v_fma(a, b, c) v_hsum(v) v_set1(f) v_add(a, b) v_mul(a, b)
+ *   v_exp(x)            exp of each lane (engine/kernels-exp.h)
  *   v_loadx(p) v_storeu(p, v)  SIMD_W f32 activations in / out
  *   v_loadw(row, i, dt) SIMD_W weights of dtype dt from element i, as f32
  *   SIMD_MASKED_TAIL    1 if v_loadx_n / v_loadw_n (first n < SIMD_W lanes,
@@ -252,6 +253,103 @@ SIMD_FN(to_f32)(float *out, const void *row, enum dtype dt, int64_t k)
 	}
 	for (; j < k; j++)
 		out[j] = SIMD_FN(elem)(row, dt, j);
+}
+
+/*
+ * attn_rows (engine/kernels.h). The scores of the run of rows for all g
+ * heads come first (each K row read from memory once, then from L1 for the
+ * other heads), then per head one rescale of acc, a vector exp of its
+ * scores, and one pass over the V rows with four independent accumulators.
+ */
+SIMD_AI float
+SIMD_FN(dot_f32)(const float *a, const float *b, int n)
+{
+	vec s0 = v_zero(), s1 = v_zero();
+	int d = 0;
+
+	for (; d + 2 * SIMD_W <= n; d += 2 * SIMD_W) {
+		s0 = v_fma(v_loadx(a + d), v_loadx(b + d), s0);
+		s1 = v_fma(v_loadx(a + d + SIMD_W), v_loadx(b + d + SIMD_W), s1);
+	}
+	if (d + SIMD_W <= n) {
+		s0 = v_fma(v_loadx(a + d), v_loadx(b + d), s0);
+		d += SIMD_W;
+	}
+	float s = v_hsum(v_add(s0, s1));
+	for (; d < n; d++)
+		s += a[d] * b[d];
+	return s;
+}
+
+/* a (hd) = a * r + sum_{i<n} w[i] V[i] (row i at V + i * ld) */
+SIMD_AI void
+SIMD_FN(axpy_rows)(float *a, float r, const float *w, const float *V, size_t ld, int n, int hd)
+{
+	vec rv = v_set1(r);
+	int d = 0;
+
+	for (; d + 4 * SIMD_W <= hd; d += 4 * SIMD_W) {
+		vec a0 = v_mul(v_loadx(a + d), rv), a1 = v_mul(v_loadx(a + d + SIMD_W), rv);
+		vec a2 = v_mul(v_loadx(a + d + 2 * SIMD_W), rv);
+		vec a3 = v_mul(v_loadx(a + d + 3 * SIMD_W), rv);
+		for (int i = 0; i < n; i++) {
+			const float *v = V + (size_t)i * ld + d;
+			vec wv = v_set1(w[i]);
+			a0 = v_fma(wv, v_loadx(v), a0);
+			a1 = v_fma(wv, v_loadx(v + SIMD_W), a1);
+			a2 = v_fma(wv, v_loadx(v + 2 * SIMD_W), a2);
+			a3 = v_fma(wv, v_loadx(v + 3 * SIMD_W), a3);
+		}
+		v_storeu(a + d, a0);
+		v_storeu(a + d + SIMD_W, a1);
+		v_storeu(a + d + 2 * SIMD_W, a2);
+		v_storeu(a + d + 3 * SIMD_W, a3);
+	}
+	for (; d + SIMD_W <= hd; d += SIMD_W) {
+		vec a0 = v_mul(v_loadx(a + d), rv);
+		for (int i = 0; i < n; i++)
+			a0 = v_fma(v_set1(w[i]), v_loadx(V + (size_t)i * ld + d), a0);
+		v_storeu(a + d, a0);
+	}
+	for (; d < hd; d++) {
+		float x = a[d] * r;
+		for (int i = 0; i < n; i++)
+			x += w[i] * V[(size_t)i * ld + d];
+		a[d] = x;
+	}
+}
+
+static SIMD_TARGET void
+SIMD_FN(attn_rows)(float *acc, float *m, float *l, const float *q, int g, int hd, const float *K,
+    const float *V, size_t ld, int n, float scale)
+{
+	/* rows padded to whole vectors (ATTN_MAX_ROWS is a multiple of SIMD_W) */
+	float s[ATTN_MAX_GROUP][ATTN_MAX_ROWS], w[ATTN_MAX_ROWS];
+	int nv = (n + SIMD_W - 1) / SIMD_W * SIMD_W;
+
+	/* s (g, n) = scale * q K^T */
+	for (int i = 0; i < n; i++) {
+		const float *k = K + (size_t)i * ld;
+		for (int h = 0; h < g; h++)
+			s[h][i] = scale * SIMD_FN(dot_f32)(q + (size_t)h * hd, k, hd);
+	}
+	for (int h = 0; h < g; h++) {
+		float mx = m[h];
+		for (int i = 0; i < n; i++)
+			mx = s[h][i] > mx ? s[h][i] : mx;
+		for (int i = n; i < nv; i++)
+			s[h][i] = mx;
+		/* w (n) = exp(s - mx) */
+		vec mv = v_set1(-mx);
+		for (int i = 0; i < nv; i += SIMD_W)
+			v_storeu(w + i, v_exp(v_add(v_loadx(s[h] + i), mv)));
+		float r = expf(m[h] - mx), sum = 0;
+		for (int i = 0; i < n; i++)
+			sum += w[i];
+		l[h] = l[h] * r + sum;
+		m[h] = mx;
+		SIMD_FN(axpy_rows)(acc + (size_t)h * hd, r, w, V, ld, n, hd);
+	}
 }
 
 #undef SIMD_AI

@@ -1,7 +1,8 @@
 /*
  * engine/kernels.h - CPU compute kernels of the engine: weight matmuls that
- * read BF16/F16/F32 weights directly (SIMD path picked at run time), and the
- * persistent thread pool they run on. Activations are always f32.
+ * read BF16/F16/F32 weights directly and the online-softmax attention step
+ * over paged K/V rows (SIMD path picked at run time), and the persistent
+ * thread pool they run on. Activations are always f32.
  *
  * Owned by engine/kernels-*.c and engine/threadpool.c.
  */
@@ -38,6 +39,26 @@ void matmul_wt_acc(struct threadpool *tp, float *out, const float *x, const stru
 float dot_row(const float *x, const void *row, enum dtype dt, int64_t k);
 /* Converts one row of W into f32 (for embedding lookup). */
 void row_to_f32(float *out, const void *row, enum dtype dt, int64_t k);
+
+/* Query heads and K/V rows one attn_rows call takes at most. */
+#define ATTN_MAX_GROUP 8
+#define ATTN_MAX_ROWS 32
+
+/*
+ * One step of online-softmax attention for g (<= ATTN_MAX_GROUP) query heads
+ * that share a KV head, over n (<= ATTN_MAX_ROWS) consecutive K/V rows, each
+ * row loaded once for all g heads:
+ *   s[h][i] = scale * q[h] . K[i]                 for h < g, i < n
+ *   m'[h]   = max(m[h], max_i s[h][i])
+ *   l[h]    = l[h] * exp(m[h] - m'[h]) + sum_i exp(s[h][i] - m'[h])
+ *   acc[h]  = acc[h] * exp(m[h] - m'[h]) + sum_i exp(s[h][i] - m'[h]) V[i]
+ * q (g, hd), acc (g, hd), m (g), l (g); row i of K and V (hd) at K + i * ld,
+ * V + i * ld. Start with m = -INFINITY, l = 0, acc = 0; the result of the
+ * last step is acc[h] / l[h]. f32 throughout; the SIMD paths use a
+ * polynomial exp within 2 ulp of expf.
+ */
+void attn_rows(float *acc, float *m, float *l, const float *q, int g, int hd, const float *K,
+    const float *V, size_t ld, int n, float scale);
 
 /*
  * Name of the SIMD path chosen at run time: "avx512" (AVX-512F/BW/VL),
