@@ -372,6 +372,7 @@ main(int argc, char **argv)
 
 		nodes_opts_from_env(&no);
 		no.metrics = api_metrics_registry();
+		no.wp = wp;
 		if (o.node_grace_ms > 0)
 			no.grace_ms = o.node_grace_ms;
 		if (o.node_eviction_ms > 0)

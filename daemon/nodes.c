@@ -24,6 +24,7 @@
 #include "lib/secret.h"
 #include "lib/metrics.h"
 #include "lib/util.h"
+#include "lib/workpool.h"
 
 struct hb {
 	char *node;
@@ -36,6 +37,7 @@ static struct {
 	struct store *store;
 	struct watch_hub *hub;
 	struct event *timer;
+	struct workpool *wp;   /* g.o.wp */
 	struct nodes_opts o;
 	uint64_t started;
 	struct hb *hbs;
@@ -57,6 +59,7 @@ nodes_opts_from_env(struct nodes_opts *o)
 	o->eviction_ms = 15000;
 	o->period_ms = 1000;
 	o->metrics = NULL;
+	o->wp = NULL;
 	if ((v = getenv("LLMD_NODE_GRACE")) && parse_duration_ms(v, &ms) == 0 && ms > 0)
 		o->grace_ms = ms;
 	if ((v = getenv("LLMD_NODE_EVICTION")) && parse_duration_ms(v, &ms) == 0 && ms > 0)
@@ -245,8 +248,9 @@ ready_cond(const cJSON *node)
 	return NULL;
 }
 
-int
-nodes_set_ready(struct store *s, const char *node, const char *status,
+/* The write itself (a worker thread): 1 when the condition changed. */
+static int
+write_ready(struct store *s, const char *node, const char *status,
     const char *reason, const char *message)
 {
 	cJSON *o = NULL, *st, *conds, *c;
@@ -292,9 +296,96 @@ nodes_set_ready(struct store *s, const char *node, const char *status,
 		log_warnx("node %s: cannot write its Ready condition", node);
 		return 0;
 	}
-	log_info("node %s: Ready=%s (%s)", node, status, reason);
-	pump();
 	return 1;
+}
+
+/*
+ * Node writes leave the event loop: they run in order on the daemon's
+ * workpool (the one thread that also runs API writes and reconcile
+ * batches), or inline without one (unit tests).
+ */
+enum job_kind { JOB_READY, JOB_EVICT };
+
+struct node_job {
+	enum job_kind kind;
+	struct store *s;
+	char *node, *status, *reason, *message;
+	int result;   /* JOB_READY: changed; JOB_EVICT: pods deleted */
+};
+
+static int evict_pods(struct store *s, const char *node);
+
+static void
+job_work(void *arg)
+{
+	struct node_job *j = arg;
+
+	if (j->kind == JOB_READY)
+		j->result = write_ready(j->s, j->node, j->status, j->reason, j->message);
+	else
+		j->result = evict_pods(j->s, j->node);
+}
+
+static void
+job_done(void *arg)
+{
+	struct node_job *j = arg;
+
+	if (j->kind == JOB_READY && j->result)
+		log_info("node %s: Ready=%s (%s)", j->node, j->status, j->reason);
+	else if (j->kind == JOB_EVICT && j->result)
+		log_info("node %s: evicted %d pod(s) after the eviction timeout", j->node,
+		    j->result);
+	if (j->result)
+		pump();
+	free(j->node);
+	free(j->status);
+	free(j->reason);
+	free(j->message);
+	free(j);
+}
+
+/* Returns the job's result when it ran inline, 0 when queued. */
+static int
+run_job(struct node_job *j)
+{
+	int r;
+
+	if (g.wp != NULL && workpool_submit(g.wp, job_work, job_done, j) == 0)
+		return 0;
+	job_work(j);
+	r = j->result;
+	job_done(j);
+	return r;
+}
+
+int
+nodes_set_ready(struct store *s, const char *node, const char *status,
+    const char *reason, const char *message)
+{
+	struct node_job *j;
+	cJSON *o = NULL;
+	const cJSON *old;
+	const char *os;
+	int same;
+
+	/* A read (the read connection): most heartbeats change nothing. */
+	if (store_get(s, "nodes", "", node, &o, NULL) < 0)
+		return 0;
+	old = ready_cond(o);
+	os = old ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old, "status")) : NULL;
+	same = os && strcmp(os, status) == 0;
+	cJSON_Delete(o);
+	if (same)
+		return 0;
+	j = xcalloc(1, sizeof(*j));
+	j->kind = JOB_READY;
+	j->s = s;
+	j->node = xstrdup(node);
+	j->status = xstrdup(status);
+	j->reason = xstrdup(reason);
+	j->message = xstrdup(message);
+	return run_job(j);
 }
 
 void
@@ -307,15 +398,15 @@ nodes_heartbeat(struct store *s, const char *node)
 	nodes_set_ready(s, node, "True", "AgentReady", "llmd-agent is posting ready status");
 }
 
-static void
-evict(struct store *s, const char *node)
+static int
+evict_pods(struct store *s, const char *node)
 {
 	cJSON *pods = NULL;
 	const cJSON *p;
 	int n = 0;
 
 	if (store_list(s, "pods", NULL, &pods, NULL, NULL) < 0)
-		return;
+		return 0;
 	cJSON_ArrayForEach(p, pods) {
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
 		const char *nn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
@@ -328,9 +419,18 @@ evict(struct store *s, const char *node)
 			n++;
 	}
 	cJSON_Delete(pods);
-	if (n)
-		log_info("node %s: evicted %d pod(s) after the eviction timeout", node, n);
-	pump();
+	return n;
+}
+
+static void
+evict(struct store *s, const char *node)
+{
+	struct node_job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_EVICT;
+	j->s = s;
+	j->node = xstrdup(node);
+	run_job(j);
 }
 
 /* llmd_node_heartbeat_age_seconds{node}, when the daemon gave a registry */
@@ -399,6 +499,7 @@ nodes_start(struct event_base *base, struct store *s, struct watch_hub *hub,
 	g.store = s;
 	g.hub = hub;
 	g.o = *o;
+	g.wp = o->wp;
 	g.started = now_ms();
 	if (base) {
 		tv.tv_sec = (time_t)(o->period_ms / 1000);

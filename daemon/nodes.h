@@ -33,12 +33,14 @@ struct watch_hub;
 #define NODES_DEFAULT_TOKEN_TTL_MS (24LL * 3600 * 1000)
 
 struct metrics;
+struct workpool;
 
 struct nodes_opts {
 	int64_t grace_ms;      /* missed heartbeats before Ready=Unknown */
 	int64_t eviction_ms;   /* silence before the node's pods are deleted */
 	int64_t period_ms;     /* how often the monitor looks */
 	struct metrics *metrics;  /* heartbeat ages go here; NULL: none */
+	struct workpool *wp;      /* node writes run here (in order); NULL: inline */
 };
 
 /* Defaults (10 s, 15 s, 1 s) overridden by the LLMD_NODE_* environment
@@ -62,7 +64,10 @@ char *nodes_credential_node(struct store *s, const char *cred);
  * Ready=True again when it was not.
  */
 void nodes_heartbeat(struct store *s, const char *node);
-/* Writes the node's Ready condition when it differs; 1 when it changed. */
+/*
+ * Writes the node's Ready condition when it differs: queued on the
+ * workpool (0) when nodes_start got one, else inline (1 when it changed).
+ */
 int nodes_set_ready(struct store *s, const char *node, const char *status,
     const char *reason, const char *message);
 /* One monitor pass at monotonic time now_ms (exposed for tests). */
