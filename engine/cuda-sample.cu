@@ -32,8 +32,10 @@ struct cuda_sampler {
 
 /* Scratch of one row's block. */
 struct sample_smem {
-	uint32_t hc[256];       /* digit counts */
-	double hm[256];         /* digit masses */
+	uint32_t hc[SR_BINS];   /* digit counts */
+	double hm[SR_BINS];     /* digit masses */
+	uint32_t wc[SAMPLE_WARPS][SR_BINS];     /* per warp, before the sum */
+	double wm[SAMPLE_WARPS][SR_BINS];
 	double red_d[SAMPLE_WARPS];
 	uint32_t red_u[SAMPLE_WARPS];
 	float red_v[SAMPLE_WARPS];
@@ -127,18 +129,22 @@ block_excl_scan(T v, T *red, T *total)
 /* ---- the row's steps ---- */
 
 /* Count (and mass, with_mass) histograms of the digit at shift of the kept
- * values under d's prefix. */
+ * values under d's prefix, into sm->hc, sm->hm: each thread counts its own
+ * values in registers (no atomics: a row's values crowd into few bins, and
+ * the sums come out in one fixed order), then warps, then the block. */
 __device__ static void
 histogram(const float *l, int V, const struct sample_row_cut *c,
     const struct sample_row_descent *d, int shift, int with_mass, double lse,
     struct sample_smem *sm)
 {
-	__syncthreads();        /* the previous histogram has been read */
-	for (int b = threadIdx.x; b < 256; b += blockDim.x) {
-		sm->hc[b] = 0;
-		sm->hm[b] = 0;
+	uint32_t cnt[SR_BINS];
+	double mass[SR_BINS];
+	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+	for (int j = 0; j < SR_BINS; j++) {
+		cnt[j] = 0;
+		mass[j] = 0;
 	}
-	__syncthreads();
 	for (int i = threadIdx.x; i < V; i += blockDim.x) {
 		float v = sr_value(l[i], c->inv_temp);
 		if (!sr_kept(c, v, i))
@@ -146,9 +152,37 @@ histogram(const float *l, int V, const struct sample_row_cut *c,
 		int b = sr_digit(d, sr_key(v), shift);
 		if (b < 0)
 			continue;
-		atomicAdd(&sm->hc[b], 1u);
-		if (with_mass)
-			atomicAdd(&sm->hm[b], exp((double)v - lse));
+		double w = with_mass ? exp((double)v - lse) : 0.0;
+#pragma unroll
+		for (int j = 0; j < SR_BINS; j++) {
+			cnt[j] += b == j;
+			mass[j] += b == j ? w : 0.0;
+		}
+	}
+#pragma unroll
+	for (int j = 0; j < SR_BINS; j++) {
+		uint32_t cj = cnt[j];
+		double mj = mass[j];
+		for (int o = 16; o > 0; o >>= 1) {
+			cj += __shfl_xor_sync(0xffffffffu, cj, o);
+			if (with_mass)
+				mj += __shfl_xor_sync(0xffffffffu, mj, o);
+		}
+		if (lane == 0) {
+			sm->wc[warp][j] = cj;
+			sm->wm[warp][j] = mj;
+		}
+	}
+	__syncthreads();        /* and every thread is done with the last hc, hm */
+	if (threadIdx.x < SR_BINS) {
+		uint32_t tc = 0;
+		double tm = 0;
+		for (int w = 0; w < SAMPLE_WARPS; w++) {
+			tc += sm->wc[w][threadIdx.x];
+			tm += sm->wm[w][threadIdx.x];
+		}
+		sm->hc[threadIdx.x] = tc;
+		sm->hm[threadIdx.x] = tm;
 	}
 	__syncthreads();
 }
@@ -240,10 +274,10 @@ sample_kernel(int32_t *ids, const float *logits, const struct sample_row_params 
 	if (p.top_k > 0) {
 		struct sample_row_descent d = { 0, 0, (uint32_t)p.top_k, 0.0, 0 };
 		uint32_t total = 0;
-		for (int shift = 24; shift >= 0; shift -= 8) {
+		for (int shift = SR_TOP_SHIFT; shift >= 0; shift -= SR_DIGIT_BITS) {
 			histogram(l, V, &c, &d, shift, 0, 0.0, &sm);
-			if (shift == 24) {
-				for (int b = 0; b < 256; b++)
+			if (shift == SR_TOP_SHIFT) {
+				for (int b = 0; b < SR_BINS; b++)
 					total += sm.hc[b];
 				if ((uint32_t)p.top_k >= total)
 					break;
@@ -258,7 +292,7 @@ sample_kernel(int32_t *ids, const float *logits, const struct sample_row_params 
 	if (p.top_p < 1.0f) {
 		double lse = kept_lse(l, V, &c, m, &sm), top_p = p.top_p;
 		struct sample_row_descent d = { 0, 0, 0, 0.0, 0 };
-		for (int shift = 24; shift >= 0; shift -= 8) {
+		for (int shift = SR_TOP_SHIFT; shift >= 0; shift -= SR_DIGIT_BITS) {
 			histogram(l, V, &c, &d, shift, 1, lse, &sm);
 			sr_pick_mass(&d, sm.hc, sm.hm, top_p, shift);
 		}

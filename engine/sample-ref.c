@@ -40,8 +40,8 @@ static void
 histogram(const float *l, int32_t vocab, const struct sample_row_cut *c,
     const struct sample_row_descent *d, int shift, double lse, uint32_t *hc, double *hm)
 {
-	memset(hc, 0, 256 * sizeof(*hc));
-	memset(hm, 0, 256 * sizeof(*hm));
+	memset(hc, 0, SR_BINS * sizeof(*hc));
+	memset(hm, 0, SR_BINS * sizeof(*hm));
 	for (int32_t i = 0; i < vocab; i++) {
 		float v = sr_value(l[i], c->inv_temp);
 		if (!sr_kept(c, v, i))
@@ -73,8 +73,8 @@ int32_t
 sample_row_ref(const float *l, int32_t vocab, const struct sample_row_params *p)
 {
 	struct sample_row_cut c = { p->inv_temp, -INFINITY, -INFINITY, -INFINITY, INT32_MAX };
-	uint32_t hc[256];
-	double hm[256];
+	uint32_t hc[SR_BINS];
+	double hm[SR_BINS];
 	int32_t mi = -1;
 	float best = -INFINITY;
 
@@ -100,10 +100,10 @@ sample_row_ref(const float *l, int32_t vocab, const struct sample_row_params *p)
 	if (p->top_k > 0) {
 		struct sample_row_descent d = { 0, 0, (uint32_t)p->top_k, 0.0, 0 };
 		uint32_t total = 0;
-		for (int shift = 24; shift >= 0; shift -= 8) {
+		for (int shift = SR_TOP_SHIFT; shift >= 0; shift -= SR_DIGIT_BITS) {
 			histogram(l, vocab, &c, &d, shift, NAN, hc, hm);
-			if (shift == 24) {
-				for (int b = 0; b < 256; b++)
+			if (shift == SR_TOP_SHIFT) {
+				for (int b = 0; b < SR_BINS; b++)
 					total += hc[b];
 				if ((uint32_t)p->top_k >= total)
 					break;
@@ -118,7 +118,7 @@ sample_row_ref(const float *l, int32_t vocab, const struct sample_row_params *p)
 	if (p->top_p < 1.0f) {
 		double lse = kept_lse(l, vocab, &c, m), top_p = p->top_p;
 		struct sample_row_descent d = { 0, 0, 0, 0.0, 0 };
-		for (int shift = 24; shift >= 0; shift -= 8) {
+		for (int shift = SR_TOP_SHIFT; shift >= 0; shift -= SR_DIGIT_BITS) {
 			histogram(l, vocab, &c, &d, shift, lse, hc, hm);
 			sr_pick_mass(&d, hc, hm, top_p, shift);
 		}

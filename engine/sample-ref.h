@@ -16,9 +16,9 @@
  *      lowest id among ties. Nothing finite: token 0. Greedy: that argmax.
  *   2. min_p: drop v_i < m + log(min_p).
  *   3. top_k: kth = the k-th largest remaining value, by a radix select over
- *      order-preserving 32-bit keys (4 digits of 8 bits, most significant
- *      first; -0 and +0 share a key); drop v_i < kth (all ties of the k-th
- *      stay). Off when k >= the number remaining.
+ *      order-preserving 32-bit keys (8 digits of SR_DIGIT_BITS = 4 bits, most
+ *      significant first; -0 and +0 share a key); drop v_i < kth (all ties of
+ *      the k-th stay). Off when k >= the number remaining.
  *   4. top_p: masses p_i = exp(v_i - lse) over what remains; a radix descent
  *      over the same keys with mass histograms finds the cut value c, the
  *      largest value whose mass at or above it reaches top_p (the smallest
@@ -72,6 +72,13 @@ int32_t sample_row_ref(const float *logits, int32_t vocab, const struct sample_r
 #else
 #define SR_FN static inline
 #endif
+
+/* The radix: digits of SR_DIGIT_BITS bits, SR_BINS values; the first digit
+ * is at SR_TOP_SHIFT. (Few bins: the GPU keeps a histogram per thread in
+ * registers instead of contended shared-memory atomics.) */
+#define SR_DIGIT_BITS 4
+#define SR_BINS (1 << SR_DIGIT_BITS)
+#define SR_TOP_SHIFT (32 - SR_DIGIT_BITS)
 
 /* What survives the filters so far: v > -inf, v >= min_cut, v >= kth, and
  * v > cut_v or (v == cut_v and id <= cut_id). Off: -INFINITY / INT32_MAX. */
@@ -173,7 +180,7 @@ sr_kept(const struct sample_row_cut *c, float v, int32_t id)
 SR_FN int
 sr_digit(const struct sample_row_descent *d, uint32_t k, int shift)
 {
-	return (k & d->mask) == d->prefix ? (int)((k >> shift) & 255u) : -1;
+	return (k & d->mask) == d->prefix ? (int)((k >> shift) & (SR_BINS - 1u)) : -1;
 }
 
 /* top_k: fixes the digit (count histogram hc) that holds the rank-th largest. */
@@ -183,14 +190,14 @@ sr_pick_rank(struct sample_row_descent *d, const uint32_t *hc, int shift)
 	uint32_t above = 0;
 	int b;
 
-	for (b = 255; b > 0; b--) {
+	for (b = SR_BINS - 1; b > 0; b--) {
 		if (above + hc[b] >= d->rank)
 			break;
 		above += hc[b];
 	}
 	d->rank -= above;
 	d->prefix |= (uint32_t)b << shift;
-	d->mask |= 255u << shift;
+	d->mask |= (SR_BINS - 1u) << shift;
 	d->cnt = hc[b];
 }
 
@@ -204,7 +211,7 @@ sr_pick_mass(struct sample_row_descent *d, const uint32_t *hc, const double *hm,
 	double t = d->before, t_low = d->before;
 	int b, low = 0;
 
-	for (b = 255; b >= 0; b--) {
+	for (b = SR_BINS - 1; b >= 0; b--) {
 		if (hc[b] == 0)
 			continue;
 		if (t + hm[b] >= top_p)
@@ -219,7 +226,7 @@ sr_pick_mass(struct sample_row_descent *d, const uint32_t *hc, const double *hm,
 	}
 	d->before = t;
 	d->prefix |= (uint32_t)b << shift;
-	d->mask |= 255u << shift;
+	d->mask |= (SR_BINS - 1u) << shift;
 	d->cnt = hc[b];
 }
 
