@@ -25,6 +25,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/workpool.h"
 
 static const char *
 bearer(struct http_req *req)
@@ -186,13 +187,64 @@ out:
 	return rc;
 }
 
+/* A registration's writes, on the workpool (the loop answers when done). */
+struct reg_job {
+	struct store *store;
+	struct watch_hub *hub;
+	struct http_req *req;     /* valid until answered (lib/http_server.h) */
+	cJSON *body;
+	char *cred;
+	struct llmd_err e;
+	int rc;
+};
+
+static void
+reg_work(void *arg)
+{
+	struct reg_job *j = arg;
+	const char *name = jstr(j->body, "nodeName");
+
+	j->rc = write_node(j->store, name, j->body, &j->e);
+	if (j->rc == 0)
+		j->rc = nodes_credential_issue(j->store, name, &j->cred, &j->e);
+}
+
+static void
+reg_done(void *arg)
+{
+	struct reg_job *j = arg;
+	const char *name = jstr(j->body, "nodeName");
+	cJSON *r;
+
+	if (j->rc < 0) {
+		http_reply_error(j->req, 500, "InternalError", "%s", j->e.msg);
+		goto out;
+	}
+	if (j->hub)
+		watch_hub_pump(j->hub);
+	nodes_heartbeat(j->store, name);
+	log_info("node %s registered (%s, %d GPU(s))", name,
+	    jstr(j->body, "agentUrl") ? jstr(j->body, "agentUrl") : "?",
+	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j->body, "gpus")));
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "nodeName", name);
+	cJSON_AddStringToObject(r, "credential", j->cred);
+	http_reply_json(j->req, 200, r);
+	cJSON_Delete(r);
+out:
+	if (j->cred)
+		OPENSSL_cleanse(j->cred, strlen(j->cred));
+	free(j->cred);
+	cJSON_Delete(j->body);
+	free(j);
+}
+
 static void
 do_register(const struct nodes_api *a, struct http_req *req, const cJSON *body)
 {
 	const char *name = jstr(body, "nodeName");
 	struct llmd_err e = LLMD_ERR_INIT;
-	char *cred = NULL;
-	cJSON *r;
+	struct reg_job *j;
 
 	if (nodes_token_check(a->store, bearer(req), &e) < 0) {
 		http_reply_error(req, 401, "Unauthorized", "%s", e.msg);
@@ -202,23 +254,16 @@ do_register(const struct nodes_api *a, struct http_req *req, const cJSON *body)
 		http_reply_error(req, 422, "Invalid", "%s", "nodeName: must be a lowercase DNS subdomain");
 		return;
 	}
-	if (write_node(a->store, name, body, &e) < 0 ||
-	    nodes_credential_issue(a->store, name, &cred, &e) < 0) {
-		http_reply_error(req, 500, "InternalError", "%s", e.msg);
+	j = xcalloc(1, sizeof(*j));
+	j->store = a->store;
+	j->hub = a->hub;
+	j->req = req;
+	j->body = cJSON_Duplicate(body, 1);
+	/* Node and credential writes off the event loop, in order with the API's. */
+	if (a->wp != NULL && workpool_submit(a->wp, reg_work, reg_done, j) == 0)
 		return;
-	}
-	if (a->hub)
-		watch_hub_pump(a->hub);
-	nodes_heartbeat(a->store, name);
-	log_info("node %s registered (%s, %d GPU(s))", name,
-	    jstr(body, "agentUrl") ? jstr(body, "agentUrl") : "?",
-	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "gpus")));
-	r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "nodeName", name);
-	cJSON_AddStringToObject(r, "credential", cred);
-	http_reply_json(req, 200, r);
-	cJSON_Delete(r);
-	free(cred);
+	reg_work(j);
+	reg_done(j);
 }
 
 static void

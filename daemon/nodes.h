@@ -79,6 +79,7 @@ struct nodes_api {
 	struct store *store;
 	struct watch_hub *hub;       /* may be NULL */
 	const char *admin_token;     /* NULL: open API */
+	struct workpool *wp;         /* registrations write here; NULL: inline */
 };
 
 /* Handles /agent/v1/... paths; returns 1 when it replied. */
