@@ -5,8 +5,9 @@
  * a grid of (temperature, top_k, top_p, min_p), a sampler and a twin with the
  * same seed must give the same tokens, one through sampler_sample, the other
  * through sampler_uniform + sample_row_ref. Also: which parameters the GPU
- * path takes, the row parameters, and forward_batch_sample on the CPU (the
- * host path of a backend without sample_rows).
+ * path takes, the row parameters, and forward_batch_sample on the CPU: the
+ * host path of a backend without sample_rows, and the dispatch to a backend
+ * with one (chunks of rows, begin_batch's step kind).
  */
 #include "config.h"
 
@@ -343,6 +344,26 @@ model_cleanup(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
+static int rec_calls, rec_rows, rec_flags;
+
+/* A sample_rows for the CPU backend (logits are host memory there). */
+static void
+rec_sample_rows(struct backend *be, int32_t *ids, const float *logits,
+    const struct sample_row_params *p, int n, int V)
+{
+	rec_calls++;
+	rec_rows += n;
+	for (int i = 0; i < n; i++)
+		ids[i] = sample_row_ref(logits + (size_t)i * V, V, &p[i]);
+}
+
+static void
+rec_begin_batch(struct backend *be, const struct kv_cache *kv, const struct batch *b, int greedy)
+{
+	if (b != NULL)
+		rec_flags = greedy;
+}
+
 Test(sample_gpu_ref, forward_batch_sample_on_the_cpu, .init = model_setup,
     .fini = model_cleanup)
 {
@@ -387,6 +408,29 @@ Test(sample_gpu_ref, forward_batch_sample_on_the_cpu, .init = model_setup,
 	cr_assert_eq(forward_batch_sample(&fw, &kv, &b, rp, ids, &e), R);
 	for (int r = 0; r < R; r++)
 		cr_expect_eq(ids[r], sample_row_ref(logits + (size_t)r * V, V, &rp[r]), "row %d", r);
+	/* a backend with sample_rows (the CPU's ops plus a recording one): the
+	 * rows go to it in chunks of FORWARD_LOGIT_ROWS, with their own params,
+	 * and begin_batch hears 2 (0 for logits, 1 for greedy ids) */
+	struct backend_ops rec = *be->ops;
+	const struct backend_ops *cpu_ops = be->ops;
+	rec.sample_rows = rec_sample_rows;
+	rec.begin_batch = rec_begin_batch;
+	be->ops = &rec;
+	rec_calls = rec_rows = 0;
+	int32_t ids2[R];
+	cr_assert_eq(forward_batch_sample(&fw, &kv, &b, rp, ids2, &e), R);
+	cr_expect_eq(rec_calls, (R + FORWARD_LOGIT_ROWS - 1) / FORWARD_LOGIT_ROWS);
+	cr_expect_eq(rec_rows, R);
+	cr_expect_eq(rec_flags, 2);
+	for (int r = 0; r < R; r++)
+		cr_expect_eq(ids2[r], ids[r], "row %d", r);
+	cr_assert_eq(forward_batch_greedy(&fw, &kv, &b, ids2, &e), R);
+	cr_expect_eq(rec_flags, 1);
+	cr_expect_eq(rec_calls, (R + FORWARD_LOGIT_ROWS - 1) / FORWARD_LOGIT_ROWS);
+	cr_assert_eq(forward_batch(&fw, &kv, &b, logits, &e), R);
+	cr_expect_eq(rec_flags, 0);
+	be->ops = cpu_ops;
+
 	tok[5] = V;     /* a batch that breaks the rules fails the same way */
 	cr_assert_eq(forward_batch_sample(&fw, &kv, &b, rp, ids, &e), -EINVAL);
 
