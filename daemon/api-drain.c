@@ -31,6 +31,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/workpool.h"
 
 static const char *
 bearer(struct http_req *req)
@@ -113,16 +114,63 @@ evict(struct store *s, const char *node, int *surging)
 	return n;
 }
 
-int
-api_drain_request(struct store *s, struct watch_hub *hub, struct http_req *req,
-    const char *path)
+/* A drain's writes, on the workpool (the loop answers when done). */
+struct drain_job {
+	struct store *store;
+	struct watch_hub *hub;
+	struct http_req *req;   /* valid until answered (lib/http_server.h) */
+	char *node, *reason;
+	struct llmd_err e;
+	int rc, evicted, surging;
+};
+
+static void
+drain_work(void *arg)
 {
-	struct llmd_err e = LLMD_ERR_INIT;
+	struct drain_job *j = arg;
+
+	if ((j->rc = cordon(j->store, j->node, &j->e)) == 0)
+		j->evicted = evict(j->store, j->node, &j->surging);
+}
+
+static void
+drain_done(void *arg)
+{
+	struct drain_job *j = arg;
+	cJSON *r;
+
+	if (j->rc < 0) {
+		http_reply_error(j->req, j->e.code == -ENOENT ? 404 : 500,
+		    j->e.code == -ENOENT ? "NotFound" : "InternalError", "node %s: %s", j->node,
+		    j->e.msg);
+		goto out;
+	}
+	if (j->hub != NULL)
+		watch_hub_pump(j->hub);
+	log_info("node %s draining at its agent's request (%s): %d pod(s) evicted, "
+	    "%d to move once replaced", j->node, j->reason ? j->reason : "no reason given",
+	    j->evicted, j->surging);
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "nodeName", j->node);
+	cJSON_AddNumberToObject(r, "evicted", j->evicted);
+	cJSON_AddNumberToObject(r, "surging", j->surging);
+	http_reply_json(j->req, 200, r);
+	cJSON_Delete(r);
+out:
+	free(j->node);
+	free(j->reason);
+	free(j);
+}
+
+int
+api_drain_request(struct store *s, struct watch_hub *hub, struct workpool *wp,
+    struct http_req *req, const char *path)
+{
 	const char *body, *reason;
+	struct drain_job *j;
 	size_t len;
 	char *node;
-	cJSON *o = NULL, *r;
-	int n, surging;
+	cJSON *o = NULL;
 
 	if (strcmp(path, API_DRAIN_PATH) != 0)
 		return 0;
@@ -138,24 +186,16 @@ api_drain_request(struct store *s, struct watch_hub *hub, struct http_req *req,
 	if (len > 0)
 		json_parse(body, len, &o, NULL);
 	reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "reason"));
-	if (cordon(s, node, &e) < 0) {
-		http_reply_error(req, e.code == -ENOENT ? 404 : 500,
-		    e.code == -ENOENT ? "NotFound" : "InternalError", "node %s: %s", node, e.msg);
-		goto out;
-	}
-	n = evict(s, node, &surging);
-	if (hub != NULL)
-		watch_hub_pump(hub);
-	log_info("node %s draining at its agent's request (%s): %d pod(s) evicted, "
-	    "%d to move once replaced", node, reason ? reason : "no reason given", n, surging);
-	r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "nodeName", node);
-	cJSON_AddNumberToObject(r, "evicted", n);
-	cJSON_AddNumberToObject(r, "surging", surging);
-	http_reply_json(req, 200, r);
-	cJSON_Delete(r);
-out:
+	j = xcalloc(1, sizeof(*j));
+	j->store = s;
+	j->hub = hub;
+	j->req = req;
+	j->node = node;
+	j->reason = reason ? xstrndup(reason, 256) : NULL;
 	cJSON_Delete(o);
-	free(node);
+	if (wp == NULL || workpool_submit(wp, drain_work, drain_done, j) < 0) {
+		drain_work(j);
+		drain_done(j);
+	}
 	return 1;
 }

@@ -8,11 +8,15 @@
 struct http_req;
 struct store;
 struct watch_hub;
+struct workpool;
 
 #define API_DRAIN_PATH "/agent/v1/drain"
 
-/* Handles API_DRAIN_PATH; 1 when it replied. hub may be NULL. */
-int api_drain_request(struct store *s, struct watch_hub *hub, struct http_req *req,
-    const char *path);
+/*
+ * Handles API_DRAIN_PATH; 1 when it took the request (answered now, or
+ * once its writes ran on wp; wp NULL: inline). hub may be NULL.
+ */
+int api_drain_request(struct store *s, struct watch_hub *hub, struct workpool *wp,
+    struct http_req *req, const char *path);
 
 #endif

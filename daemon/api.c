@@ -209,7 +209,7 @@ on_request(struct http_req *req, void *arg)
 	na.admin_token = a->token;
 	na.wp = a->wp;
 	if (strncmp(path, "/agent/", 7) == 0 && (api_certs_request(a->store, a->token, req, path) ||
-	    api_drain_request(a->store, a->hub, req, path) ||
+	    api_drain_request(a->store, a->hub, a->wp, req, path) ||
 	    api_podsecrets_request(a->store, req, path)))
 		return;
 	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
