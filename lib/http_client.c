@@ -120,6 +120,55 @@ new_evcon(struct http_client *c, const char *name, int port, int tls)
 	return evhttp_connection_base_bufferevent_new(c->base, NULL, bev, name, (ev_uint16_t)port);
 }
 
+/* Is a host's pool unused (no request on it, none live pointing into it)? */
+static int
+host_idle(const struct http_client *c, const struct host *h)
+{
+	const struct http_client_req *r;
+
+	for (size_t i = 0; i < h->nconns; i++)
+		if (h->conns[i].busy > 0)
+			return 0;
+	for (r = c->reqs; r != NULL; r = r->next)
+		if (r->conn >= h->conns && r->conn < h->conns + h->nconns)
+			return 0;
+	return 1;
+}
+
+static void
+host_free(struct host *h)
+{
+	for (size_t i = 0; i < h->nconns; i++)
+		evhttp_connection_free(h->conns[i].evcon);
+	free(h->conns);
+	free(h->name);
+	free(h);
+}
+
+/*
+ * Bounds the host table: endpoints come and go (pods move, ports change),
+ * so past HOSTS_PRUNE_AT entries the idle ones are dropped with their
+ * keep-alive connections.
+ */
+#define HOSTS_PRUNE_AT 256
+
+static void
+prune_hosts(struct http_client *c)
+{
+	struct host **hp = &c->hosts, *h;
+
+	if (http_client_hosts(c) < HOSTS_PRUNE_AT)
+		return;
+	while ((h = *hp) != NULL) {
+		if (host_idle(c, h)) {
+			*hp = h->next;
+			host_free(h);
+		} else {
+			hp = &h->next;
+		}
+	}
+}
+
 static struct conn *
 pick_conn(struct http_client *c, const char *name, int port, int tls)
 {
@@ -130,6 +179,7 @@ pick_conn(struct http_client *c, const char *name, int port, int tls)
 		if (h->port == port && h->tls == tls && strcmp(h->name, name) == 0)
 			break;
 	if (h == NULL) {
+		prune_hosts(c);
 		h = xcalloc(1, sizeof(*h));
 		h->name = xstrdup(name);
 		h->port = port;
@@ -530,6 +580,17 @@ http_client_stream(struct http_client *c, const char *method, const char *url,
 	return r;
 }
 
+size_t
+http_client_hosts(const struct http_client *c)
+{
+	const struct host *h;
+	size_t n = 0;
+
+	for (h = c->hosts; h != NULL; h = h->next)
+		n++;
+	return n;
+}
+
 void
 http_client_free(struct http_client *c)
 {
@@ -543,11 +604,7 @@ http_client_free(struct http_client *c)
 	}
 	for (h = c->hosts; h != NULL; h = hn) {
 		hn = h->next;
-		for (size_t i = 0; i < h->nconns; i++)
-			evhttp_connection_free(h->conns[i].evcon);
-		free(h->conns);
-		free(h->name);
-		free(h);
+		host_free(h);
 	}
 	SSL_CTX_free(c->tls_ctx);
 	free(c);

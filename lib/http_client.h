@@ -80,6 +80,11 @@ struct http_client *http_client_new(struct event_base *base, const struct http_c
  * inside one of its callbacks. NULL ok.
  */
 void http_client_free(struct http_client *c);
+/*
+ * Hosts (name, port, scheme) with a connection pool: past 256, pools with
+ * nothing in flight are dropped when a new host is contacted.
+ */
+size_t http_client_hosts(const struct http_client *c);
 
 /*
  * headers: NULL or a NULL-terminated list of name, value pairs

@@ -636,6 +636,38 @@ Test(http_misc, client_errors)
 	http_result_release(&res);
 }
 
+static void
+count_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
+{
+	(void)resp;
+	(void)e;
+	(*(int *)arg)++;
+}
+
+Test(http_misc, host_table_is_bounded)
+{
+	struct event_base *base = event_base_new();
+	struct http_client *c = http_client_new(base, &(struct http_client_config){
+	    .timeout_ms = 2000 });
+	struct llmd_err e = LLMD_ERR_INIT;
+	char url[64];
+	int done = 0;
+
+	/* 300 endpoints that come and go (closed ports on 127.0.0.x) */
+	for (int i = 0; i < 300; i++) {
+		snprintf(url, sizeof(url), "http://127.0.%d.%d:1/", 1 + i / 250, 1 + i % 250);
+		cr_assert_not_null(http_client_request(c, "GET", url, NULL, NULL, 0, count_done,
+		    &done, &e), "%s", e.msg);
+		while (done <= i)
+			event_base_loop(base, EVLOOP_ONCE);
+	}
+	cr_assert_eq(done, 300);
+	cr_assert_leq(http_client_hosts(c), 256, "%zu hosts kept", http_client_hosts(c));
+	cr_assert_gt(http_client_hosts(c), 0);
+	http_client_free(c);
+	event_base_free(base);
+}
+
 Test(http_misc, ipv6_and_head)
 {
 	struct http_result res;
