@@ -255,6 +255,13 @@ struct http_client_req *control_get_json(struct agent *a, const char *path,
 /* Deletes every pod of an LWS group (RecreateGroupOnPodRestart). */
 void control_delete_group(struct agent *a, const char *ns, const char *group_key);
 
+/* hostaddr.c */
+/*
+ * The local address the route to server_url's host leaves from (numeric,
+ * into out): the default --address. 0 or a negative errno.
+ */
+int agent_route_address(const char *server_url, char *out, size_t outlen);
+
 /* pods.c */
 /* The pods the daemon assigns to us (array of Pod objects). */
 void pods_sync(struct agent *a, const cJSON *items);

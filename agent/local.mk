@@ -3,7 +3,7 @@ bin_PROGRAMS += llmd-agent
 llmd_agent_SOURCES = agent/main.c agent/agent.h agent/gpu.c agent/translate.c \
 	agent/storage.c agent/secrets.c agent/pods.c agent/control.c agent/logs.c \
 	agent/slurm.c agent/slurm.h agent/slurm-agent.c agent/slurm-agent.h \
-	agent/tls-join.c agent/tls-join.h
+	agent/tls-join.c agent/tls-join.h agent/hostaddr.c
 llmd_agent_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 llmd_agent_LDADD = $(LLMD_LIBS) $(CURL_LIBS) -ldl
 

@@ -44,7 +44,8 @@ usage(FILE *f)
 	    "  --node-name NAME          this node's name\n"
 	    "  --data-dir DIR            state, logs, model cache\n"
 	    "  --labels k=v,...          node labels\n"
-	    "  --address IP              address pods are reached at (127.0.0.1)\n"
+	    "  --address IP              address pods are reached at (default: the one this\n"
+	    "                            host reaches --server from)\n"
 	    "  --listen HOST:PORT        the agent's HTTP server (ADDRESS:0)\n"
 	    "  --fake-gpus SPEC          e.g. 8xH100-80GB instead of NVML\n"
 	    "  --port-range LO-HI        host ports for pods (30000-32767)\n"
@@ -300,10 +301,15 @@ main(int argc, char **argv)
 		    "--data-dir are required");
 	if (a->t.probe_period_ms <= 0 || a->t.heartbeat_ms <= 0 || a->t.sync_ms <= 0)
 		cli_usage_error("llmd-agent", "intervals must be > 0");
-	if (!a->address)
-		a->address = xstrdup("127.0.0.1");
+	if (!a->address) {   /* where this host reaches the daemon from */
+		char ip[64];
+
+		a->address = xstrdup(agent_route_address(a->server, ip, sizeof(ip)) == 0 ?
+		    ip : "127.0.0.1");
+	}
 	if (!a->listen) {
-		snprintf(path, sizeof(path), "%s:0", a->address);
+		snprintf(path, sizeof(path), strchr(a->address, ':') ? "[%s]:0" : "%s:0",
+		    a->address);
 		a->listen = xstrdup(path);
 	}
 	if (fake) {
