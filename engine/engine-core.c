@@ -807,6 +807,12 @@ engine_core_start(struct engine_core *ec, const struct serve_config *cfg, struct
 		if ((rc = forward_init(&ec->fw, &ec->model, ec->be, max_tok, e)) < 0)
 			return rc;
 		ec->have_fw = true;
+		/* The connector reads and writes KV blocks in host memory (rdma/kvxfer.h). */
+		if (!cfg->simulate && cfg->kv_transfer_config != NULL &&
+		    strcmp(ec->be->ops->name, "cpu") != 0)
+			return err_set(e, -ENOTSUP, "--kv-transfer-config", "P/D KV transfer with "
+			    "--device %s is not supported yet (the KV cache is in device memory; the "
+			    "connector has no staging); use --device cpu", ec->be->ops->name);
 		/* a device with its own memory: size the pool like vLLM's
 		 * --gpu-memory-utilization, from what the weights left free */
 		if (cfg->kv_cache_memory == 0 && ec->be->ops->device_memory != NULL &&
