@@ -337,7 +337,8 @@ cmd_serve(int argc, char **argv)
 	if (rc < 0) {
 		char msg[800];
 		log_error("%s", err_str(&e, msg, sizeof(msg)));
-		return rc == -EINVAL || rc == -ENOENT ? 1 : 1;
+		/* a combination this build or backend does not support: as a usage error */
+		return rc == -ENOTSUP ? EXIT_USAGE : 1;
 	}
 	return 0;
 }
