@@ -1,7 +1,8 @@
 /*
  * engine/kv-connector.c - P/D KV transfer for the serving engine (see
  * kv-connector.h): --kv-transfer-config parsing, held prefill blocks with
- * deadlines, pull workers on the decode side, DONE notifications.
+ * deadlines and their tokens (which authorize the side channel's READs and
+ * DONEs), pull workers on the decode side, DONE notifications.
  */
 #include "config.h"
 #include "engine/kv-connector.h"
@@ -13,13 +14,26 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "lib/util.h"
 
+#define TOKEN_BYTES 16          /* 128 random bits, KV_HOLD_TOKEN_LEN hex digits */
+
+/*
+ * A finished prefill's blocks, kept for a decoder. The token (random, sent
+ * only in the response's remote_request_id) is what the side channel
+ * accepts for READs of these blocks and for DONE; request_id is the
+ * client's, for logs only (clients choose it, so it proves nothing).
+ */
 struct hold {
+	char token[KV_HOLD_TOKEN_LEN + 1];
 	char request_id[160];
 	int32_t *blocks;
+	int32_t *sorted;                /* blocks, ascending (authorize's lookups) */
 	uint32_t n;
 	uint64_t deadline_ms;
 	struct hold *next;
@@ -199,35 +213,90 @@ static void
 release_hold(struct kv_connector *kc, struct hold *h)
 {
 	scheduler_release_held(kc->sched, h->blocks, h->n);
+	free(h->sorted);
 	free(h);
 }
 
+/* Does token name h? Constant time in the token's bytes (no prefix oracle). */
+static bool
+token_is(const struct hold *h, const char *token)
+{
+	return strlen(token) == KV_HOLD_TOKEN_LEN &&
+	    CRYPTO_memcmp(h->token, token, KV_HOLD_TOKEN_LEN) == 0;
+}
+
+/* The hold token names, or NULL. Call with kc->lock held. */
+static struct hold **
+find_hold(struct kv_connector *kc, const char *token)
+{
+	for (struct hold **pp = &kc->holds; *pp; pp = &(*pp)->next)
+		if (token_is(*pp, token))
+			return pp;
+	return NULL;
+}
+
+/* DONE from a decoder (side-channel thread) or a local release. */
 static void
-on_done(void *arg, const char *request_id)
+on_done(void *arg, const char *token)
 {
 	struct kv_connector *kc = arg;
 	struct hold **pp, *h = NULL;
 
 	pthread_mutex_lock(&kc->lock);
-	for (pp = &kc->holds; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->request_id, request_id) == 0) {
-			h = *pp;
-			*pp = h->next;
-			kc->n_holds--;
-			break;
-		}
+	if ((pp = find_hold(kc, token)) != NULL) {
+		h = *pp;
+		*pp = h->next;
+		kc->n_holds--;
+	}
 	pthread_mutex_unlock(&kc->lock);
 	if (h) {
-		log_debug("kv: %s pulled; freeing %u blocks", request_id, h->n);
+		log_debug("kv: %s pulled; freeing %u blocks", h->request_id, h->n);
 		release_hold(kc, h);
+	} else {
+		log_debug("kv: DONE for no held request (an unknown or spent token); ignored");
 	}
 }
 
-void
-kv_connector_release(struct kv_connector *kc, const char *request_id)
+static int
+cmp_i32(const void *a, const void *b)
 {
-	if (kc != NULL)
-		on_done(kc, request_id);
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * kvx_config.authorize, on a side-channel serving thread: 0 when every
+ * block of runs is in token's hold (n_runs 0: the hold exists), else
+ * -EACCES. Under kc->lock, so the hold cannot be freed while it is looked at.
+ */
+static int
+authorize(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_runs)
+{
+	struct kv_connector *kc = arg;
+	struct hold **pp;
+	int rc = 0;
+
+	pthread_mutex_lock(&kc->lock);
+	if ((pp = find_hold(kc, token)) == NULL) {
+		rc = -EACCES;
+	} else {
+		const struct hold *h = *pp;
+		for (uint32_t i = 0; i < n_runs && rc == 0; i++)
+			for (uint32_t b = 0; b < runs[i].n && rc == 0; b++) {
+				int32_t id = (int32_t)((int64_t)runs[i].rfirst + b);
+				if (bsearch(&id, h->sorted, h->n, sizeof(int32_t), cmp_i32) == NULL)
+					rc = -EACCES;
+			}
+	}
+	pthread_mutex_unlock(&kc->lock);
+	return rc;
+}
+
+void
+kv_connector_release(struct kv_connector *kc, const char *token)
+{
+	if (kc != NULL && token != NULL)
+		on_done(kc, token);
 }
 
 int
@@ -239,7 +308,7 @@ kv_connector_new(const struct kv_transfer_config *c, const struct kvx_layout *la
 	struct kv_connector *kc = xcalloc(1, sizeof(*kc));
 	struct kvx_config xc = { .transport = c->transport, .listen = c->listen,
 		.advertise = c->advertise[0] ? c->advertise : NULL, .n_streams = c->n_streams,
-		.on_done = on_done, .on_done_arg = kc };
+		.on_done = on_done, .on_done_arg = kc, .authorize = authorize, .authorize_arg = kc };
 	static const char *const L[] = { "model_name", "engine" };
 	int rc;
 
@@ -299,6 +368,7 @@ kv_connector_free(struct kv_connector *kc)
 	for (h = kc->holds; h; h = n) {
 		n = h->next;
 		free(h->blocks);
+		free(h->sorted);
 		free(h);
 	}
 	free(kc->dummy);
@@ -317,11 +387,22 @@ cJSON *
 kv_connector_hold(struct kv_connector *kc, const char *request_id, int32_t *blocks, uint32_t n)
 {
 	struct hold *h = xcalloc(1, sizeof(*h));
-	cJSON *p = cJSON_CreateObject(), *ids;
+	cJSON *p, *ids;
 
+	if (secret_random_hex(TOKEN_BYTES, h->token) < 0) {
+		/* no token, no hold: the decoder gets no params and recomputes */
+		log_warnx("kv: no random bytes for %s's hold token; freeing its %u blocks", request_id, n);
+		scheduler_release_held(kc->sched, blocks, n);
+		free(h);
+		return NULL;
+	}
 	snprintf(h->request_id, sizeof(h->request_id), "%s", request_id);
 	h->blocks = blocks;
 	h->n = n;
+	h->sorted = xcalloc(n ? n : 1, sizeof(int32_t));
+	memcpy(h->sorted, blocks, (size_t)n * sizeof(int32_t));
+	qsort(h->sorted, n, sizeof(int32_t), cmp_i32);
+	p = cJSON_CreateObject();
 	h->deadline_ms = now_ms() + (uint64_t)kc->cfg.abort_timeout_ms;
 	cJSON_AddBoolToObject(p, "do_remote_prefill", 1);
 	cJSON_AddBoolToObject(p, "do_remote_decode", 0);
@@ -329,7 +410,8 @@ kv_connector_hold(struct kv_connector *kc, const char *request_id, int32_t *bloc
 	for (uint32_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(ids, cJSON_CreateNumber(blocks[i]));
 	cJSON_AddStringToObject(p, "remote_engine_id", kvx_engine_id(kc->kvx));
-	cJSON_AddStringToObject(p, "remote_request_id", request_id);
+	/* the token, not the request id: it is what the side channel accepts */
+	cJSON_AddStringToObject(p, "remote_request_id", h->token);
 	cJSON_AddStringToObject(p, "remote_host", kvx_engine_host(kc->kvx));
 	cJSON_AddNumberToObject(p, "remote_port", kvx_engine_port(kc->kvx));
 	cJSON_AddNumberToObject(p, "tp_size", 1);
@@ -426,14 +508,26 @@ struct load_job {
 	struct kv_remote rem;   /* host, port, ids (owned copy of the strings) */
 };
 
+/*
+ * How logs name a remote hold: its token's first 8 characters. The whole
+ * token would let a log reader read the prompt's KV while it is held.
+ */
+static const char *
+hold_name(const struct kv_remote *rem, char out[16])
+{
+	snprintf(out, 16, "hold %.8s", rem->request_id);
+	return out;
+}
+
 static void
 send_done(struct kv_connector *kc, const struct kv_remote *rem)
 {
 	struct llmd_err e = LLMD_ERR_INIT;
+	char hn[16];
 
 	if (kvx_send_done(kc->kvx, rem->host, rem->port, rem->request_id, &e) < 0)
 		log_warnx("kv: cannot tell %s:%d that %s was pulled: %s", rem->host, rem->port,
-		    rem->request_id, e.msg);
+		    hold_name(rem, hn), e.msg);
 }
 
 static void *
@@ -442,6 +536,7 @@ load_main(void *arg)
 	struct load_job *j = arg;
 	struct kv_connector *kc = j->kc;
 	struct llmd_err e = LLMD_ERR_INIT;
+	char hn[16];
 	int rc = 0;
 
 	if (kc->dummy != NULL) {
@@ -454,7 +549,7 @@ load_main(void *arg)
 		    j->n, &e);
 	}
 	if (rc < 0) {
-		log_warnx("kv: pulling %s from %s:%d failed (%s); recomputing the prompt", j->rem.request_id,
+		log_warnx("kv: pulling %s from %s:%d failed (%s); recomputing the prompt", hold_name(&j->rem, hn),
 		    j->rem.host, j->rem.port, e.msg);
 		metric_add(kc->m_pull_fail, kc->labels, 1);
 	} else {
@@ -485,6 +580,7 @@ kv_connector_start_load(struct kv_connector *kc, const struct sched_kv_load *ld,
 {
 	struct load_job *j = xcalloc(1, sizeof(*j));
 	uint32_t first = (uint32_t)ld->first_block, nb = (uint32_t)ld->n_blocks;
+	char hn[16];
 
 	j->kc = kc;
 	j->req_id = ld->req_id;
@@ -493,7 +589,7 @@ kv_connector_start_load(struct kv_connector *kc, const struct sched_kv_load *ld,
 	j->n_tokens = (uint32_t)ld->n_tokens - MIN((uint32_t)ld->n_tokens, first * block_size);
 	if (nb > rem->n_blocks) {
 		/* the producer computed fewer blocks than we need: recompute */
-		log_warnx("kv: %s has %u remote blocks for %u local ones; recomputing", rem->request_id,
+		log_warnx("kv: %s has %u remote blocks for %u local ones; recomputing", hold_name(rem, hn),
 		    rem->n_blocks, nb);
 		scheduler_remote_kv_done(kc->sched, ld->req_id, false);
 		/* not inline: this is the compute thread, and the peer named by the

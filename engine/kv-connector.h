@@ -8,8 +8,10 @@
  * Producer (prefill): a request with do_remote_decode keeps its prompt's KV
  * blocks when it finishes; the response carries remote_block_ids,
  * remote_engine_id, remote_request_id, remote_host, remote_port and tp_size.
- * The blocks are freed when the decoder says DONE, or after a timeout
- * (counted in llmd:kv_transfer_timeouts_total).
+ * remote_request_id is the hold's token (128 random bits as hex, not the
+ * client's request id): the side channel serves a READ only of that hold's
+ * blocks under it, and only a DONE naming it frees them; else the blocks
+ * are freed after a timeout (counted in llmd:kv_transfer_timeouts_total).
  * Consumer (decode): a request with do_remote_prefill and those fields gets
  * its prompt blocks pulled from the producer (rdma/kvxfer.h) on a worker
  * thread, then decodes; it always tells the producer DONE, also on a full
@@ -74,13 +76,19 @@ int kv_connector_new(const struct kv_transfer_config *c, const struct kvx_layout
 void kv_connector_free(struct kv_connector *kc);
 enum kv_role kv_connector_role(const struct kv_connector *kc);
 
-/* Producer: takes ownership of blocks (from a finish output) and returns the
- * response's kv_transfer_params. */
+/* Hex digits of a hold token (kv_transfer_params' remote_request_id). */
+#define KV_HOLD_TOKEN_LEN 32
+
+/* Producer: takes ownership of blocks (from a finish output), holds them
+ * under a fresh random token and returns the response's kv_transfer_params
+ * (remote_request_id = the token; request_id only names it in logs). NULL
+ * when no random bytes could be had (the blocks are freed). */
 cJSON *kv_connector_hold(struct kv_connector *kc, const char *request_id, int32_t *blocks,
     uint32_t n);
-/* Frees a hold now (its response could not reach a decoder: a streamed
- * prefill, or the client went away). Any thread. */
-void kv_connector_release(struct kv_connector *kc, const char *request_id);
+/* Frees the hold named by token (the params' remote_request_id) now: its
+ * response could not reach a decoder (a streamed prefill, or the client
+ * went away). NULL or an unknown token: nothing. Any thread. */
+void kv_connector_release(struct kv_connector *kc, const char *token);
 /* Frees holds past their deadline (call now and then). */
 void kv_connector_expire(struct kv_connector *kc);
 size_t kv_connector_n_held(struct kv_connector *kc);

@@ -683,7 +683,8 @@ on_event(struct engine_server *es, struct engine_event *ev)
 	/* held prefill blocks whose kv_transfer_params nobody will read (only a
 	 * non-streamed response carries them): free now, not at the timeout */
 	if (ev->kv_params != NULL && (s->stream || http_req_closed(s->http)))
-		kv_connector_release(es->core.kvc, r->id);
+		kv_connector_release(es->core.kvc, cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(ev->kv_params, "remote_request_id")));
 	if (s->stream) {
 		if (r->oai.include_usage) {
 			cJSON *o = chunk_base(r, es);

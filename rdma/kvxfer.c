@@ -5,16 +5,21 @@
  *
  * Side-channel protocol (TCP, little-endian, one request per connection
  * after the hello):
- *   client -> "KVX1" u32 json_len, json {"op":"hello", layout fields}
+ *   client -> "KVX2" u32 json_len, json {"op":"hello", layout fields}
  *   server -> u32 status (0 ok, else -errno), u32 json_len, json {layout, reason}
- *   client -> u32 op: 1 READ (u32 n_runs, then n_runs x {i32 first, u32 n}),
- *                     2 DONE (u32 id_len, id bytes)
- *   server -> READ: u32 status, then the blocks' bytes in run order;
+ *   client -> u32 op: 1 READ (u32 token_len, token, u32 n_runs, then
+ *                             n_runs x {i32 first, u32 n}),
+ *                     2 DONE (u32 token_len, token)
+ *   server -> READ: u32 status (-ERANGE, -EACCES: then it hangs up), then
+ *                   the blocks' bytes in run order;
  *             DONE: u32 status.
- * A verbs puller adds a "verbs" object (its queue pair, rkey, pool) to the
- * hello; a verbs server answers with its own, its queue pair connected for
- * as long as the connection lasts, and the puller READs (rdma/verbs.h);
- * without one in the reply the pull goes over TCP. See docs/rdma.md.
+ * The token is the hold's (kvx_config.authorize decides); a "KVX1" peer
+ * (no tokens) gets -EPROTO and a reason saying so.
+ * A verbs puller adds a "verbs" object (its queue pair, rkey, pool) and the
+ * hold's "token" to the hello; a verbs server checks the token names a live
+ * hold and answers with its own, its queue pair connected for as long as the
+ * connection lasts, and the puller READs (rdma/verbs.h); without one in the
+ * reply the pull goes over TCP. See docs/rdma.md.
  */
 #include "config.h"
 #include "rdma/kvxfer.h"
@@ -44,7 +49,8 @@
 #include "lib/util.h"
 #include "rdma/verbs.h"
 
-#define KVX_MAGIC "KVX1"
+#define KVX_MAGIC "KVX2"
+#define KVX_MAGIC_V1 "KVX1"     /* before hold tokens: refused with a reason */
 #define KVX_OP_READ 1
 #define KVX_OP_DONE 2
 #define KVX_MAX_JSON (64u << 10)
@@ -368,6 +374,13 @@ write_u32(int fd, uint32_t v)
 	return write_all(fd, b, 4);
 }
 
+static void
+put_u32le(struct buf *b, uint32_t v)
+{
+	uint8_t le[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	buf_add(b, le, 4);
+}
+
 static int
 read_u32(int fd, uint32_t *v, uint64_t deadline_ms)
 {
@@ -451,12 +464,12 @@ connect_to(struct kvx_engine *x, const char *host, int port, int64_t timeout_ms,
 }
 
 /*
- * hello: send our layout (and our queue pair when mine is set), get the
- * peer's verdict and layout; *theirs_ok says whether the reply carried the
- * peer's queue pair (theirs).
+ * hello: send our layout (and our queue pair and the hold's token when mine
+ * is set), get the peer's verdict and layout; *theirs_ok says whether the
+ * reply carried the peer's queue pair (theirs).
  */
 static int
-handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine,
+handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine, const char *token,
     struct kvx_verbs_peer *theirs, bool *theirs_ok, struct llmd_err *e)
 {
 	cJSON *hello = layout_json(&x->layout), *reply = NULL;
@@ -466,8 +479,10 @@ handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine,
 
 	cJSON_AddStringToObject(hello, "op", "hello");
 	cJSON_AddStringToObject(hello, "engine_id", x->id);
-	if (mine)
+	if (mine) {
 		kvx_verbs_peer_to_json(mine, hello);
+		cJSON_AddStringToObject(hello, "token", token);
+	}
 	rc = write_all(fd, KVX_MAGIC, 4);
 	if (rc == 0)
 		rc = write_json(fd, hello);
@@ -477,14 +492,16 @@ handshake(struct kvx_engine *x, int fd, const struct kvx_verbs_peer *mine,
 	/* the peer's answer arrives whole within the I/O timeout (no trickling) */
 	dl = now_ms() + (uint64_t)x->cfg.io_timeout_ms;
 	if ((rc = read_u32(fd, &status, dl)) < 0)
-		return err_set(e, rc, "", "side channel: %s", strerror(-rc));
+		return err_set(e, rc, "", "side channel: no answer to the hello (%s); an engine "
+		    "older than protocol %s hangs up on it", strerror(-rc), KVX_MAGIC);
 	if ((rc = read_json(fd, &reply, dl, e)) < 0)
 		return rc;
 	if (status != 0) {
 		const char *why = NULL, *field = "";
 		json_get_str(reply, "reason", &why, 0, NULL);
 		json_get_str(reply, "field", &field, 0, NULL);
-		rc = err_set(e, -EPROTO, field, "the peer refused the transfer: %s", why ? why : "?");
+		rc = err_set(e, (int32_t)status == -EACCES ? -EACCES : -EPROTO, field,
+		    "the peer refused the transfer: %s", why ? why : "?");
 	} else if (theirs) {
 		rc = kvx_verbs_peer_from_json(reply, theirs, theirs_ok, e);
 	}
@@ -499,13 +516,67 @@ struct conn_arg {
 	int fd;
 };
 
+/* Reads a u32-length-prefixed token into tok (KVX_MAX_TOKEN + 1 bytes). */
+static int
+read_token(int fd, char *tok, uint64_t deadline_ms)
+{
+	uint32_t len;
+	int rc;
+
+	if ((rc = read_u32(fd, &len, deadline_ms)) < 0)
+		return rc;
+	if (len > KVX_MAX_TOKEN)
+		return -EMSGSIZE;
+	if ((rc = read_all(fd, tok, len, deadline_ms)) < 0)
+		return rc;
+	tok[len] = '\0';
+	return 0;
+}
+
+/* "ADDR:PORT" of fd's peer, for logs. */
+static void
+peer_name(int fd, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+	}
+	snprintf(out, cap, "%s:%d", a, port);
+}
+
+/* Asks the owner whether token may read runs (n_runs 0: names a live hold). */
+static int
+authorized(struct kvx_engine *x, const char *token, const struct kvx_run *runs, uint32_t n_runs)
+{
+	int rc;
+
+	if (x->cfg.authorize == NULL || token[0] == '\0')
+		return -EACCES;
+	rc = x->cfg.authorize(x->cfg.authorize_arg, token, runs, n_runs);
+	return rc < 0 ? rc : 0;
+}
+
 static int
 serve_read(struct kvx_engine *x, int fd, uint64_t deadline_ms)
 {
 	uint32_t n_runs, i;
 	struct kvx_run *runs;
+	char token[KVX_MAX_TOKEN + 1];
+	uint64_t n_blocks = 0;
 	int rc = 0, bad = 0;
 
+	if ((rc = read_token(fd, token, deadline_ms)) < 0)
+		return rc;
 	if ((rc = read_u32(fd, &n_runs, deadline_ms)) < 0)
 		return rc;
 	if (n_runs > KVX_MAX_RUNS)
@@ -517,16 +588,26 @@ serve_read(struct kvx_engine *x, int fd, uint64_t deadline_ms)
 			break;
 		runs[i].rfirst = (int32_t)first;
 		runs[i].n = n;
+		n_blocks += n;
 		if ((uint64_t)first + n > x->n_blocks)
-			bad = 1;
+			bad = -ERANGE;
 	}
 	if (rc < 0) {
 		free(runs);
 		return rc;
 	}
-	if ((rc = write_u32(fd, bad ? (uint32_t)-ERANGE : 0)) < 0 || bad) {
+	if (bad == 0 && (bad = authorized(x, token, runs, n_runs)) < 0) {
+		char peer[INET6_ADDRSTRLEN + 8];
+		peer_name(fd, peer, sizeof(peer));
+		/* never the token: it would let a log reader take the hold */
+		log_warnx("kvxfer: refusing a READ of %llu blocks in %u runs from %s: %s",
+		    (unsigned long long)n_blocks, n_runs, peer,
+		    token[0] ? "they are not its hold's (wrong or expired token)" : "no token");
+		bad = -EACCES;
+	}
+	if ((rc = write_u32(fd, (uint32_t)bad)) < 0 || bad) {
 		free(runs);
-		return rc < 0 ? rc : -ERANGE;
+		return rc < 0 ? rc : bad;
 	}
 	/* a run of blocks is one contiguous write when blocks are packed */
 	for (i = 0; i < n_runs && rc == 0; i++) {
@@ -550,6 +631,7 @@ conn_main(void *arg)
 	struct kvx_engine *x = ca->x;
 	int fd = ca->fd;
 	char magic[4];
+	const char *token = NULL;
 	cJSON *hello = NULL, *reply;
 	struct kvx_layout peer;
 	struct kvx_verbs_peer vpeer, vmine;
@@ -558,26 +640,43 @@ conn_main(void *arg)
 	struct llmd_err e = LLMD_ERR_INIT;
 	uint32_t op;
 	uint64_t deadline;
+	int hrc;
 
 	free(ca);
 	set_timeouts(fd, x->cfg.io_timeout_ms);
 	/* each message must arrive whole within the I/O timeout (slowloris) */
 	deadline = now_ms() + (uint64_t)x->cfg.io_timeout_ms;
-	if (read_all(fd, magic, 4, deadline) < 0 || memcmp(magic, KVX_MAGIC, 4) != 0)
+	if (read_all(fd, magic, 4, deadline) < 0 ||
+	    (memcmp(magic, KVX_MAGIC, 4) != 0 && memcmp(magic, KVX_MAGIC_V1, 4) != 0))
 		goto out;
 	if (read_json(fd, &hello, deadline, &e) < 0)
 		goto out;
 	reply = layout_json(&x->layout);
 	cJSON_AddStringToObject(reply, "engine_id", x->id);
-	if (layout_from_json(hello, &peer, &e) < 0 || kvx_layout_check(&x->layout, &peer, &e) < 0 ||
-	    kvx_verbs_peer_from_json(hello, &vpeer, &has_verbs, &e) < 0 ||
-	    (has_verbs && x->verbs && (kvx_verbs_qp_new(x->verbs, &qp, &vmine, &e) < 0 ||
-	    kvx_verbs_qp_connect(qp, &vpeer, &e) < 0))) {
-		char msg[800];
+	if (memcmp(magic, KVX_MAGIC_V1, 4) == 0) {
+		/* an older engine: tell it, rather than misread its requests */
+		hrc = err_set(&e, -EPROTO, "protocol", "side-channel protocol %s is not supported: "
+		    "this engine speaks %s (READ and DONE carry the hold's token); upgrade the peer",
+		    KVX_MAGIC_V1, KVX_MAGIC);
+	} else if ((hrc = layout_from_json(hello, &peer, &e)) == 0 &&
+	    (hrc = kvx_layout_check(&x->layout, &peer, &e)) == 0 &&
+	    (hrc = kvx_verbs_peer_from_json(hello, &vpeer, &has_verbs, &e)) == 0 &&
+	    has_verbs && x->verbs) {
+		/* a verbs peer can READ the whole registered pool: it must hold a
+		 * live hold's token (docs/rdma.md) */
+		if ((hrc = json_get_str(hello, "token", &token, 1, &e)) == 0 &&
+		    authorized(x, token, NULL, 0) < 0)
+			hrc = err_set(&e, -EACCES, "token", "the hello's token names no live hold");
+		if (hrc == 0 && (hrc = kvx_verbs_qp_new(x->verbs, &qp, &vmine, &e)) == 0)
+			hrc = kvx_verbs_qp_connect(qp, &vpeer, &e);
+	}
+	if (hrc < 0) {
+		char msg[800], peer_s[INET6_ADDRSTRLEN + 8];
 		cJSON_AddStringToObject(reply, "reason", err_str(&e, msg, sizeof(msg)));
 		cJSON_AddStringToObject(reply, "field", e.field);
-		log_warnx("kvxfer: refusing a peer: %s", msg);
-		write_u32(fd, (uint32_t)-EPROTO);
+		peer_name(fd, peer_s, sizeof(peer_s));
+		log_warnx("kvxfer: refusing a peer at %s: %s", peer_s, msg);
+		write_u32(fd, (uint32_t)(hrc == -EACCES ? -EACCES : -EPROTO));
 		write_json(fd, reply);
 		cJSON_Delete(reply);
 		goto out;
@@ -597,14 +696,12 @@ conn_main(void *arg)
 			if (serve_read(x, fd, deadline) < 0)
 				break;
 		} else if (op == KVX_OP_DONE) {
-			uint32_t len;
-			char id[256];
-			if (read_u32(fd, &len, deadline) < 0 || len >= sizeof(id) ||
-			    read_all(fd, id, len, deadline) < 0)
+			char tok[KVX_MAX_TOKEN + 1];
+			if (read_token(fd, tok, deadline) < 0)
 				break;
-			id[len] = '\0';
-			if (x->cfg.on_done)
-				x->cfg.on_done(x->cfg.on_done_arg, id);
+			/* the owner ignores a token that names no hold */
+			if (x->cfg.on_done && tok[0] != '\0')
+				x->cfg.on_done(x->cfg.on_done_arg, tok);
 			write_u32(fd, 0);
 		} else {
 			break;
@@ -825,6 +922,7 @@ struct stream_job {
 	struct kvx_engine *x;
 	const char *host;
 	int port;
+	const char *token;
 	const struct kvx_run *runs;
 	size_t n_runs;
 	int rc;
@@ -844,18 +942,19 @@ stream_main(void *arg)
 		j->rc = fd;
 		return NULL;
 	}
-	if ((rc = handshake(x, fd, NULL, NULL, NULL, &j->e)) < 0)
+	if ((rc = handshake(x, fd, NULL, NULL, NULL, NULL, &j->e)) < 0)
 		goto out;
 	/* request */
 	{
 		struct buf b = BUF_INIT;
-		uint32_t v[2];
-		v[0] = KVX_OP_READ;
-		v[1] = (uint32_t)j->n_runs;
-		buf_add(&b, v, sizeof(v));
+		uint32_t tl = (uint32_t)strlen(j->token);
+		put_u32le(&b, KVX_OP_READ);
+		put_u32le(&b, tl);
+		buf_add(&b, j->token, tl);
+		put_u32le(&b, (uint32_t)j->n_runs);
 		for (size_t i = 0; i < j->n_runs; i++) {
-			uint32_t r[2] = { (uint32_t)j->runs[i].rfirst, j->runs[i].n };
-			buf_add(&b, r, sizeof(r));
+			put_u32le(&b, (uint32_t)j->runs[i].rfirst);
+			put_u32le(&b, j->runs[i].n);
 		}
 		rc = write_all(fd, b.buf, b.len);
 		buf_release(&b);
@@ -866,6 +965,11 @@ stream_main(void *arg)
 	}
 	if ((rc = read_u32(fd, &status, now_ms() + (uint64_t)x->cfg.io_timeout_ms)) < 0) {
 		err_set(&j->e, rc, "", "reading the status: %s", strerror(-rc));
+		goto out;
+	}
+	if ((int32_t)status == -EACCES) {
+		rc = err_set(&j->e, -EACCES, "remote_request_id", "the peer refused the READ: the "
+		    "blocks are not its hold's, or the hold is gone");
 		goto out;
 	}
 	if (status != 0) {
@@ -902,8 +1006,8 @@ out:
  * when the peer offers no verbs (the caller may fall back to TCP).
  */
 static int
-verbs_pull(struct kvx_engine *x, const char *host, int port, const struct kvx_run *runs,
-    size_t n_runs, struct llmd_err *e)
+verbs_pull(struct kvx_engine *x, const char *host, int port, const char *token,
+    const struct kvx_run *runs, size_t n_runs, struct llmd_err *e)
 {
 	struct kvx_verbs_qp *qp = NULL;
 	struct kvx_verbs_peer mine, theirs;
@@ -918,7 +1022,7 @@ verbs_pull(struct kvx_engine *x, const char *host, int port, const struct kvx_ru
 		kvx_verbs_qp_free(qp);
 		return fd;
 	}
-	if ((rc = handshake(x, fd, &mine, &theirs, &ok, e)) < 0)
+	if ((rc = handshake(x, fd, &mine, token, &theirs, &ok, e)) < 0)
 		goto out;
 	if (!ok) {
 		rc = 1;
@@ -951,7 +1055,7 @@ out:
 }
 
 int
-kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_id,
+kvx_pull(struct kvx_engine *x, const char *host, int port, const char *token,
     const int32_t *remote_ids, const int32_t *local_ids, size_t n, struct llmd_err *e)
 {
 	struct kvx_run *runs, *slices;
@@ -960,16 +1064,17 @@ kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_i
 	pthread_t th[KVX_MAX_STREAMS];
 	int rc = 0;
 
-	(void)request_id;
 	if (n == 0)
 		return 0;
+	if (strlen(token) > KVX_MAX_TOKEN)
+		return err_set(e, -EINVAL, "remote_request_id", "longer than %d bytes", KVX_MAX_TOKEN);
 	for (size_t i = 0; i < n; i++)
 		if (local_ids[i] < 0 || (uint32_t)local_ids[i] >= x->n_blocks || remote_ids[i] < 0)
 			return err_set(e, -ERANGE, "block_ids", "block id out of range at %zu", i);
 	runs = xcalloc(n, sizeof(*runs));
 	n_runs = kvx_merge_runs(remote_ids, local_ids, n, runs);
 	if (x->verbs) {
-		rc = verbs_pull(x, host, port, runs, n_runs, e);
+		rc = verbs_pull(x, host, port, token, runs, n_runs, e);
 		if (rc == 1 && x->cfg.transport && strcmp(x->cfg.transport, "verbs") == 0)
 			rc = err_set(e, -EPROTONOSUPPORT, "transport", "the peer at %s:%d offers no verbs "
 			    "transport (it runs tcp)", host, port);
@@ -989,8 +1094,8 @@ kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_i
 		parts = (size_t)(bytes / (1u << 20) + 1);
 	n_slices = kvx_split_runs(runs, n_runs, parts, 0, slices, cap, starts);
 	for (size_t s = 0; s < n_slices; s++) {
-		jobs[s] = (struct stream_job){ x, host, port, slices + starts[s], starts[s + 1] - starts[s],
-			0, LLMD_ERR_INIT };
+		jobs[s] = (struct stream_job){ x, host, port, token, slices + starts[s],
+			starts[s + 1] - starts[s], 0, LLMD_ERR_INIT };
 		if (s + 1 == n_slices) {
 			stream_main(&jobs[s]);
 		} else if (pthread_create(&th[s], NULL, stream_main, &jobs[s]) != 0) {
@@ -1014,22 +1119,20 @@ kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_i
 }
 
 int
-kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *request_id,
+kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *token,
     struct llmd_err *e)
 {
-	int fd = connect_to(x, host, port, x->cfg.io_timeout_ms, e), rc;
+	int fd, rc;
 	uint32_t status = 0;
-	size_t len = strlen(request_id);
+	size_t len = strlen(token);
 
-	if (fd < 0)
+	if (len > KVX_MAX_TOKEN)
+		return err_set(e, -EINVAL, "remote_request_id", "longer than %d bytes", KVX_MAX_TOKEN);
+	if ((fd = connect_to(x, host, port, x->cfg.io_timeout_ms, e)) < 0)
 		return fd;
-	if (len >= 256) {
-		fd_close(x, fd);
-		return err_set(e, -EINVAL, "request_id", "too long");
-	}
-	if ((rc = handshake(x, fd, NULL, NULL, NULL, e)) == 0) {
+	if ((rc = handshake(x, fd, NULL, NULL, NULL, NULL, e)) == 0) {
 		if ((rc = write_u32(fd, KVX_OP_DONE)) == 0 && (rc = write_u32(fd, (uint32_t)len)) == 0 &&
-		    (rc = write_all(fd, request_id, len)) == 0)
+		    (rc = write_all(fd, token, len)) == 0)
 			rc = read_u32(fd, &status, now_ms() + (uint64_t)x->cfg.io_timeout_ms);
 		if (rc < 0)
 			err_set(e, rc, "", "sending done: %s", strerror(-rc));

@@ -19,7 +19,13 @@
  * served connection (at most 256; each request message must arrive whole
  * within io_timeout_ms, an idle connection is closed after it); a pull
  * runs on the caller's thread (the engine calls it from a worker). Callbacks
- * (on_done) run on the side-channel thread.
+ * (authorize, on_done) run on the serving threads, several at once.
+ *
+ * Authorization: every READ and DONE carries a hold token (the producer's
+ * remote_request_id, unguessable), and the server serves a READ only when
+ * cfg.authorize says every requested block belongs to that token's hold. A
+ * verbs peer can READ the whole registered pool once connected, so it must
+ * name a live hold's token in its hello (see docs/rdma.md).
  */
 #ifndef LLMD_RDMA_KVXFER_H
 #define LLMD_RDMA_KVXFER_H
@@ -29,6 +35,8 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+
+struct kvx_run;
 
 /* What both ends must agree on before any transfer. */
 struct kvx_layout {
@@ -54,10 +62,21 @@ struct kvx_config {
 	const char *advertise;  /* host others use to reach us (default: listen host) */
 	int n_streams;          /* parallel TCP streams per pull (default 4) */
 	int64_t io_timeout_ms;  /* per-socket I/O timeout (default 30 s) */
-	/* Called on the side-channel thread when a peer reports it has pulled a
-	 * request's blocks (DONE). */
-	void (*on_done)(void *arg, const char *request_id);
+	/* Called on a serving thread when a peer reports it has pulled the
+	 * blocks of the hold named by token (DONE); token is the peer's word,
+	 * unchecked: ignore one that names no hold. */
+	void (*on_done)(void *arg, const char *token);
 	void *on_done_arg;
+	/*
+	 * Called on a serving thread before any block leaves this engine: 0 when
+	 * every block of runs[0..n_runs) (remote side: rfirst, n; lfirst is
+	 * unused) belongs to the hold named by token, else a negative errno
+	 * (-EACCES is sent to the peer, which is disconnected). n_runs 0 asks
+	 * only whether token names a live hold (a verbs peer in its hello). NULL:
+	 * every READ and verbs hello is refused.
+	 */
+	int (*authorize)(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_runs);
+	void *authorize_arg;
 	/* RDMA device for the verbs transport (NULL: the first with an active port) */
 	const char *rdma_device;
 };
@@ -84,16 +103,20 @@ int kvx_engine_port(const struct kvx_engine *x);
 /* The metadata blob (JSON) others need to pull from us. */
 void kvx_engine_metadata(const struct kvx_engine *x, struct buf *out);
 
+/* Longest hold token the side channel carries (bytes, without the NUL). */
+#define KVX_MAX_TOKEN 255
+
 /*
  * Pulls remote blocks remote_ids[i] of the engine at host:port into our
- * blocks local_ids[i] (n of each). Verifies the peer's layout first. Adjacent
- * runs are merged; the list is split over the streams. Blocking: call it from
- * a worker thread. 0, or a negative errno with e set.
+ * blocks local_ids[i] (n of each), under the hold token the peer issued.
+ * Verifies the peer's layout first. Adjacent runs are merged; the list is
+ * split over the streams. Blocking: call it from a worker thread. 0, or a
+ * negative errno with e set (-EACCES: the peer refused the token or blocks).
  */
-int kvx_pull(struct kvx_engine *x, const char *host, int port, const char *request_id,
+int kvx_pull(struct kvx_engine *x, const char *host, int port, const char *token,
     const int32_t *remote_ids, const int32_t *local_ids, size_t n, struct llmd_err *e);
-/* Tells the engine at host:port that request_id's blocks may be freed. */
-int kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *request_id,
+/* Tells the engine at host:port that the blocks of token's hold may be freed. */
+int kvx_send_done(struct kvx_engine *x, const char *host, int port, const char *token,
     struct llmd_err *e);
 
 /* ---- helpers exposed for tests and the verbs transport ---- */

@@ -7,7 +7,10 @@
 # decoder's DONE, or by the timeout when nobody pulls (counted), at once when
 # the response cannot carry them (streamed); a layout
 # mismatch is refused with the field named and the decoder falls back to
-# computing the prompt itself.
+# computing the prompt itself. A hostile side-channel peer is refused: a READ
+# under the client's X-Request-Id or a made-up token gets -EACCES, a DONE
+# naming the request id frees nothing, the token (remote_request_id, 32 hex
+# digits) is never logged, and the real decoder still pulls.
 set -u
 B=${top_builddir:-.}
 pass=0 fail=0
@@ -37,6 +40,7 @@ start agg $((sp)) "$t/m"
 start pre $((sp+1)) "$t/m" --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_producer","kv_connector_extra_config":{"abort_timeout_s":1}}'
 start dec $((sp+2)) "$t/m" --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_consumer"}'
 start bad $((sp+3)) "$t/m3" --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_consumer"}'
+start pre2 $((sp+4)) "$t/m" --kv-transfer-config '{"kv_connector":"LlmdConnector","kv_role":"kv_producer"}'
 grep -q "kv: LlmdConnector kv_producer" "$t/pre.log" && ok || { no "producer started"; cat "$t/pre.log"; }
 
 metric() { curl -s "$1/metrics" | awk -v m="$2" 'index($1, m"{") == 1 || $1 == m {print $2}' | head -1; }
@@ -76,6 +80,73 @@ pulls=$(metric "$dec_url" 'llmd:kv_transfer_pulls_total')
 sleep 0.3
 held=$(metric "$pre_url" 'vllm:kv_cache_usage_perc')
 [ "$held" = "0" ] && ok || no "prefill blocks freed after DONE (usage $held)"
+
+# a hostile peer on the side channel (pre2: no short timeout to race)
+cat >"$t/hostile.py" <<'PYEOF'
+import json, os, socket, struct, sys, urllib.request
+pre, dec = sys.argv[1:3]
+def post(url, body, hdr={}):
+    h = {"Content-Type": "application/json"}; h.update(hdr)
+    r = urllib.request.Request(url + "/v1/completions", json.dumps(body).encode(), h)
+    return json.load(urllib.request.urlopen(r, timeout=60))
+def usage():
+    for l in urllib.request.urlopen(pre + "/metrics", timeout=10).read().decode().splitlines():
+        if l.startswith("vllm:kv_cache_usage_perc"):
+            return float(l.split()[-1])
+def recvn(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError("server hung up")
+        b += c
+    return b
+body = {"model": "m", "prompt": "victim prompt " * 20, "max_tokens": 1, "temperature": 0,
+        "kv_transfer_params": {"do_remote_decode": True}}
+kv = post(pre, body, {"X-Request-Id": "victim-1"})["kv_transfer_params"]
+tok, ids = kv["remote_request_id"], kv["remote_block_ids"]
+if len(tok) != 32 or any(c not in "0123456789abcdef" for c in tok):
+    sys.exit("remote_request_id is not a 32-hex-digit token: %r" % tok)
+def hello(layout):
+    s = socket.create_connection((kv["remote_host"], kv["remote_port"]), timeout=10)
+    j = json.dumps(dict(layout, op="hello")).encode()
+    s.sendall(b"KVX2" + struct.pack("<I", len(j)) + j)
+    st, n = struct.unpack("<iI", recvn(s, 8))
+    return s, st, json.loads(recvn(s, n))
+s, st, layout = hello({})   # refused, but the answer names the layout
+s.close()
+layout = {k: layout[k] for k in ("model", "dtype", "block_size", "n_layers", "n_kv_heads",
+                                 "head_dim", "tp_rank", "tp_size", "block_bytes")}
+def read(token, blocks):
+    s, st, _ = hello(layout)
+    if st != 0: sys.exit("hello refused: %d" % st)
+    t = token.encode()
+    s.sendall(struct.pack("<II", 1, len(t)) + t + struct.pack("<I", len(blocks)) +
+              b"".join(struct.pack("<iI", b, 1) for b in blocks))
+    st, = struct.unpack("<i", recvn(s, 4))
+    rest = s.recv(1)
+    s.close()
+    return st, rest
+for t in ("victim-1", os.urandom(16).hex()):
+    st, rest = read(t, ids)
+    if st != -13 or rest != b"": sys.exit("READ under %r: status %d, %r" % (t, st, rest))
+st, rest = read(tok, [max(ids) + 1])
+if st not in (-13, -34) or rest != b"": sys.exit("READ outside the hold: status %d" % st)
+s, st, _ = hello(layout)
+s.sendall(struct.pack("<II", 2, 8) + b"victim-1")
+recvn(s, 4)
+s.close()
+if not usage() > 0: sys.exit("a DONE naming the request id freed the hold")
+d = post(dec, dict(body, max_tokens=3, kv_transfer_params=kv))
+if d["choices"][0]["finish_reason"] != "length": sys.exit("decode failed: %r" % d)
+print(tok)
+PYEOF
+if out=$($PY "$t/hostile.py" "$pre2_url" "$dec_url" 2>&1); then ok; else no "hostile side-channel peer: $out"; fi
+tok=$(tail -1 <<<"$out")
+freed=0
+for _ in $(seq 40); do [ "$(metric "$pre2_url" 'vllm:kv_cache_usage_perc')" = "0" ] && { freed=1; break; }; sleep 0.1; done
+[ $freed = 1 ] && ok || no "the real decoder's DONE freed the hold after the hostile peer"
+[ "$(grep -c 'refusing a READ' "$t/pre2.log")" -ge 3 ] && ok || no "refused READs logged"
+[ ${#tok} = 32 ] && ! grep -q "$tok" "$t"/*.log && ok || no "the hold token appears in a log"
 
 # a prefill whose decoder never pulls: freed by the 1 s timeout, counted
 curl -s -H 'Content-Type: application/json' -d '{"model":"m","prompt":"orphan prompt with enough tokens to fill a block or two of the cache","max_tokens":1,"kv_transfer_params":{"do_remote_decode":true}}' "$pre_url/v1/completions" | grep -q '"remote_block_ids":\[' && ok || no "orphan prefill answered with params"

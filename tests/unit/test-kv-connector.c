@@ -4,9 +4,14 @@
  * wait for that thread (which fails fast) instead of leaving it with a freed
  * connector (DONEs not yet sent are dropped: the producer's timeout frees
  * those blocks); held blocks are released by a DONE from the decoder.
+ * Holds are named by random tokens (32 hex digits, one per hold) carried in
+ * remote_request_id: the side channel serves a hold's own blocks under its
+ * token only, and a DONE with another token frees nothing.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,7 +79,7 @@ Test(kv_connector, free_waits_for_a_done_thread_stuck_on_a_silent_peer)
 	cfd = accept(lfd, NULL, NULL);
 	cr_assert_geq(cfd, 0);
 	cr_assert_eq(recv(cfd, magic, 4, MSG_WAITALL), 4);
-	cr_assert_eq(memcmp(magic, "KVX1", 4), 0);
+	cr_assert_eq(memcmp(magic, "KVX2", 4), 0);
 	/* must end the thread (its socket shut down) before freeing what it uses */
 	kv_connector_free(kc);
 	/* had the thread survived, waking it now would touch the freed connector */
@@ -148,7 +153,7 @@ Test(kv_connector, done_from_the_decoder_releases_held_blocks)
 	cr_assert_eq(kv_connector_n_held(kc), 1);
 	cr_assert_eq(kv_remote_parse(p, &rem, &e), 1, "%s", e.msg);
 	cr_assert_eq(rem.n_blocks, 2);
-	cr_assert_str_eq(rem.request_id, "cmpl-abc");
+	cr_assert_str_neq(rem.request_id, "cmpl-abc", "the token, not the client's request id");
 	/* another engine sends DONE (on its own thread) */
 	dec = consumer(&sched2, &m2);
 	kv_connector_notify(dec, &rem);
@@ -163,4 +168,110 @@ Test(kv_connector, done_from_the_decoder_releases_held_blocks)
 	scheduler_free(sched2);
 	metrics_free(m);
 	metrics_free(m2);
+}
+
+/* A producer with a real 16-block pool of 64-byte blocks (block b filled with b+1). */
+static struct kv_connector *
+producer_pool(struct scheduler **sched, struct metrics **m, uint8_t *pool, struct kvx_layout *l)
+{
+	struct sched_config sc = { .n_blocks = 16, .block_size = 16, .max_model_len = 256 };
+	struct kv_transfer_config c;
+	struct llmd_err e = LLMD_ERR_INIT;
+	struct kv_connector *kc = NULL;
+
+	*l = (struct kvx_layout){ .model = "m", .dtype = "float32", .block_size = 16, .n_layers = 1,
+		.n_kv_heads = 1, .head_dim = 1, .tp_size = 1, .block_bytes = 64 };
+	for (int b = 0; b < 16; b++)
+		memset(pool + b * 64, b + 1, 64);
+	cr_assert_eq(kv_transfer_config_parse("{\"kv_connector\":\"LlmdConnector\",\"kv_role\":\"kv_producer\","
+	    "\"kv_connector_extra_config\":{\"side_channel\":\"127.0.0.1:0\",\"transport\":\"tcp\"}}", &c,
+	    &e), 0, "%s", e.msg);
+	cr_assert_eq(scheduler_new(&sc, sched, &e), 0, "%s", e.msg);
+	*m = metrics_new();
+	cr_assert_eq(kv_connector_new(&c, l, pool, 16, 64, *sched, *m, labels, 0.0, &kc, &e), 0, "%s",
+	    e.msg);
+	return kc;
+}
+
+static int32_t *
+ids2(int32_t a, int32_t b)
+{
+	int32_t *p = malloc(2 * sizeof(int32_t));
+	p[0] = a;
+	p[1] = b;
+	return p;
+}
+
+Test(kv_connector, holds_authorize_reads_and_done_by_token)
+{
+	struct scheduler *sched;
+	struct metrics *m;
+	struct kvx_layout l;
+	uint8_t pool[16 * 64], dst[16 * 64];
+	struct kv_connector *kc = producer_pool(&sched, &m, pool, &l);
+	struct kvx_config cc = { .transport = "tcp", .listen = "127.0.0.1:0" };
+	struct kvx_engine *puller;
+	struct kv_remote r1 = { .valid = false }, r2 = { .valid = false };
+	struct llmd_err e = LLMD_ERR_INIT;
+	cJSON *p1, *p2;
+	int32_t loc[] = { 0, 1 }, other[] = { 7 }, mixed[] = { 3, 7 }, outside[] = { 9 };
+	char wrong[KV_HOLD_TOKEN_LEN + 1];
+
+	memset(dst, 0, sizeof(dst));
+	cr_assert_eq(kvx_engine_new(&cc, &l, dst, 16, 64, &puller, &e), 0, "%s", e.msg);
+	/* two clients with the same X-Request-Id get different tokens */
+	p1 = kv_connector_hold(kc, "same-id", ids2(3, 4), 2);
+	p2 = kv_connector_hold(kc, "same-id", ids2(7, 8), 2);
+	cr_assert_not_null(p1);
+	cr_assert_not_null(p2);
+	cr_assert_eq(kv_remote_parse(p1, &r1, &e), 1, "%s", e.msg);
+	cr_assert_eq(kv_remote_parse(p2, &r2, &e), 1, "%s", e.msg);
+	cr_assert_eq(strlen(r1.request_id), KV_HOLD_TOKEN_LEN);
+	for (int i = 0; i < KV_HOLD_TOKEN_LEN; i++)
+		cr_assert(isxdigit((unsigned char)r1.request_id[i]) && !isupper((unsigned char)r1.request_id[i]),
+		    "%s", r1.request_id);
+	cr_assert_str_neq(r1.request_id, r2.request_id, "a token per hold");
+	cr_assert_eq(kv_connector_n_held(kc), 2);
+
+	/* hold 1's token reads hold 1's blocks */
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, r1.request_id, r1.block_ids, loc, 2, &e), 0, "%s",
+	    e.msg);
+	cr_assert(dst[0] == 4 && dst[63] == 4 && dst[64] == 5 && dst[127] == 5, "blocks 3, 4 landed");
+	/* not hold 2's, not a mix, not a block nobody holds */
+	memset(dst, 0, sizeof(dst));
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, r1.request_id, other, loc, 1, &e), -EACCES);
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, r1.request_id, mixed, loc, 2, &e), -EACCES);
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, r1.request_id, outside, loc, 1, &e), -EACCES);
+	/* the client's request id, or a token one digit off, reads nothing */
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, "same-id", r1.block_ids, loc, 2, &e), -EACCES);
+	snprintf(wrong, sizeof(wrong), "%s", r1.request_id);
+	wrong[KV_HOLD_TOKEN_LEN - 1] = wrong[KV_HOLD_TOKEN_LEN - 1] == '0' ? '1' : '0';
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, wrong, r1.block_ids, loc, 2, &e), -EACCES);
+	for (size_t i = 0; i < sizeof(dst); i++)
+		cr_assert_eq(dst[i], 0, "a refused READ lands nothing");
+
+	/* DONE with a wrong token (or the request id) frees nothing */
+	cr_assert_eq(kvx_send_done(puller, r1.host, r1.port, wrong, &e), 0, "%s", e.msg);
+	cr_assert_eq(kvx_send_done(puller, r1.host, r1.port, "same-id", &e), 0, "%s", e.msg);
+	cr_assert_eq(kv_connector_n_held(kc), 2, "unknown tokens are ignored");
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, r1.request_id, r1.block_ids, loc, 2, &e), 0,
+	    "%s", e.msg);
+	/* the right one frees exactly its hold; its token then reads nothing */
+	cr_assert_eq(kvx_send_done(puller, r1.host, r1.port, r1.request_id, &e), 0, "%s", e.msg);
+	cr_assert_eq(kv_connector_n_held(kc), 1);
+	cr_assert_eq(kvx_pull(puller, r1.host, r1.port, r1.request_id, r1.block_ids, loc, 2, &e), -EACCES);
+	cr_assert_eq(kvx_pull(puller, r2.host, r2.port, r2.request_id, r2.block_ids, loc, 2, &e), 0,
+	    "%s", e.msg);
+	/* a local release by token */
+	kv_connector_release(kc, r2.request_id);
+	cr_assert_eq(kv_connector_n_held(kc), 0);
+
+	kvx_engine_free(puller);
+	kv_remote_release(&r1);
+	kv_remote_release(&r2);
+	cJSON_Delete(p1);
+	cJSON_Delete(p2);
+	kv_connector_free(kc);
+	scheduler_free(sched);
+	metrics_free(m);
 }

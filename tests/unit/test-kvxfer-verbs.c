@@ -294,11 +294,23 @@ Test(verbs_engine, verbs_without_a_device_is_a_clear_error)
 	free(pool);
 }
 
+/* Every token may read everything (authorization is test-kvxfer's). */
+static int
+authorize_any(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_runs)
+{
+	(void)arg;
+	(void)token;
+	(void)runs;
+	(void)n_runs;
+	return 0;
+}
+
 Test(verbs_engine, auto_engines_pull_over_what_they_chose)
 {
 	struct kvx_layout l = layout(256);
 	uint8_t *a = calloc(8, 256), *b = calloc(8, 256);
-	struct kvx_config c = { .transport = "auto", .listen = "127.0.0.1:0" };
+	struct kvx_config c = { .transport = "auto", .listen = "127.0.0.1:0",
+		.authorize = authorize_any };
 	struct kvx_engine *xa = NULL, *xb = NULL;
 	struct llmd_err e = LLMD_ERR_INIT;
 	int32_t r[] = { 1, 2, 6 }, lo[] = { 0, 1, 7 };
@@ -358,7 +370,7 @@ raw_hello(int port, const struct kvx_layout *l, const char *verbs_json, uint32_t
 	cJSON_AddItemToObject(h, "verbs", cJSON_Parse(verbs_json));
 	txt = cJSON_PrintUnformatted(h);
 	len = (uint32_t)strlen(txt);    /* little-endian host */
-	send_all(fd, "KVX1", 4);
+	send_all(fd, "KVX2", 4);
 	send_all(fd, &len, 4);
 	send_all(fd, txt, len);
 	recv_all(fd, status, 4);

@@ -5,14 +5,19 @@
  * lists, padded strides, several streams, DONE notification, bad ids), and a
  * hostile side-channel peer (silence, garbage, huge lengths, trickled bytes)
  * that is dropped without hurting the engine or its shutdown, and a hostile
- * producer trickling its answer, which a pull gives up on.
+ * producer trickling its answer, which a pull gives up on. Authorization: a
+ * READ under a wrong token, of blocks outside the token's hold or with no
+ * authorize callback is refused (-EACCES) and serves no byte; an old KVX1
+ * peer is told why it is refused.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +95,9 @@ struct pair {
 	uint8_t *pbuf, *cbuf;
 	atomic_int done;
 	char done_id[64];
+	/* the producer's one hold: token "tok-1" over the blocks marked here */
+	bool held[64];
+	atomic_int n_auth;
 };
 
 static void
@@ -100,12 +108,45 @@ on_done(void *arg, const char *id)
 	atomic_fetch_add(&p->done, 1);
 }
 
+static int
+authorize_hold(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_runs)
+{
+	struct pair *p = arg;
+
+	atomic_fetch_add(&p->n_auth, 1);
+	if (strcmp(token, "tok-1") != 0)
+		return -EACCES;
+	for (uint32_t i = 0; i < n_runs; i++)
+		for (uint32_t b = 0; b < runs[i].n; b++)
+			if (runs[i].rfirst + (int32_t)b >= 64 || !p->held[runs[i].rfirst + (int32_t)b])
+				return -EACCES;
+	return 0;
+}
+
+static void
+hold_blocks(struct pair *p, const int32_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p->held[ids[i]] = true;
+}
+
+/* For engines whose tests are not about authorization. */
+static int
+authorize_any(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_runs)
+{
+	(void)arg;
+	(void)token;
+	(void)runs;
+	(void)n_runs;
+	return 0;
+}
+
 static void
 setup_pair(struct pair *p, uint32_t n_blocks, size_t bb, size_t stride, int streams)
 {
 	struct kvx_layout l = layout(bb);
 	struct kvx_config pc = { .transport = "tcp", .listen = "127.0.0.1:0", .n_streams = streams,
-		.on_done = on_done, .on_done_arg = p };
+		.on_done = on_done, .on_done_arg = p, .authorize = authorize_hold, .authorize_arg = p };
 	struct kvx_config cc = { .transport = "auto", .listen = "127.0.0.1:0", .n_streams = streams };
 	struct llmd_err e = LLMD_ERR_INIT;
 
@@ -137,17 +178,19 @@ pull_and_verify(size_t bb, size_t stride, int streams)
 	int32_t loc[] = { 20, 21, 22, 23, 1, 2, 3, 63 };
 
 	setup_pair(&p, 64, bb, stride, streams);
-	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "req-1", rem, loc, 8, &e), 0,
+	hold_blocks(&p, rem, 8);
+	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-1", rem, loc, 8, &e), 0,
 	    "%s", e.msg);
+	cr_assert_geq(atomic_load(&p.n_auth), 1, "the server asked authorize");
 	for (int i = 0; i < 8; i++)
 		cr_assert_eq(memcmp(p.cbuf + (size_t)loc[i] * stride, p.pbuf + (size_t)rem[i] * stride, bb), 0,
 		    "block %d differs", i);
 	/* untouched blocks stay zero */
 	for (size_t i = 0; i < bb; i++)
 		cr_assert_eq(p.cbuf[(size_t)30 * stride + i], 0);
-	cr_assert_eq(kvx_send_done(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "req-1", &e), 0, "%s", e.msg);
+	cr_assert_eq(kvx_send_done(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-1", &e), 0, "%s", e.msg);
 	cr_assert_eq(atomic_load(&p.done), 1);
-	cr_assert_str_eq(p.done_id, "req-1");
+	cr_assert_str_eq(p.done_id, "tok-1");
 	teardown_pair(&p);
 }
 
@@ -166,13 +209,14 @@ Test(kvxfer, refuses_mismatch_and_bad_ids)
 	int32_t rem[] = { 100 }, loc[] = { 1 };
 
 	setup_pair(&p, 64, 4096, 4096, 2);
+	hold_blocks(&p, loc, 1);
 	other.n_layers = 3;
 	cr_assert_eq(kvx_engine_new(&cc, &other, buf, 64, 4096, &odd, &e), 0);
 	cr_assert_lt(kvx_pull(odd, "127.0.0.1", kvx_engine_port(p.prod), "r", loc, loc, 1, &e), 0);
 	cr_assert_str_eq(e.field, "n_layers", "field: %s (%s)", e.field, e.msg);
 	cr_assert(strstr(e.msg, "n_layers") != NULL, "%s", e.msg);
-	cr_assert_lt(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "r", rem, loc, 1, &e), 0,
-	    "a remote block beyond the pool is refused");
+	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-1", rem, loc, 1, &e),
+	    -ERANGE, "a remote block beyond the pool is refused");
 	cr_assert_lt(kvx_pull(p.cons, "127.0.0.1", 1, "r", loc, loc, 1, &e), 0, "nothing listens on port 1");
 	err_clear(&e);
 	cr_assert_lt(kvx_engine_new(&(struct kvx_config){ .transport = "carrier-pigeon" }, &other, buf, 64,
@@ -222,7 +266,7 @@ send_u32(int fd, uint32_t v)
 	cr_assert_eq(send(fd, b, 4, MSG_NOSIGNAL), 4);
 }
 
-/* A valid hello for layout(4096) ("KVX1", length, JSON). */
+/* A valid hello for layout(4096) ("KVX2", length, JSON). */
 static void
 send_hello(int fd)
 {
@@ -234,7 +278,7 @@ send_hello(int fd)
 	uint32_t len;
 	char buf[8192];
 
-	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	cr_assert_eq(send(fd, "KVX2", 4, MSG_NOSIGNAL), 4);
 	send_u32(fd, (uint32_t)strlen(j));
 	cr_assert_eq(send(fd, j, strlen(j), MSG_NOSIGNAL), (ssize_t)strlen(j));
 	cr_assert_eq(recv(fd, st, 4, MSG_WAITALL), 4);
@@ -249,14 +293,15 @@ send_hello(int fd)
 Test(kvxfer, hostile_side_channel_peers_are_dropped)
 {
 	struct kvx_layout l = layout(4096);
-	struct kvx_config pc = { .transport = "tcp", .listen = "127.0.0.1:0", .io_timeout_ms = 300 };
+	struct kvx_config pc = { .transport = "tcp", .listen = "127.0.0.1:0", .io_timeout_ms = 300,
+		.authorize = authorize_any };
 	struct kvx_config cc = { .transport = "tcp", .listen = "127.0.0.1:0" };
 	struct kvx_engine *prod, *cons;
 	struct llmd_err e = LLMD_ERR_INIT;
 	uint8_t *pbuf = calloc(64, 4096), *cbuf = calloc(64, 4096);
 	int32_t rem[] = { 5 }, loc[] = { 9 };
 	int port, fd;
-	const char *hello_head = "KVX1\x40\x00\x00\x00{\"op\":\"hello\",\"model\":\"tiny\",";
+	const char *hello_head = "KVX2\x40\x00\x00\x00{\"op\":\"hello\",\"model\":\"tiny\",";
 
 	memset(pbuf + 5 * 4096, 0xab, 4096);
 	cr_assert_eq(kvx_engine_new(&pc, &l, pbuf, 64, 4096, &prod, &e), 0, "%s", e.msg);
@@ -276,7 +321,7 @@ Test(kvxfer, hostile_side_channel_peers_are_dropped)
 
 	/* a 4 GiB hello */
 	fd = raw_connect(port);
-	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	cr_assert_eq(send(fd, "KVX2", 4, MSG_NOSIGNAL), 4);
 	send_u32(fd, 0xffffffffu);
 	cr_assert(closed_by_server(fd), "a huge hello length is refused");
 	close(fd);
@@ -299,12 +344,19 @@ Test(kvxfer, hostile_side_channel_peers_are_dropped)
 	cr_assert(dropped, "a trickling peer is cut off although it keeps sending");
 	close(fd);
 
-	/* after a good hello: 4 billion runs, a huge DONE id, an unknown op */
+	/* after a good hello: 4 billion runs, huge READ and DONE tokens, an unknown op */
 	fd = raw_connect(port);
 	send_hello(fd);
 	send_u32(fd, 1);
+	send_u32(fd, 0);
 	send_u32(fd, 0xffffffffu);
 	cr_assert(closed_by_server(fd), "n_runs beyond the limit is refused");
+	close(fd);
+	fd = raw_connect(port);
+	send_hello(fd);
+	send_u32(fd, 1);
+	send_u32(fd, 1u << 30);
+	cr_assert(closed_by_server(fd), "a huge READ token is refused");
 	close(fd);
 	fd = raw_connect(port);
 	send_hello(fd);
@@ -322,6 +374,8 @@ Test(kvxfer, hostile_side_channel_peers_are_dropped)
 	send_hello(fd);
 	send_u32(fd, 1);
 	send_u32(fd, 1);
+	cr_assert_eq(send(fd, "r", 1, MSG_NOSIGNAL), 1);
+	send_u32(fd, 1);
 	send_u32(fd, 0x7fffffffu);
 	send_u32(fd, 2);
 	cr_assert(closed_by_server(fd), "a run beyond the pool is refused");
@@ -333,7 +387,7 @@ Test(kvxfer, hostile_side_channel_peers_are_dropped)
 
 	/* and shuts down while a peer sits connected in the middle of a hello */
 	fd = raw_connect(port);
-	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	cr_assert_eq(send(fd, "KVX2", 4, MSG_NOSIGNAL), 4);
 	kvx_engine_free(prod);
 	cr_assert(closed_by_server(fd), "shutdown closes a connected peer");
 	close(fd);
@@ -405,4 +459,111 @@ Test(kvxfer, pull_from_a_trickling_peer_gives_up, .timeout = 30)
 	close(t.lfd);
 	kvx_engine_free(cons);
 	free(cbuf);
+}
+
+/* ---- authorization ---- */
+
+/* The u32 status of a raw READ of n blocks from first under token
+ * (after a good hello), and whether the server then hung up. */
+static int32_t
+raw_read_status(int port, const char *token, uint32_t first, uint32_t n, int *closed)
+{
+	int fd = raw_connect(port);
+	uint8_t st[4];
+
+	send_hello(fd);
+	send_u32(fd, 1);
+	send_u32(fd, (uint32_t)strlen(token));
+	cr_assert_eq(send(fd, token, strlen(token), MSG_NOSIGNAL), (ssize_t)strlen(token));
+	send_u32(fd, 1);
+	send_u32(fd, first);
+	send_u32(fd, n);
+	cr_assert_eq(recv(fd, st, 4, MSG_WAITALL), 4);
+	*closed = closed_by_server(fd);
+	close(fd);
+	return (int32_t)((uint32_t)st[0] | (uint32_t)st[1] << 8 | (uint32_t)st[2] << 16 |
+	    (uint32_t)st[3] << 24);
+}
+
+Test(kvxfer, reads_are_authorized_by_the_holds_token)
+{
+	struct pair p;
+	struct llmd_err e = LLMD_ERR_INIT;
+	int32_t mine[] = { 7, 8, 20 }, loc[] = { 1, 2, 3 };
+	int32_t other[] = { 9 }, mixed[] = { 8, 9 }, oloc[] = { 4, 5 };
+	int closed = 0;
+
+	setup_pair(&p, 64, 4096, 4096, 2);
+	hold_blocks(&p, mine, 3);
+	/* a wrong token: refused, nothing lands */
+	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-2", mine, loc, 3, &e),
+	    -EACCES, "%s", e.msg);
+	cr_assert_str_eq(e.field, "remote_request_id");
+	cr_assert_eq(p.cbuf[1 * 4096], 0, "a refused READ serves no byte");
+	/* blocks outside the hold, alone or beside its own: refused */
+	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-1", other, oloc, 1, &e),
+	    -EACCES, "%s", e.msg);
+	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-1", mixed, oloc, 2, &e),
+	    -EACCES, "%s", e.msg);
+	cr_assert_eq(p.cbuf[4 * 4096], 0);
+	/* on the wire: -EACCES, then the server hangs up */
+	cr_assert_eq(raw_read_status(kvx_engine_port(p.prod), "tok-2", 7, 1, &closed), -EACCES);
+	cr_assert(closed, "a refused peer is disconnected");
+	cr_assert_eq(raw_read_status(kvx_engine_port(p.prod), "", 7, 1, &closed), -EACCES, "no token");
+	/* its own blocks: served */
+	cr_assert_eq(kvx_pull(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-1", mine, loc, 3, &e), 0,
+	    "%s", e.msg);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(memcmp(p.cbuf + (size_t)loc[i] * 4096, p.pbuf + (size_t)mine[i] * 4096, 4096), 0);
+	/* a DONE is passed on with its token, whatever it is (the owner decides) */
+	cr_assert_eq(kvx_send_done(p.cons, "127.0.0.1", kvx_engine_port(p.prod), "tok-2", &e), 0, "%s",
+	    e.msg);
+	cr_assert_str_eq(p.done_id, "tok-2");
+	teardown_pair(&p);
+}
+
+Test(kvxfer, no_authorize_callback_serves_nothing)
+{
+	struct kvx_layout l = layout(4096);
+	struct kvx_config c = { .transport = "tcp", .listen = "127.0.0.1:0" };
+	struct kvx_engine *prod, *cons;
+	struct llmd_err e = LLMD_ERR_INIT;
+	uint8_t *pbuf = calloc(8, 4096), *cbuf = calloc(8, 4096);
+	int32_t rem[] = { 1 }, loc[] = { 2 };
+
+	cr_assert_eq(kvx_engine_new(&c, &l, pbuf, 8, 4096, &prod, &e), 0, "%s", e.msg);
+	cr_assert_eq(kvx_engine_new(&c, &l, cbuf, 8, 4096, &cons, &e), 0, "%s", e.msg);
+	cr_assert_eq(kvx_pull(cons, "127.0.0.1", kvx_engine_port(prod), "anything", rem, loc, 1, &e),
+	    -EACCES, "%s", e.msg);
+	kvx_engine_free(prod);
+	kvx_engine_free(cons);
+	free(pbuf);
+	free(cbuf);
+}
+
+Test(kvxfer, an_old_peer_is_told_the_protocol_changed)
+{
+	struct pair p;
+	const char *j = "{\"op\":\"hello\",\"model\":\"tiny\"}";
+	uint8_t st[4], lb[4];
+	char buf[4096] = "";
+	uint32_t len;
+	int fd;
+
+	setup_pair(&p, 8, 4096, 4096, 1);
+	fd = raw_connect(kvx_engine_port(p.prod));
+	cr_assert_eq(send(fd, "KVX1", 4, MSG_NOSIGNAL), 4);
+	send_u32(fd, (uint32_t)strlen(j));
+	cr_assert_eq(send(fd, j, strlen(j), MSG_NOSIGNAL), (ssize_t)strlen(j));
+	cr_assert_eq(recv(fd, st, 4, MSG_WAITALL), 4);
+	cr_assert_eq((int32_t)((uint32_t)st[0] | (uint32_t)st[1] << 8 | (uint32_t)st[2] << 16 |
+	    (uint32_t)st[3] << 24), -EPROTO);
+	cr_assert_eq(recv(fd, lb, 4, MSG_WAITALL), 4);
+	len = (uint32_t)lb[0] | (uint32_t)lb[1] << 8 | (uint32_t)lb[2] << 16 | (uint32_t)lb[3] << 24;
+	cr_assert_lt(len, sizeof(buf));
+	cr_assert_eq(recv(fd, buf, len, MSG_WAITALL), (ssize_t)len);
+	cr_assert(strstr(buf, "KVX1 is not supported") != NULL, "%s", buf);
+	cr_assert(closed_by_server(fd));
+	close(fd);
+	teardown_pair(&p);
 }
