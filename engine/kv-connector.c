@@ -268,6 +268,8 @@ cmp_i32(const void *a, const void *b)
  * kvx_config.authorize, on a side-channel serving thread: 0 when every
  * block of runs is in token's hold (n_runs 0: the hold exists), else
  * -EACCES. Under kc->lock, so the hold cannot be freed while it is looked at.
+ * An authorized READ (or verbs hello) restarts the hold's abort timer, so
+ * the timeout does not free (and recycle) blocks while they are being sent.
  */
 static int
 authorize(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_runs)
@@ -287,6 +289,9 @@ authorize(void *arg, const char *token, const struct kvx_run *runs, uint32_t n_r
 				if (bsearch(&id, h->sorted, h->n, sizeof(int32_t), cmp_i32) == NULL)
 					rc = -EACCES;
 			}
+		if (rc == 0)
+			(*pp)->deadline_ms = MAX((*pp)->deadline_ms,
+			    now_ms() + (uint64_t)kc->cfg.abort_timeout_ms);
 	}
 	pthread_mutex_unlock(&kc->lock);
 	return rc;
