@@ -29,7 +29,7 @@ endif
 
 check_PROGRAMS += tests/unit/test-cuda-backend
 TESTS += tests/unit/test-cuda-backend tests/integration/engine-cuda.sh
-tests_unit_test_cuda_backend_SOURCES = tests/unit/test-cuda-backend.c
+tests_unit_test_cuda_backend_SOURCES = tests/unit/test-cuda-backend.c $(ENGINE_FIXTURE)
 tests_unit_test_cuda_backend_CFLAGS = $(AM_CFLAGS) $(CUDA_CFLAGS)
 tests_unit_test_cuda_backend_LDADD = $(ENGINE_LIBS)
 
@@ -37,7 +37,7 @@ tests_unit_test_cuda_backend_LDADD = $(ENGINE_LIBS)
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-forward-greedy
 TESTS += tests/unit/test-forward-greedy
-tests_unit_test_forward_greedy_SOURCES = tests/unit/test-forward-greedy.c
+tests_unit_test_forward_greedy_SOURCES = tests/unit/test-forward-greedy.c $(ENGINE_FIXTURE)
 tests_unit_test_forward_greedy_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_forward_greedy_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif
@@ -52,7 +52,7 @@ endif
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-sample-gpu-ref
 TESTS += tests/unit/test-sample-gpu-ref
-tests_unit_test_sample_gpu_ref_SOURCES = tests/unit/test-sample-gpu-ref.c
+tests_unit_test_sample_gpu_ref_SOURCES = tests/unit/test-sample-gpu-ref.c $(ENGINE_FIXTURE)
 tests_unit_test_sample_gpu_ref_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_sample_gpu_ref_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif

@@ -18,7 +18,8 @@ EXTRA_DIST += tests/ref/forward_ref.py tests/ref/reshard.py \
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-model
 TESTS += tests/unit/test-model
-tests_unit_test_model_SOURCES = tests/unit/test-model-files.c tests/unit/test-model-forward.c
+tests_unit_test_model_SOURCES = tests/unit/test-model-files.c tests/unit/test-model-forward.c \
+	$(ENGINE_FIXTURE)
 tests_unit_test_model_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_model_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif

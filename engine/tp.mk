@@ -19,7 +19,8 @@ endif
 if HAVE_CRITERION
 check_PROGRAMS += tests/unit/test-tp-plan
 TESTS += tests/unit/test-tp-plan
-tests_unit_test_tp_plan_SOURCES = tests/unit/test-tp-plan.c tests/unit/test-tp-forward.c
+tests_unit_test_tp_plan_SOURCES = tests/unit/test-tp-plan.c tests/unit/test-tp-forward.c \
+	$(ENGINE_FIXTURE)
 tests_unit_test_tp_plan_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_tp_plan_LDADD = $(ENGINE_LIBS) $(CRITERION_LIBS)
 endif
@@ -28,6 +29,6 @@ endif
 # configuration, exits 77 (SKIP) without CUDA+NCCL or 2 GPUs
 check_PROGRAMS += tests/unit/test-cuda-tp
 TESTS += tests/unit/test-cuda-tp
-tests_unit_test_cuda_tp_SOURCES = tests/unit/test-cuda-tp.c
+tests_unit_test_cuda_tp_SOURCES = tests/unit/test-cuda-tp.c $(ENGINE_FIXTURE)
 tests_unit_test_cuda_tp_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_cuda_tp_LDADD = $(ENGINE_LIBS)

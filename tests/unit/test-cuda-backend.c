@@ -44,6 +44,7 @@
 #include "engine/kvcache.h"
 #include "engine/model.h"
 #include "engine/sample-ref.h"
+#include "tests/unit/engine-fixture.h"
 
 #define SKIP 77
 #define TOL_ABS 0.03f
@@ -76,23 +77,9 @@ static int failures;
 static int
 make_model(const char *dir, const char *args)
 {
-	char tok[256], cmd[768];
-	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
-	FILE *f = fopen(tok, "w");
-	if (f == NULL)
+	if (fx_write_tokenizer(dir) < 0)
 		return -1;
-	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
-	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "make-model --out %s/m --tokenizer %s --seed 7 %s", dir, tok,
-	    args);
-	char *argv[48];
-	int argc = 0;
-	for (char *p = strtok(cmd, " "); p && argc < 47; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	optind = 1;
-	return cmd_make_model(argc, argv);
+	return fx_make_model("--out %s/m --tokenizer %s/tok.json --seed 7 %s", dir, dir, args);
 }
 
 static int
@@ -599,8 +586,8 @@ main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct model_case *mc = &cases[i];
 		struct model m;
-		snprintf(dir, sizeof(dir), "/tmp/test-cuda-backend.XXXXXX");
-		if (mkdtemp(dir) == NULL || make_model(dir, mc->args) != 0) {
+		if (fx_tmpdir(dir, sizeof(dir), "test-cuda-backend") < 0 ||
+		    make_model(dir, mc->args) != 0) {
 			CHECK(0, "%s: make-model %s", mc->name, mc->args);
 			continue;
 		}
@@ -612,8 +599,7 @@ main(void)
 			    mc->graphs);
 			model_free(&m);
 		}
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
+		if (fx_remove_tree(dir) < 0)
 			CHECK(0, "cleanup %s", dir);
 	}
 	printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);

@@ -29,6 +29,7 @@
 #include "engine/kvcache.h"
 #include "engine/model.h"
 #include "engine/tp-plan.h"
+#include "tests/unit/engine-fixture.h"
 
 #define SKIP 77
 
@@ -65,23 +66,11 @@ fail(const char *fmt, ...)
 static int
 make_model(const char *dir, const char *name, const char *arch, int heads, int kv)
 {
-	char cmd[512], tok[128];
-	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
-	FILE *f = fopen(tok, "w");
-	if (f == NULL)
+	if (fx_write_tokenizer(dir) < 0)
 		return -1;
-	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
-	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "make-model --arch %s --out %s/%s --tokenizer %s --vocab %d "
+	return fx_make_model("--arch %s --out %s/%s --tokenizer %s/tok.json --vocab %d "
 	    "--layers 2 --hidden 64 --heads %d --kv-heads %d --head-dim 16 --intermediate 128 "
-	    "--seed 3", arch, dir, name, tok, VOCAB, heads, kv);
-	char *argv[40];
-	int argc = 0;
-	for (char *p = strtok(cmd, " "); p && argc < 39; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	return cmd_make_model(argc, argv);
+	    "--seed 3", arch, dir, name, dir, VOCAB, heads, kv);
 }
 
 /* One backend's forward state over model m. */
@@ -282,8 +271,7 @@ main(void)
 		return SKIP;
 	}
 	backend_destroy(probe);
-	snprintf(dir, sizeof(dir), "/tmp/test-cuda-tp.XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (fx_tmpdir(dir, sizeof(dir), "test-cuda-tp") < 0)
 		return 1;
 	run_case(dir, "qwen2", 8, 2, 2);
 	run_case(dir, "qwen3", 8, 4, 2);
@@ -294,8 +282,7 @@ main(void)
 	} else {
 		printf("test-cuda-tp: note: 4-GPU case skipped: %s\n", e.msg);
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
+	if (fx_remove_tree(dir) < 0)
 		failures++;
 	printf("test-cuda-tp: %s\n", failures ? "FAILED" : "passed");
 	return failures ? 1 : 0;

@@ -20,6 +20,7 @@
 #include "engine/generate.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
+#include "tests/unit/engine-fixture.h"
 
 static char dir[64];
 static char model_dir[128];
@@ -27,33 +28,18 @@ static char model_dir[128];
 static void
 make_model(const char *arch, const char *extra)
 {
-	char tok[192], cmd[512];
-	snprintf(dir, sizeof(dir), "/tmp/test-model-forward.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
-	FILE *f = fopen(tok, "w");
-	cr_assert_not_null(f);
-	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
-	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
-	fclose(f);
+	cr_assert_eq(fx_tmpdir(dir, sizeof(dir), "test-model-forward"), 0);
+	cr_assert_eq(fx_write_tokenizer(dir), 0);
 	snprintf(model_dir, sizeof(model_dir), "%s/m", dir);
-	snprintf(cmd, sizeof(cmd), "make-model --arch %s --out %s --tokenizer %s --vocab 300 "
-	    "--layers 2 --hidden 32 --heads 4 --kv-heads 2 --seed 3 %s", arch, model_dir, tok, extra);
-	/* split into argv */
-	char *argv[32];
-	int argc = 0;
-	for (char *p = strtok(cmd, " "); p && argc < 31; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	cr_assert_eq(cmd_make_model(argc, argv), 0);
+	cr_assert_eq(fx_make_model("--arch %s --out %s --tokenizer %s/tok.json --vocab 300 "
+	    "--layers 2 --hidden 32 --heads 4 --kv-heads 2 --seed 3 %s", arch, model_dir, dir,
+	    extra), 0);
 }
 
 static void
 cleanup(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(fx_remove_tree(dir), 0);
 }
 
 static void

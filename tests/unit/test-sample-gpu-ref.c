@@ -26,6 +26,7 @@
 #include "engine/model.h"
 #include "engine/sample-ref.h"
 #include "engine/sampler.h"
+#include "tests/unit/engine-fixture.h"
 
 static uint64_t rng_state;
 
@@ -317,31 +318,16 @@ static char dir[64];
 static void
 model_setup(void)
 {
-	char tok[128], cmd[512];
-	snprintf(dir, sizeof(dir), "/tmp/test-sample-gpu-ref.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
-	FILE *f = fopen(tok, "w");
-	cr_assert_not_null(f);
-	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
-	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "make-model --arch llama --out %s/m --tokenizer %s --vocab 300 "
-	    "--layers 1 --hidden 32 --heads 4 --kv-heads 2 --seed 9", dir, tok);
-	char *argv[32];
-	int argc = 0;
-	for (char *p = strtok(cmd, " "); p && argc < 31; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	cr_assert_eq(cmd_make_model(argc, argv), 0);
+	cr_assert_eq(fx_tmpdir(dir, sizeof(dir), "test-sample-gpu-ref"), 0);
+	cr_assert_eq(fx_write_tokenizer(dir), 0);
+	cr_assert_eq(fx_make_model("--arch llama --out %s/m --tokenizer %s/tok.json --vocab 300 "
+	    "--layers 1 --hidden 32 --heads 4 --kv-heads 2 --seed 9", dir, dir), 0);
 }
 
 static void
 model_cleanup(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(fx_remove_tree(dir), 0);
 }
 
 static int rec_calls, rec_rows, rec_flags;

@@ -27,6 +27,7 @@
 #include "engine/model.h"
 #include "engine/sample-ref.h"
 #include "engine/tp-plan.h"
+#include "tests/unit/engine-fixture.h"
 
 #define VOCAB 300
 
@@ -35,23 +36,14 @@ static char dir[64];
 static void
 setup(void)
 {
-	char tok[128];
-	snprintf(dir, sizeof(dir), "/tmp/test-tp-forward.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(tok, sizeof(tok), "%s/tok.json", dir);
-	FILE *f = fopen(tok, "w");
-	cr_assert_not_null(f);
-	fputs("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}},\"added_tokens\":"
-	    "[{\"id\":2,\"content\":\"</s>\",\"special\":true}]}", f);
-	fclose(f);
+	cr_assert_eq(fx_tmpdir(dir, sizeof(dir), "test-tp-forward"), 0);
+	cr_assert_eq(fx_write_tokenizer(dir), 0);
 }
 
 static void
 cleanup(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(fx_remove_tree(dir), 0);
 }
 
 TestSuite(tp_forward, .init = setup, .fini = cleanup, .timeout = 120);
@@ -60,16 +52,9 @@ TestSuite(tp_forward, .init = setup, .fini = cleanup, .timeout = 120);
 static void
 make_model(const char *name, const char *arch, int heads, int kv)
 {
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "make-model --arch %s --out %s/%s --tokenizer %s/tok.json "
+	cr_assert_eq(fx_make_model("--arch %s --out %s/%s --tokenizer %s/tok.json "
 	    "--vocab %d --layers 2 --hidden 32 --heads %d --kv-heads %d --head-dim 8 "
-	    "--intermediate 48 --dtype f32 --seed 11", arch, dir, name, dir, VOCAB, heads, kv);
-	char *argv[40];
-	int argc = 0;
-	for (char *p = strtok(cmd, " "); p && argc < 39; p = strtok(NULL, " "))
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	cr_assert_eq(cmd_make_model(argc, argv), 0);
+	    "--intermediate 48 --dtype f32 --seed 11", arch, dir, name, dir, VOCAB, heads, kv), 0);
 }
 
 /* A run of the same three steps on be: logits (3 steps, up to 12 rows, V)
