@@ -15,6 +15,7 @@
 set -u
 b=${top_builddir:-.}
 src=${top_srcdir:-..}
+. "$src/tests/integration/netns-lib.sh"
 b=$(cd "$b" && pwd)
 
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
@@ -45,30 +46,14 @@ cleanup() {
 	done
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
 	wait 2>/dev/null
-	for i in 1 2 3; do
-		for p in $(ip netns pids "llmdag$id-$i" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		ip netns del "llmdag$id-$i" 2>/dev/null
-		ip link del "vl$id-$i" 2>/dev/null
-	done
-	ip link del "$br" 2>/dev/null
+	netns_down "llmdag$id" 3 "$br"
 	mountpoint -q "$tmp/a3/models" 2>/dev/null && umount "$tmp/a3/models"
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 # --- the network: a bridge and three namespaces ---
-ip link add "$br" type bridge || { echo "SKIP: cannot create a bridge"; exit 77; }
-ip addr add "$net.1/24" dev "$br"
-ip link set "$br" up
-for i in 1 2 3; do
-	ns="llmdag$id-$i"
-	ip netns add "$ns"
-	ip link add "vl$id-$i" type veth peer name eth0 netns "$ns"
-	ip link set "vl$id-$i" master "$br" up
-	ip -n "$ns" addr add "$net.1$i/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-done
+netns_up "llmdag$id" 3 "$net" "$br" || { echo "SKIP: cannot create a bridge"; exit 77; }
 
 # --- the daemon (token: it listens on a non-loopback address) ---
 echo "agent-stack-admin-token" > "$tmp/admin.token"

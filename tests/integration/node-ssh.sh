@@ -12,6 +12,7 @@
 set -u
 b=${top_builddir:-.}
 src=${top_srcdir:-..}
+. "$src/tests/integration/netns-lib.sh"
 b=$(cd "$b" && pwd)
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -42,11 +43,8 @@ cleanup() {
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
 	for i in 1 2 3; do
 		[ -s "$tmp/run/sshd-n$i.pid" ] && kill "$(cat "$tmp/run/sshd-n$i.pid")" 2>/dev/null
-		for p in $(ip netns pids "nsn$id-$i" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		ip netns del "nsn$id-$i" 2>/dev/null
-		ip link del "nsv$id-$i" 2>/dev/null
 	done
-	ip link del "$br" 2>/dev/null
+	netns_down "nsn$id" 3 "$br"
 	wait 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -54,9 +52,7 @@ trap cleanup EXIT
 
 # --- three hosts: namespaces on a bridge, each with its own sshd ---
 mkdir -p "$tmp/ssh" "$tmp/run" "$tmp/net" /run/sshd
-ip link add "$br" type bridge || skip "cannot create a bridge"
-ip addr add "$net.1/24" dev "$br"
-ip link set "$br" up
+netns_up "nsn$id" 3 "$net" "$br" || skip "cannot create a bridge"
 ssh-keygen -q -t ed25519 -N '' -f "$tmp/ssh/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$tmp/ssh/id_ed25519"
 cp "$tmp/ssh/id_ed25519.pub" "$tmp/ssh/authorized_keys"
@@ -81,13 +77,6 @@ EOT
 /usr/sbin/sshd -t -f "$tmp/ssh/sshd_config" || skip "sshd rejects the test config"
 for i in 1 2 3; do
 	ns="nsn$id-$i"
-	ip netns add "$ns"
-	ip link add "nsv$id-$i" type veth peer name eth0 netns "$ns"
-	ip link set "nsv$id-$i" master "$br" up
-	ip -n "$ns" addr add "$net.1$i/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" route add default via "$net.1"
 	nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation private sh -c \
 	    "hostname n$i && mount --bind $tmp/net/hosts /etc/hosts &&
 	     mount --bind $tmp/net/resolv.conf /etc/resolv.conf &&

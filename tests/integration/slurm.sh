@@ -17,6 +17,7 @@
 set -u
 b=${top_builddir:-.}
 src=${top_srcdir:-..}
+. "$src/tests/integration/netns-lib.sh"
 b=$(cd "$b" && pwd)
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -54,29 +55,13 @@ cleanup() {
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
 	for (( i=${#pids[@]}-1; i>=0; i-- )); do kill "${pids[$i]}" 2>/dev/null; done
 	wait 2>/dev/null
-	for i in 1 2 3; do
-		for p in $(ip netns pids "llsl$id-$i" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		ip netns del "llsl$id-$i" 2>/dev/null
-		ip link del "vs$id-$i" 2>/dev/null
-	done
-	ip link del "$br" 2>/dev/null
+	netns_down "llsl$id" 3 "$br"
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 # --- the network: a bridge and three namespaces, node i at $net.1i ---
-ip link add "$br" type bridge || skip "cannot create a bridge"
-ip addr add "$net.1/24" dev "$br"
-ip link set "$br" up
-for i in 1 2 3; do
-	ns="llsl$id-$i"
-	ip netns add "$ns"
-	ip link add "vs$id-$i" type veth peer name eth0 netns "$ns"
-	ip link set "vs$id-$i" master "$br" up
-	ip -n "$ns" addr add "$net.1$i/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-done
+netns_up "llsl$id" 3 "$net" "$br" || skip "cannot create a bridge"
 # each node's own /etc/hosts and a resolver that fails fast (no 10 s DNS stalls)
 printf '127.0.0.1 localhost\n%s.11 n1\n%s.12 n2\n%s.13 n3\n' "$net" "$net" "$net" >"$tmp/hosts"
 echo "nameserver 127.0.0.1" >"$tmp/resolv.conf"
