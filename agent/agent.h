@@ -136,6 +136,7 @@ struct proc {
 	pid_t pid;                /* 0: not running */
 	unsigned long long start_time;  /* /proc/PID/stat field 22 */
 	int adopted;              /* not our child (agent restarted): polled */
+	int stop_sig;             /* what stops it gracefully (0: SIGTERM) */
 	int restarts;
 	int last_exit;            /* status from waitpid, or -1 */
 	uint64_t started_ms;
@@ -238,6 +239,13 @@ struct agent {
 	struct http_client_req *watch, *list;
 	int registered;
 	int stopping;
+	/*
+	 * Under Slurm (--slurm): Slurm sends SIGTERM to every process of the
+	 * step when the job ends, so engines and sidecars are told to stop on
+	 * SIGUSR2 instead (LLMD_STOP_SIGNAL) and keep serving until their pods
+	 * have moved.
+	 */
+	int slurm;
 	uint64_t watch_retry_ms;
 };
 

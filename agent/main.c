@@ -294,6 +294,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		cli_usage_error("llmd-agent", "unexpected argument \"%s\"", argv[optind]);
+	a->slurm = slurm_mode;
 	if (slurm_mode && slurm_agent_setup(a, &fake, &e) < 0)
 		cli_usage_error("llmd-agent", "--slurm: %s", err_str(&e, ebuf, sizeof(ebuf)));
 	if (!a->server || !a->token_file || !a->node || !a->data_dir)

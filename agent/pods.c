@@ -210,6 +210,7 @@ state_write(struct pod_rt *p)
 		cJSON_AddNumberToObject(x, "pid", p->procs[i].pid);
 		cJSON_AddNumberToObject(x, "startTime", (double)p->procs[i].start_time);
 		cJSON_AddNumberToObject(x, "restarts", p->procs[i].restarts);
+		cJSON_AddNumberToObject(x, "stopSignal", p->procs[i].stop_sig);
 		cJSON_AddItemToArray(procs, x);
 	}
 	json_print_compact(o, &b);
@@ -728,6 +729,8 @@ full_env(struct pod_rt *p, char **cenv, char **senv, enum proc_kind kind)
 		env_add(&out, &n, xstrdup(cenv[i]));
 	for (i = 0; senv && senv[i]; i++)
 		env_add(&out, &n, xstrdup(senv[i]));
+	if (p->agent->slurm && (kind == PROC_ENGINE || kind == PROC_SIDECAR))
+		env_add(&out, &n, xstrdup("LLMD_STOP_SIGNAL=USR2"));
 	if (kind == PROC_ENGINE && p->kv_port > 0) {
 		buf_addf(&b, "VLLM_NIXL_SIDE_CHANNEL_PORT=%d", p->kv_port);
 		env_add(&out, &n, buf_detach(&b, NULL));
@@ -848,6 +851,8 @@ prepare_procs(struct pod_rt *p)
 			p->kv_port = alloc_port(a);   /* the NIXL side channel: one per pod */
 		senv = secrets_env(p->secrets, x->container);
 		x->env = full_env(p, t.env, senv, t.kind);
+		x->stop_sig = p->agent->slurm && (t.kind == PROC_ENGINE || t.kind == PROC_SIDECAR) ?
+		    SIGUSR2 : SIGTERM;
 		secrets_strv_free(senv);
 		x->cwd = t.cwd;
 		t.cwd = NULL;
@@ -1230,7 +1235,7 @@ pod_stop(struct pod_rt *p)
 	p->state = POD_STOPPING;
 	p->stop_deadline = now_ms() + (uint64_t)grace;
 	for (i = 0; i < p->nprocs; i++)
-		signal_proc(&p->procs[i], SIGTERM);
+		signal_proc(&p->procs[i], p->procs[i].stop_sig > 0 ? p->procs[i].stop_sig : SIGTERM);
 	log_info("pod %s/%s: stopping (grace %lld ms)", p->ns, p->name, (long long)grace);
 }
 
@@ -1658,6 +1663,7 @@ pods_adopt(struct agent *a)
 			pr = &p->procs[p->nprocs++];
 			pr->container = xstrdup(jstr(x, "container"));
 			pr->restarts = jget(x, "restarts") ? jget(x, "restarts")->valueint : 0;
+			pr->stop_sig = jget(x, "stopSignal") ? jget(x, "stopSignal")->valueint : 0;
 			pr->last_exit = -1;
 			if (pid > 0 && st != 0 && proc_start_time(pid) == st) {
 				pr->pid = pid;

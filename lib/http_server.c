@@ -68,6 +68,7 @@ struct http_server {
 	struct hook *hooks;
 	size_t nhooks;
 	struct event *sig_term, *sig_int, *grace;
+	struct event *sig_ignored;   /* SIGTERM when LLMD_STOP_SIGNAL names another */
 	struct http_req *reqs;   /* in flight, for http_server_free() */
 	size_t inflight;
 	int shutting_down, exited;
@@ -967,6 +968,28 @@ http_server_shutdown(struct http_server *srv)
 	server_maybe_exit(srv);
 }
 
+int
+http_server_stop_signal(void)
+{
+	const char *v = getenv("LLMD_STOP_SIGNAL");
+
+	if (v != NULL && (strcmp(v, "USR1") == 0 || strcmp(v, "SIGUSR1") == 0))
+		return SIGUSR1;
+	if (v != NULL && (strcmp(v, "USR2") == 0 || strcmp(v, "SIGUSR2") == 0))
+		return SIGUSR2;
+	return SIGTERM;
+}
+
+static void
+on_ignored_term(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_info("SIGTERM ignored: this process stops on signal %d (LLMD_STOP_SIGNAL), "
+	    "sent by its llmd-agent once its pod has moved", http_server_stop_signal());
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -986,8 +1009,15 @@ int
 http_server_handle_signals(struct http_server *srv)
 {
 	if (srv->sig_term == NULL) {
-		srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+		int stop = http_server_stop_signal();
+
+		srv->sig_term = evsignal_new(srv->base, stop, on_signal, srv);
 		srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
+		if (stop != SIGTERM) {
+			srv->sig_ignored = evsignal_new(srv->base, SIGTERM, on_ignored_term, srv);
+			if (srv->sig_ignored == NULL || evsignal_add(srv->sig_ignored, NULL) < 0)
+				return -EINVAL;
+		}
 		if (srv->sig_term == NULL || srv->sig_int == NULL ||
 		    evsignal_add(srv->sig_term, NULL) < 0 || evsignal_add(srv->sig_int, NULL) < 0)
 			return -EINVAL;
@@ -1036,6 +1066,8 @@ http_server_free(struct http_server *srv)
 		event_free(srv->sig_term);
 	if (srv->sig_int)
 		event_free(srv->sig_int);
+	if (srv->sig_ignored)
+		event_free(srv->sig_ignored);
 	if (srv->grace)
 		event_free(srv->grace);
 	free(srv);

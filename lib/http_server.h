@@ -117,7 +117,16 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
  * Idempotent. http_server_handle_signals() does it on SIGTERM and SIGINT.
  */
 void http_server_shutdown(struct http_server *srv);
+/*
+ * Shuts down gracefully on SIGTERM and SIGINT (a second one: at once). With
+ * LLMD_STOP_SIGNAL=USR1 or USR2 in the environment, that signal replaces
+ * SIGTERM, which is then logged and ignored: llmd-agent under Slurm sets it,
+ * so the SIGTERM Slurm sends every process of an ending job step leaves the
+ * engines serving until the agent, once their pods have moved, stops them.
+ */
 int http_server_handle_signals(struct http_server *srv);
+/* The signal LLMD_STOP_SIGNAL names (USR1, USR2), else SIGTERM. */
+int http_server_stop_signal(void);
 void http_server_on_shutdown(struct http_server *srv, void (*fn)(void *arg), void *arg);
 int http_server_shutting_down(const struct http_server *srv);
 /* Requests handed to handlers and not yet finished. */

@@ -11,7 +11,9 @@
 # first job answers through llmd-router under a steady request stream while
 # slurm cancel drains that job (the pod's replacement on a third job is
 # Ready before the old pod stops: no failed request), scancels it and
-# deletes its nodes.
+# deletes its nodes; then a raw scancel of the third job (Slurm's SIGTERM
+# to every process of the step: the engines ignore it, LLMD_STOP_SIGNAL)
+# moves the pod to a fourth job, again with no failed request.
 # Needs root and slurmctld/slurmd/munge (Debian: slurmctld slurmd
 # slurm-client munge): exits 77 otherwise, and with LLMD_QUICK=1.
 set -u
@@ -300,9 +302,39 @@ for _ in $(seq 30); do pgrep -f "node-$job-" >/dev/null || break; sleep 0.1; don
 pgrep -f "node-$job-" >/dev/null && ko "agents of job $job still running" || ok
 A slurm cancel "$job2" >/dev/null 2>&1
 check "second cancel" 0 "$?"
+
+# --- a raw scancel (as preemption or an admin would): Slurm signals every
+# process of the step; the agent drains and the engines (LLMD_STOP_SIGNAL)
+# keep serving until the pod's replacement on a fourth job is Ready ---
+submit --nodes 1 --gpus-per-node 1 --time 10 >"$tmp/sub4.out" 2>&1
+job4=$(tail -n 1 "$tmp/sub4.out")
+for _ in $(seq 150); do
+	[ "$(nodes "$job4" | grep -c ' True False ')" = 1 ] && break
+	sleep 0.2
+done
+check "fourth job's node Ready" 1 "$(nodes "$job4" | grep -c ' True False ')"
+rm -f "$tmp/load.stop"
+python3 "$tmp/load.py" "$R/default/chat/v1/completions" "$tmp/load.stop" "$tmp/load2.out" &
+lpid=$!
+sleep 1
+scancel "$job3"
+for _ in $(seq 400); do
+	[ -z "$(squeue -h -j "$job3" -o %T 2>/dev/null)" ] && break
+	sleep 0.1
+done
+check "third job ended" "" "$(squeue -h -j "$job3" -o %T 2>/dev/null)"
+sleep 1
+touch "$tmp/load.stop"
+wait $lpid
+read -r total failed codes <"$tmp/load2.out"
+echo "slurm raw scancel: $total requests, $failed failed $codes"
+check "no failed request through a raw scancel" 0 "$failed"
+case "$(pod_node)" in "slurm-$job4-n"[123]) ok;; *) ko "the pod moved to the fourth job: $(pod_node)";; esac
+cat "$tmp"/work/node-"$job3"-*/pods/*/logs/main.log 2>/dev/null | grep -q "SIGTERM ignored" &&
+	ok || ko "the engine did not ignore Slurm's SIGTERM"
 A delete llmisvc chat >/dev/null 2>&1
-A slurm cancel "$job3" >/dev/null 2>&1
-check "third cancel" 0 "$?"
+A slurm cancel "$job4" >/dev/null 2>&1
+check "fourth cancel" 0 "$?"
 A slurm cancel "12;x" >/dev/null 2>&1
 check "bad job id" 2 "$?"
 

@@ -668,6 +668,29 @@ Test(http_misc, host_table_is_bounded)
 	event_base_free(base);
 }
 
+/* LLMD_STOP_SIGNAL=USR2: SIGTERM is ignored, SIGUSR2 shuts down gracefully. */
+Test(http_misc, stop_signal_from_the_environment)
+{
+	struct event_base *base = event_base_new();
+	struct http_server *srv = http_server_new(base, NULL, NULL);
+
+	cr_assert_eq(setenv("LLMD_STOP_SIGNAL", "USR2", 1), 0);
+	cr_assert_eq(http_server_stop_signal(), SIGUSR2);
+	cr_assert_eq(http_server_handle_signals(srv), 0);
+	raise(SIGTERM);
+	for (int i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(http_server_shutting_down(srv), 0, "SIGTERM must be ignored");
+	raise(SIGUSR2);
+	for (int i = 0; i < 5 && !http_server_shutting_down(srv); i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(http_server_shutting_down(srv), 1, "SIGUSR2 stops it");
+	unsetenv("LLMD_STOP_SIGNAL");
+	cr_assert_eq(http_server_stop_signal(), SIGTERM);
+	http_server_free(srv);
+	event_base_free(base);
+}
+
 Test(http_misc, ipv6_and_head)
 {
 	struct http_result res;
