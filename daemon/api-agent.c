@@ -80,14 +80,50 @@ jstr(const cJSON *o, const char *k)
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
+/* A join token's write, on the workpool (the loop answers when done). */
+struct join_job {
+	struct store *store;
+	struct http_req *req;     /* valid until answered (lib/http_server.h) */
+	int64_t ttl_ms;
+	char *tok;
+	struct llmd_err e;
+	int rc;
+};
+
+static void
+join_work(void *arg)
+{
+	struct join_job *j = arg;
+
+	j->rc = nodes_token_create(j->store, j->ttl_ms, &j->tok, &j->e);
+}
+
+static void
+join_done(void *arg)
+{
+	struct join_job *j = arg;
+	cJSON *r;
+
+	if (j->rc < 0) {
+		http_reply_error(j->req, 500, "InternalError", "%s", j->e.msg);
+	} else {
+		r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "token", j->tok);
+		http_reply_json(j->req, 201, r);
+		cJSON_Delete(r);
+	}
+	if (j->tok)
+		OPENSSL_cleanse(j->tok, strlen(j->tok));
+	free(j->tok);
+	free(j);
+}
+
 static void
 do_token(const struct nodes_api *a, struct http_req *req, const cJSON *body)
 {
 	const char *ttl = jstr(body, "ttl");
 	int64_t ms = 0;
-	char *tok = NULL;
-	struct llmd_err e = LLMD_ERR_INIT;
-	cJSON *r;
+	struct join_job *j;
 
 	if (!is_admin(a, req)) {
 		http_reply_error(req, 401, "Unauthorized", "%s", "Unauthorized");
@@ -97,15 +133,14 @@ do_token(const struct nodes_api *a, struct http_req *req, const cJSON *body)
 		http_reply_error(req, 400, "BadRequest", "%s", "ttl: invalid duration");
 		return;
 	}
-	if (nodes_token_create(a->store, ms, &tok, &e) < 0) {
-		http_reply_error(req, 500, "InternalError", "%s", e.msg);
-		return;
+	j = xcalloc(1, sizeof(*j));
+	j->store = a->store;
+	j->req = req;
+	j->ttl_ms = ms;
+	if (a->wp == NULL || workpool_submit(a->wp, join_work, join_done, j) < 0) {
+		join_work(j);
+		join_done(j);
 	}
-	r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "token", tok);
-	http_reply_json(req, 201, r);
-	cJSON_Delete(r);
-	free(tok);
 }
 
 static int

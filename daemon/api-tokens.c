@@ -26,6 +26,7 @@
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/util.h"
+#include "lib/workpool.h"
 
 static const char *
 bearer(struct http_req *req)
@@ -61,16 +62,92 @@ admin_level(struct store *s, const char *admin_token, struct http_req *req)
 	return -1;
 }
 
-static void
-create(struct store *s, struct watch_hub *hub, struct http_req *req)
-{
-	struct llmd_err e = LLMD_ERR_INIT;
+/* A token write (create or revoke), on the workpool; the loop answers. */
+struct tok_job {
+	struct store *store;
+	struct watch_hub *hub;
+	struct http_req *req;        /* valid until answered (lib/http_server.h) */
+	int revoke;
+	char *role, *desc, *id;      /* inputs (id: revoke) */
+	int64_t ttl_ms;
+	char *tok;                   /* create: the new token */
 	struct auth_token_info ti;
+	struct llmd_err e;
+	int rc;
+};
+
+static void
+tok_work(void *arg)
+{
+	struct tok_job *j = arg;
+
+	if (j->revoke)
+		j->rc = auth_token_revoke(j->store, j->id, &j->e);
+	else
+		j->rc = auth_token_create(j->store, j->role, j->ttl_ms, j->desc, &j->tok, &j->ti,
+		    &j->e);
+}
+
+static void
+tok_done(void *arg)
+{
+	struct tok_job *j = arg;
+	cJSON *r;
+
+	if (j->revoke && j->rc == -ENOENT) {
+		http_reply_error(j->req, 404, "NotFound", "token \"%s\" not found", j->id);
+	} else if (j->revoke && j->rc < 0) {
+		http_reply_error(j->req, j->rc == -EINVAL ? 400 : 500,
+		    j->rc == -EINVAL ? "BadRequest" : "InternalError", "%s", j->e.msg);
+	} else if (j->rc < 0) {
+		http_reply_error(j->req, j->e.code == -EINVAL ? 422 : 500,
+		    j->e.code == -EINVAL ? "Invalid" : "InternalError", "%s: %s", j->e.field,
+		    j->e.msg);
+	} else {
+		if (j->hub != NULL)
+			watch_hub_pump(j->hub);
+		r = cJSON_CreateObject();
+		if (j->revoke) {
+			log_info("revoked API token %s", j->id);
+			cJSON_AddStringToObject(r, "id", j->id);
+			http_reply_json(j->req, 200, r);
+		} else {
+			log_info("created API token %s (role %s) for %s", j->ti.id, j->ti.role,
+			    http_req_peer(j->req));
+			cJSON_AddStringToObject(r, "token", j->tok);
+			cJSON_AddStringToObject(r, "id", j->ti.id);
+			cJSON_AddStringToObject(r, "role", j->ti.role);
+			cJSON_AddNumberToObject(r, "expiresMs", (double)j->ti.expires_ms);
+			http_reply_json(j->req, 201, r);
+		}
+		cJSON_Delete(r);
+	}
+	if (j->tok != NULL)
+		OPENSSL_cleanse(j->tok, strlen(j->tok));
+	free(j->tok);
+	free(j->role);
+	free(j->desc);
+	free(j->id);
+	free(j);
+}
+
+static void
+tok_submit(struct workpool *wp, struct tok_job *j)
+{
+	if (wp == NULL || workpool_submit(wp, tok_work, tok_done, j) < 0) {
+		tok_work(j);
+		tok_done(j);
+	}
+}
+
+static void
+create(struct store *s, struct watch_hub *hub, struct workpool *wp, struct http_req *req)
+{
 	size_t len;
 	const char *body = http_req_body(req, &len), *ttl, *role, *desc;
-	cJSON *o = NULL, *r;
+	struct tok_job *j;
+	cJSON *o = NULL;
 	int64_t ms = 0;
-	char *tok = NULL;
 
 	if (json_parse(body, len, &o, NULL) < 0 || !cJSON_IsObject(o)) {
 		http_reply_error(req, 400, "BadRequest", "%s", "expected a JSON object");
@@ -88,31 +165,21 @@ create(struct store *s, struct watch_hub *hub, struct http_req *req)
 		http_reply_error(req, 422, "Invalid", "%s", "description: at most 200 characters");
 		goto out;
 	}
-	if (auth_token_create(s, role, ms, desc, &tok, &ti, &e) < 0) {
-		http_reply_error(req, e.code == -EINVAL ? 422 : 500,
-		    e.code == -EINVAL ? "Invalid" : "InternalError", "%s: %s", e.field, e.msg);
-		goto out;
-	}
-	if (hub != NULL)
-		watch_hub_pump(hub);
-	log_info("created API token %s (role %s) for %s", ti.id, ti.role, http_req_peer(req));
-	r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "token", tok);
-	cJSON_AddStringToObject(r, "id", ti.id);
-	cJSON_AddStringToObject(r, "role", ti.role);
-	cJSON_AddNumberToObject(r, "expiresMs", (double)ti.expires_ms);
-	http_reply_json(req, 201, r);
-	cJSON_Delete(r);
+	j = xcalloc(1, sizeof(*j));
+	j->store = s;
+	j->hub = hub;
+	j->req = req;
+	j->role = role ? xstrdup(role) : NULL;
+	j->desc = desc ? xstrdup(desc) : NULL;
+	j->ttl_ms = ms;
+	tok_submit(wp, j);
 out:
-	if (tok != NULL)
-		OPENSSL_cleanse(tok, strlen(tok));
-	free(tok);
 	cJSON_Delete(o);
 }
 
 int
-api_tokens_request(struct store *s, struct watch_hub *hub, const char *admin_token,
-    struct http_req *req, const char *path)
+api_tokens_request(struct store *s, struct watch_hub *hub, struct workpool *wp,
+    const char *admin_token, struct http_req *req, const char *path)
 {
 	const char *m = http_req_method(req), *id = NULL;
 	struct llmd_err e = LLMD_ERR_INIT;
@@ -145,24 +212,16 @@ api_tokens_request(struct store *s, struct watch_hub *hub, const char *admin_tok
 		http_reply_json(req, 200, r);
 		cJSON_Delete(r);
 	} else if (id == NULL && strcmp(m, "POST") == 0) {
-		create(s, hub, req);
+		create(s, hub, wp, req);
 	} else if (id != NULL && strcmp(m, "DELETE") == 0) {
-		rc = auth_token_revoke(s, id, &e);
-		if (rc == -ENOENT)
-			http_reply_error(req, 404, "NotFound", "token \"%s\" not found", id);
-		else if (rc < 0)
-			http_reply_error(req, rc == -EINVAL ? 400 : 500,
-			    rc == -EINVAL ? "BadRequest" : "InternalError", "%s", e.msg);
-		else {
-			cJSON *r = cJSON_CreateObject();
+		struct tok_job *j = xcalloc(1, sizeof(*j));
 
-			if (hub != NULL)
-				watch_hub_pump(hub);
-			log_info("revoked API token %s", id);
-			cJSON_AddStringToObject(r, "id", id);
-			http_reply_json(req, 200, r);
-			cJSON_Delete(r);
-		}
+		j->store = s;
+		j->hub = hub;
+		j->req = req;
+		j->revoke = 1;
+		j->id = xstrdup(id);
+		tok_submit(wp, j);
 	} else {
 		http_reply_error(req, 405, "MethodNotAllowed", "%s",
 		    id ? "use DELETE" : "use GET or POST");

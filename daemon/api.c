@@ -214,7 +214,7 @@ on_request(struct http_req *req, void *arg)
 		return;
 	if (strncmp(path, "/agent/", 7) == 0 && api_agent_request(&na, req, path))
 		return;
-	if (strncmp(path, "/auth/", 6) == 0 && api_tokens_request(a->store, a->hub, a->token,
+	if (strncmp(path, "/auth/", 6) == 0 && api_tokens_request(a->store, a->hub, a->wp, a->token,
 	    req, path))
 		return;
 	if (!authorized(a, req) && !api_agent_authorized(&na, req, path) &&
