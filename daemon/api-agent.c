@@ -137,10 +137,7 @@ do_token(const struct nodes_api *a, struct http_req *req, const cJSON *body)
 	j->store = a->store;
 	j->req = req;
 	j->ttl_ms = ms;
-	if (a->wp == NULL || workpool_submit(a->wp, join_work, join_done, j) < 0) {
-		join_work(j);
-		join_done(j);
-	}
+	workpool_run(a->wp, join_work, join_done, j);
 }
 
 static int
@@ -295,10 +292,7 @@ do_register(const struct nodes_api *a, struct http_req *req, const cJSON *body)
 	j->req = req;
 	j->body = cJSON_Duplicate(body, 1);
 	/* Node and credential writes off the event loop, in order with the API's. */
-	if (a->wp != NULL && workpool_submit(a->wp, reg_work, reg_done, j) == 0)
-		return;
-	reg_work(j);
-	reg_done(j);
+	workpool_run(a->wp, reg_work, reg_done, j);
 }
 
 static void

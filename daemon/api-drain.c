@@ -46,7 +46,7 @@ bearer(struct http_req *req)
 static int
 cordon(struct store *s, const char *node, struct llmd_err *e)
 {
-	cJSON *o = NULL, *spec, *taints, *t;
+	cJSON *o = NULL, *spec;
 	int rc;
 
 	if ((rc = store_get(s, "nodes", "", node, &o, e)) < 0)
@@ -54,37 +54,10 @@ cordon(struct store *s, const char *node, struct llmd_err *e)
 	spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
 	if (!cJSON_IsObject(spec))
 		spec = cJSON_AddObjectToObject(o, "spec");
-	cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable");
-	cJSON_AddBoolToObject(spec, "unschedulable", 1);
-	taints = cJSON_GetObjectItemCaseSensitive(spec, "taints");
-	if (!cJSON_IsArray(taints)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
-		taints = cJSON_AddArrayToObject(spec, "taints");
-	}
-	if (!surge_node_draining(o)) {
-		t = cJSON_CreateObject();
-		cJSON_AddStringToObject(t, "key", SURGE_DRAIN_TAINT);
-		cJSON_AddStringToObject(t, "effect", "NoSchedule");
-		cJSON_AddItemToArray(taints, t);
-	}
+	surge_spec_set_draining(spec, 1);
 	rc = store_update(s, "nodes", o, 0, NULL, NULL, e);
 	cJSON_Delete(o);
 	return rc;
-}
-
-/* Would the reconciler replace this pod before it goes (daemon/surge.h)? */
-static int
-surged(const cJSON *pod)
-{
-	const cJSON *md = json_member(pod, "metadata"), *r;
-
-	if (json_member(json_member(md, "labels"), "leaderworkerset.sigs.k8s.io/group-key"))
-		return 0;
-	cJSON_ArrayForEach(r, json_member(md, "ownerReferences"))
-		if (json_member_str(r, "kind") &&
-		    strcmp(json_member_str(r, "kind"), LLMISVC_KIND) == 0)
-			return 1;
-	return 0;
 }
 
 static int
@@ -105,7 +78,7 @@ evict(struct store *s, const char *node, int *surging)
 
 		if (!nn || !ns || !name || strcmp(nn, node) != 0)
 			continue;
-		if (surged(p))
+		if (surge_pod_replaced(p))
 			(*surging)++;
 		else if (store_delete(s, "pods", ns, name, 0, NULL, NULL) == 0)
 			n++;
@@ -193,9 +166,6 @@ api_drain_request(struct store *s, struct watch_hub *hub, struct workpool *wp,
 	j->node = node;
 	j->reason = reason ? xstrndup(reason, 256) : NULL;
 	cJSON_Delete(o);
-	if (wp == NULL || workpool_submit(wp, drain_work, drain_done, j) < 0) {
-		drain_work(j);
-		drain_done(j);
-	}
+	workpool_run(wp, drain_work, drain_done, j);
 	return 1;
 }

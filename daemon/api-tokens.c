@@ -132,15 +132,6 @@ tok_done(void *arg)
 }
 
 static void
-tok_submit(struct workpool *wp, struct tok_job *j)
-{
-	if (wp == NULL || workpool_submit(wp, tok_work, tok_done, j) < 0) {
-		tok_work(j);
-		tok_done(j);
-	}
-}
-
-static void
 create(struct store *s, struct watch_hub *hub, struct workpool *wp, struct http_req *req)
 {
 	size_t len;
@@ -172,7 +163,7 @@ create(struct store *s, struct watch_hub *hub, struct workpool *wp, struct http_
 	j->role = role ? xstrdup(role) : NULL;
 	j->desc = desc ? xstrdup(desc) : NULL;
 	j->ttl_ms = ms;
-	tok_submit(wp, j);
+	workpool_run(wp, tok_work, tok_done, j);
 out:
 	cJSON_Delete(o);
 }
@@ -221,7 +212,7 @@ api_tokens_request(struct store *s, struct watch_hub *hub, struct workpool *wp,
 		j->req = req;
 		j->revoke = 1;
 		j->id = xstrdup(id);
-		tok_submit(wp, j);
+		workpool_run(wp, tok_work, tok_done, j);
 	} else {
 		http_reply_error(req, 405, "MethodNotAllowed", "%s",
 		    id ? "use DELETE" : "use GET or POST");

@@ -404,10 +404,7 @@ flush_writes(struct api *a)
 	g->jobs = a->wq_head;
 	a->wq_head = a->wq_tail = NULL;
 	a->wq_busy = 1;
-	if (a->wp == NULL || workpool_submit(a->wp, group_work, group_done, g) < 0) {
-		group_work(g);
-		group_done(g);
-	}
+	workpool_run(a->wp, group_work, group_done, g);
 }
 
 /* Takes obj. The reply is sent once the transaction committed. */

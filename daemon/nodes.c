@@ -345,21 +345,7 @@ job_done(void *arg)
 	free(j);
 }
 
-/* Returns the job's result when it ran inline, 0 when queued. */
-static int
-run_job(struct node_job *j)
-{
-	int r;
-
-	if (g.wp != NULL && workpool_submit(g.wp, job_work, job_done, j) == 0)
-		return 0;
-	job_work(j);
-	r = j->result;
-	job_done(j);
-	return r;
-}
-
-int
+void
 nodes_set_ready(struct store *s, const char *node, const char *status,
     const char *reason, const char *message)
 {
@@ -371,13 +357,13 @@ nodes_set_ready(struct store *s, const char *node, const char *status,
 
 	/* A read (the read connection): most heartbeats change nothing. */
 	if (store_get(s, "nodes", "", node, &o, NULL) < 0)
-		return 0;
+		return;
 	old = ready_cond(o);
 	os = old ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old, "status")) : NULL;
 	same = os && strcmp(os, status) == 0;
 	cJSON_Delete(o);
 	if (same)
-		return 0;
+		return;
 	j = xcalloc(1, sizeof(*j));
 	j->kind = JOB_READY;
 	j->s = s;
@@ -385,7 +371,7 @@ nodes_set_ready(struct store *s, const char *node, const char *status,
 	j->status = xstrdup(status);
 	j->reason = xstrdup(reason);
 	j->message = xstrdup(message);
-	return run_job(j);
+	workpool_run(g.wp, job_work, job_done, j);
 }
 
 void
@@ -430,7 +416,7 @@ evict(struct store *s, const char *node)
 	j->kind = JOB_EVICT;
 	j->s = s;
 	j->node = xstrdup(node);
-	run_job(j);
+	workpool_run(g.wp, job_work, job_done, j);
 }
 
 /* llmd_node_heartbeat_age_seconds{node}, when the daemon gave a registry */

@@ -65,10 +65,10 @@ char *nodes_credential_node(struct store *s, const char *cred);
  */
 void nodes_heartbeat(struct store *s, const char *node);
 /*
- * Writes the node's Ready condition when it differs: queued on the
- * workpool (0) when nodes_start got one, else inline (1 when it changed).
+ * Writes the node's Ready condition when it differs: on the workpool when
+ * nodes_start got one, else inline.
  */
-int nodes_set_ready(struct store *s, const char *node, const char *status,
+void nodes_set_ready(struct store *s, const char *node, const char *status,
     const char *reason, const char *message);
 /* One monitor pass at monotonic time now_ms (exposed for tests). */
 void nodes_monitor_pass(struct store *s, uint64_t now);

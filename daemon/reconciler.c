@@ -993,10 +993,7 @@ run_next(struct reconciler *r)
 		r->n_queued = 0;
 	if (m_queue_depth)
 		metric_set(m_queue_depth, NULL, (double)r->n_queued);
-	if (r->wp == NULL || workpool_submit(r->wp, work, done, r) < 0) {
-		work(r);
-		done(r);
-	}
+	workpool_run(r->wp, work, done, r);
 }
 
 static void

@@ -197,6 +197,17 @@ workpool_submit(struct workpool *wp, workpool_fn work, workpool_fn done, void *a
 	return 0;
 }
 
+int
+workpool_run(struct workpool *wp, workpool_fn work, workpool_fn done, void *arg)
+{
+	if (wp != NULL && workpool_submit(wp, work, done, arg) == 0)
+		return 1;
+	work(arg);
+	if (done != NULL)
+		done(arg);
+	return 0;
+}
+
 size_t
 workpool_queued(struct workpool *wp)
 {

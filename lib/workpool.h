@@ -30,6 +30,12 @@ struct workpool *workpool_new(struct event_base *base, int nthreads, size_t max_
  * workpool_free() began.
  */
 int workpool_submit(struct workpool *wp, workpool_fn work, workpool_fn done, void *arg);
+/*
+ * workpool_submit(), or, when wp is NULL or refuses the job (full, shutting
+ * down), work(arg) then done(arg) at once on the calling thread (call it
+ * from the loop thread). 1 when queued, 0 when it ran inline.
+ */
+int workpool_run(struct workpool *wp, workpool_fn work, workpool_fn done, void *arg);
 /* Jobs waiting for a worker, and jobs submitted but whose done has not run. */
 size_t workpool_queued(struct workpool *wp);
 size_t workpool_pending(struct workpool *wp);

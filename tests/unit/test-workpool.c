@@ -1,6 +1,7 @@
 /*
  * tests/unit/test-workpool.c - jobs run on workers, done callbacks on the
- * loop thread, the queue limit, and draining on free.
+ * loop thread, the queue limit, draining on free, and workpool_run's
+ * inline fallback.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -106,6 +107,29 @@ Test(workpool, queue_limit_and_drain_on_free)
 	cr_assert_eq(workpool_pending(wp), 4);
 	sem_post(&g.release);
 	/* free drains: the queued jobs run and their done callbacks too */
+	workpool_free(wp);
+	cr_assert_eq(g.done, 4);
+	event_base_free(base);
+}
+
+/* workpool_run: queued when the pool takes it, else work and done at once */
+Test(workpool, run_falls_back_to_inline)
+{
+	struct event_base *base = event_base_new();
+	struct workpool *wp = workpool_new(base, 1, 1);
+	struct gate g = { .done = 0 };
+
+	cr_assert_eq(workpool_run(NULL, noop_work, gate_done, &g), 0);
+	cr_assert_eq(g.done, 1, "no pool: done ran before workpool_run returned");
+	sem_init(&g.started, 0, 0);
+	sem_init(&g.release, 0, 0);
+	cr_assert_eq(workpool_run(wp, gate_work, gate_done, &g), 1);
+	sem_wait(&g.started);
+	cr_assert_eq(workpool_run(wp, noop_work, gate_done, &g), 1);   /* the one queue slot */
+	cr_assert_eq(g.done, 1, "queued jobs' done callbacks wait for the loop");
+	cr_assert_eq(workpool_run(wp, noop_work, gate_done, &g), 0);   /* full: inline */
+	cr_assert_eq(g.done, 2);
+	sem_post(&g.release);
 	workpool_free(wp);
 	cr_assert_eq(g.done, 4);
 	event_base_free(base);
