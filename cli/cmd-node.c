@@ -19,11 +19,10 @@
 #include <event2/http.h>
 
 #include "cli/admin.h"
+#include "daemon/surge.h"
 #include "lib/cli.h"
 #include "lib/util.h"
 
-#define DRAIN_TAINT "llmd.ai/draining"
-#define LWS_GROUP_KEY "leaderworkerset.sigs.k8s.io/group-key"
 
 /* GETs node name, lets edit change its spec, PUTs it back (the exit status). */
 static int
@@ -63,41 +62,6 @@ node_edit(struct admin *a, const char *name, void (*edit)(cJSON *spec, int on), 
 	return 0;
 }
 
-/* spec.unschedulable and the drain taint: both set (drain), or both gone. */
-static void
-edit_drain(cJSON *spec, int on)
-{
-	cJSON *taints = cJSON_GetObjectItemCaseSensitive(spec, "taints"), *t, *next;
-	int have = 0;
-
-	cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable");
-	if (on)
-		cJSON_AddBoolToObject(spec, "unschedulable", 1);
-	for (t = cJSON_IsArray(taints) ? taints->child : NULL; t; t = next) {
-		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "key"));
-
-		next = t->next;
-		if (k && strcmp(k, DRAIN_TAINT) == 0) {
-			if (on)
-				have = 1;
-			else
-				cJSON_Delete(cJSON_DetachItemViaPointer(taints, t));
-		}
-	}
-	if (on && !have) {
-		if (!cJSON_IsArray(taints)) {
-			cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
-			taints = cJSON_AddArrayToObject(spec, "taints");
-		}
-		t = cJSON_CreateObject();
-		cJSON_AddStringToObject(t, "key", DRAIN_TAINT);
-		cJSON_AddStringToObject(t, "effect", "NoSchedule");
-		cJSON_AddItemToArray(taints, t);
-	}
-	if (cJSON_IsArray(taints) && taints->child == NULL)
-		cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
-}
-
 /* cordon keeps any drain taint: only unschedulable changes. */
 static void
 edit_cordon(cJSON *spec, int on)
@@ -133,7 +97,7 @@ cmd_uncordon_exec(struct admin *a, int argc, char **argv)
 	int i, rc = usage_nodes(argc, argv);
 
 	for (i = 1; rc != EXIT_USAGE && i < argc; i++)
-		rc |= node_edit(a, argv[i], edit_drain, 0, "uncordoned");
+		rc |= node_edit(a, argv[i], surge_spec_set_draining, 0, "uncordoned");
 	return rc;
 }
 
@@ -163,24 +127,6 @@ node_pods(struct admin *a, const char *node)
 	items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
 	cJSON_Delete(list);
 	return items ? items : cJSON_CreateArray();
-}
-
-/* Does the daemon replace this pod before deleting it (daemon/surge.h)? */
-static int
-surged(const cJSON *pod)
-{
-	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata"), *r;
-
-	if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "labels"),
-	    LWS_GROUP_KEY))
-		return 0;
-	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
-		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "kind"));
-
-		if (k && strcmp(k, "LLMInferenceService") == 0)
-			return 1;
-	}
-	return 0;
 }
 
 static int
@@ -223,12 +169,13 @@ node_drain_start(struct admin *a, const char *node, int direct)
 	cJSON *pods;
 	int rc;
 
-	if ((rc = node_edit(a, node, direct ? edit_cordon : edit_drain, 1, "cordoned")) != 0)
+	rc = node_edit(a, node, direct ? edit_cordon : surge_spec_set_draining, 1, "cordoned");
+	if (rc != 0)
 		return rc;
 	if ((pods = node_pods(a, node)) == NULL)
 		return 1;
 	cJSON_ArrayForEach(it, pods)
-		if (direct || !surged(it))
+		if (direct || !surge_pod_replaced(it))
 			rc |= delete_pod(a, it);
 		else
 			printf("pod/%s waiting for its replacement\n", pod_name(it));

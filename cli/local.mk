@@ -7,7 +7,7 @@ llmd_admin_SOURCES = cli/main.c cli/admin.h cli/cmd.c \
 	cli/cmd-token.c cli/cmd-logs.c cli/cmd-apitoken.c \
 	cli/cmd-node-ssh.c cli/ssh.c cli/ssh.h cli/cmd-slurm.c cli/cmd-top.c \
 	cli/admin-config.c cli/admin-config.h cli/cmd-config.c \
-	daemon/api-resources.c daemon/api.h
+	daemon/api-resources.c daemon/api.h daemon/surge-rules.c daemon/surge.h
 llmd_admin_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(SSH2_CFLAGS)
 llmd_admin_LDADD = $(LLMD_LIBS) $(CURL_LIBS) $(SSH2_LIBS)
 

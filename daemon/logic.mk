@@ -13,7 +13,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/derive.c daemon/derive.h \
 	daemon/placement.c daemon/placement.h \
 	daemon/conditions.c daemon/conditions.h \
-	daemon/surge.c daemon/surge.h
+	daemon/surge.c daemon/surge-rules.c daemon/surge.h
 
 
 if HAVE_CRITERION

@@ -15,7 +15,6 @@
 #include "lib/json.h"
 #include "lib/util.h"
 
-#define LWS_GROUP_KEY "leaderworkerset.sigs.k8s.io/group-key"
 #define MAX_CHAIN 16
 
 static int
@@ -28,19 +27,6 @@ static const char *
 name_of(const cJSON *o)
 {
 	return json_member_str(json_member(o, "metadata"), "name");
-}
-
-int
-surge_node_draining(const cJSON *node)
-{
-	const cJSON *spec = json_member(node, "spec"), *t;
-
-	if (!cJSON_IsTrue(json_member(spec, "unschedulable")))
-		return 0;
-	cJSON_ArrayForEach(t, json_member(spec, "taints"))
-		if (str_eq(json_member_str(t, "key"), SURGE_DRAIN_TAINT))
-			return 1;
-	return 0;
 }
 
 static int
@@ -171,9 +157,9 @@ surge_plan(cJSON *desired, const cJSON *observed, const cJSON *nodes)
 	int extra = 0;
 
 	while ((d = cJSON_DetachItemFromArray(desired, 0)) != NULL) {
+		/* (desired pods get their owner reference when written) */
 		if (!str_eq(json_member_str(d, "kind"), "Pod") || name_of(d) == NULL ||
-		    json_member(json_member(json_member(d, "metadata"), "labels"),
-		    LWS_GROUP_KEY) != NULL) {
+		    surge_pod_grouped(d)) {
 			cJSON_AddItemToArray(out, d);
 			continue;
 		}

@@ -21,9 +21,20 @@
 
 #define SURGE_DRAIN_TAINT          "llmd.ai/draining"
 #define SURGE_REPLACES_ANNOTATION  "llmd.ai/replaces"
+#define SURGE_LWS_GROUP_KEY        "leaderworkerset.sigs.k8s.io/group-key"
+
+/* ---- daemon/surge-rules.c (llmd-admin builds it too) ---- */
 
 /* Is this Node object draining (cordoned and carrying the drain taint)? */
 int surge_node_draining(const cJSON *node);
+/* Sets (on) or clears both spec.unschedulable and the drain taint. */
+void surge_spec_set_draining(cJSON *spec, int on);
+/* Is the pod a LeaderWorkerSet group member (the group moves whole)? */
+int surge_pod_grouped(const cJSON *pod);
+/* Is the pod replaced before it goes (a service's, not grouped)? */
+int surge_pod_replaced(const cJSON *pod);
+
+/* ---- daemon/surge.c ---- */
 
 /*
  * Rewrites desired (the derived children, an array) against observed (the

@@ -268,3 +268,39 @@ Test(surge, new_template_slot_ignores_old_chain)
 	cJSON_Delete(obs);
 	cJSON_Delete(n);
 }
+
+Test(surge, set_draining_adds_and_clears_cordon_and_taint)
+{
+	cJSON *n = fx_yaml("{kind: Node, metadata: {name: a}, spec: {taints: "
+	    "[{key: gpu, effect: NoSchedule}]}}");
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(n, "spec");
+
+	surge_spec_set_draining(spec, 1);
+	surge_spec_set_draining(spec, 1);   /* idempotent: one drain taint */
+	cr_assert(surge_node_draining(n));
+	cr_assert_eq(cJSON_GetArraySize(json_member(spec, "taints")), 2);
+	surge_spec_set_draining(spec, 0);
+	cr_assert_not(surge_node_draining(n));
+	cr_assert_null(json_member(spec, "unschedulable"));
+	cr_assert_eq(cJSON_GetArraySize(json_member(spec, "taints")), 1, "other taints stay");
+	cr_assert_str_eq(json_member_str(cJSON_GetArrayItem(json_member(spec, "taints"), 0),
+	    "key"), "gpu");
+	cJSON_Delete(n);
+}
+
+Test(surge, which_pods_a_drain_replaces)
+{
+	cJSON *svc = fx_yaml("{kind: Pod, metadata: {name: p, ownerReferences: "
+	    "[{kind: LLMInferenceService, name: s}]}}");
+	cJSON *grp = fx_yaml("{kind: Pod, metadata: {name: p, labels: "
+	    "{leaderworkerset.sigs.k8s.io/group-key: k}, ownerReferences: "
+	    "[{kind: LLMInferenceService, name: s}]}}");
+	cJSON *bare = fx_yaml("{kind: Pod, metadata: {name: p}}");
+
+	cr_assert(surge_pod_replaced(svc));
+	cr_assert_not(surge_pod_replaced(grp), "a group moves whole");
+	cr_assert_not(surge_pod_replaced(bare), "nothing would replace it");
+	cJSON_Delete(svc);
+	cJSON_Delete(grp);
+	cJSON_Delete(bare);
+}
