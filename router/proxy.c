@@ -140,6 +140,16 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * 503 from an engine means it did not take the request (shutting down,
+ * queue full): another endpoint may, as when a drained pod stops.
+ */
+static int
+turned_away(const struct proxy *px, int status)
+{
+	return status == 503 && px->n_tried + 1 < MAX_ATTEMPTS;
+}
+
 static void
 up_head(const struct http_response *resp, void *arg)
 {
@@ -150,11 +160,7 @@ up_head(const struct http_response *resp, void *arg)
 
 	if (px->head_sent || px->req == NULL || px->retry_503)
 		return;
-	/*
-	 * 503 from an engine means it did not take the request (shutting down,
-	 * queue full): another endpoint may, as when a drained pod stops.
-	 */
-	if (resp->status == 503 && px->n_tried + 1 < MAX_ATTEMPTS) {
+	if (turned_away(px, resp->status)) {
 		px->retry_503 = 1;
 		return;
 	}
@@ -217,7 +223,8 @@ up_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
 		px->pick.ep->inflight--;
 		px->inflight = 0;
 	}
-	if (px->retry_503) {
+	/* (a bodiless 503 never went through up_head) */
+	if (px->retry_503 || (e == NULL && !px->head_sent && turned_away(px, resp->status))) {
 		log_info("endpoint %s answered 503; retrying elsewhere", px->pick.ep->addr);
 		px->retry_503 = 0;
 		endpoint_mark_down(px->pick.ep, DOWN_MS);
@@ -226,11 +233,6 @@ up_end(const struct http_response *resp, const struct llmd_err *e, void *arg)
 		return;
 	}
 	if (e == NULL) {
-		if (!px->head_sent && resp->status == 503 && px->n_tried + 1 < MAX_ATTEMPTS) {
-			px->retry_503 = 1;   /* a bodiless 503 */
-			up_end(resp, e, px);
-			return;
-		}
 		if (!px->head_sent) {   /* no head callback: a bodiless reply */
 			px->status = resp->status;
 			account(px, resp->status);
