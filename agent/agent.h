@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "lib/err.h"
+#include "lib/http_client.h"
 
 struct event_base;
 struct event;
@@ -248,6 +249,18 @@ struct agent {
 	int slurm;
 	uint64_t watch_retry_ms;
 };
+
+/* daemon-call.c */
+struct buf;
+/* b = "Bearer <the node credential>" */
+void agent_auth_header(struct agent *a, struct buf *b);
+/*
+ * METHOD server+path with the node credential (Authorization) and, when
+ * content_type is not NULL, body; cb as http_client_request's. NULL when
+ * it could not be sent.
+ */
+struct http_client_req *control_request(struct agent *a, const char *method, const char *path,
+    const char *content_type, const char *body, size_t len, http_client_cb cb, void *arg);
 
 /* control.c */
 int control_register(struct agent *a, struct llmd_err *e);

@@ -42,13 +42,6 @@ read_first_line(const char *path)
 	return n ? xstrdup(line) : NULL;
 }
 
-static void
-auth_header(struct agent *a, struct buf *b)
-{
-	buf_reset(b);
-	buf_addf(b, "Bearer %s", a->credential ? a->credential : "");
-}
-
 static int
 register_with(struct agent *a, const char *token, struct llmd_err *e)
 {
@@ -172,23 +165,13 @@ static void
 on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *a = arg;
-	struct buf url = BUF_INIT, auth = BUF_INIT;
-	const char *hdrs[5];
 
 	(void)fd;
 	(void)what;
 	if (hb_req)
 		return;
-	buf_addf(&url, "%s/agent/v1/heartbeat", a->server);
-	auth_header(a, &auth);
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = "Content-Type";
-	hdrs[3] = "application/json";
-	hdrs[4] = NULL;
-	hb_req = http_client_request(a->hc, "POST", url.buf, hdrs, "{}", 2, hb_done, a, NULL);
-	buf_release(&url);
-	buf_release(&auth);
+	hb_req = control_request(a, "POST", "/agent/v1/heartbeat", "application/json", "{}", 2,
+	    hb_done, a);
 }
 
 /* ---- pods: list + watch ---- */
@@ -215,22 +198,16 @@ list_done(const struct http_response *resp, const struct llmd_err *e, void *arg)
 void
 control_sync_now(struct agent *a)
 {
-	struct buf url = BUF_INIT, auth = BUF_INIT;
-	const char *hdrs[3];
+	struct buf path = BUF_INIT;
 	char *q;
 
 	if (a->list || a->stopping)
 		return;
 	q = evhttp_encode_uri(a->node);
-	buf_addf(&url, "%s/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", a->server, q);
+	buf_addf(&path, "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", q);
 	free(q);
-	auth_header(a, &auth);
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = NULL;
-	a->list = http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, list_done, a, NULL);
-	buf_release(&url);
-	buf_release(&auth);
+	a->list = control_request(a, "GET", path.buf, NULL, NULL, 0, list_done, a);
+	buf_release(&path);
 }
 
 static void
@@ -276,7 +253,7 @@ watch_start(struct agent *a)
 	q = evhttp_encode_uri(a->node);
 	buf_addf(&url, "%s/api/v1/pods?watch=1&fieldSelector=spec.nodeName%%3D%s", a->server, q);
 	free(q);
-	auth_header(a, &auth);
+	agent_auth_header(a, &auth);
 	hdrs[0] = "Authorization";
 	hdrs[1] = auth.buf;
 	hdrs[2] = NULL;
@@ -374,29 +351,22 @@ void
 control_patch_status(struct agent *a, struct pod_rt *p, const cJSON *status)
 {
 	cJSON *body = cJSON_CreateObject();
-	struct buf b = BUF_INIT, url = BUF_INIT, auth = BUF_INIT;
-	const char *hdrs[5];
+	struct buf b = BUF_INIT, url = BUF_INIT;
 	struct patch *pt = xcalloc(1, sizeof(*pt));
 	char *qns = evhttp_encode_uri(p->ns), *qn = evhttp_encode_uri(p->name);
 
 	cJSON_AddItemToObject(body, "status", cJSON_Duplicate(status, 1));
 	json_print_compact(body, &b);
 	cJSON_Delete(body);
-	buf_addf(&url, "%s/api/v1/namespaces/%s/pods/%s/status", a->server, qns, qn);
+	buf_addf(&url, "/api/v1/namespaces/%s/pods/%s/status", qns, qn);
 	free(qns);
 	free(qn);
-	auth_header(a, &auth);
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = "Content-Type";
-	hdrs[3] = "application/merge-patch+json";
-	hdrs[4] = NULL;
 	pt->a = a;
 	pt->ns = xstrdup(p->ns);
 	pt->name = xstrdup(p->name);
 	pt->uid = xstrdup(p->uid);
-	if (http_client_request(a->hc, "PATCH", url.buf, hdrs, b.buf, b.len, patch_done, pt,
-	    NULL) == NULL) {
+	if (control_request(a, "PATCH", url.buf, "application/merge-patch+json", b.buf, b.len,
+	    patch_done, pt) == NULL) {
 		p->reporting = 0;
 		free(pt->ns);
 		free(pt->name);
@@ -405,7 +375,6 @@ control_patch_status(struct agent *a, struct pod_rt *p, const cJSON *status)
 	}
 	buf_release(&b);
 	buf_release(&url);
-	buf_release(&auth);
 }
 
 /* ---- single pods and LWS groups ---- */
@@ -433,23 +402,13 @@ struct http_client_req *
 control_get_json(struct agent *a, const char *path, void (*cb)(const cJSON *obj, void *arg),
     void *arg)
 {
-	struct buf url = BUF_INIT, auth = BUF_INIT;
-	const char *hdrs[3];
 	struct get_pod *g = xcalloc(1, sizeof(*g));
 	struct http_client_req *r;
 
 	g->cb = cb;
 	g->arg = arg;
-	buf_addf(&url, "%s%s", a->server, path);
-	auth_header(a, &auth);
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = NULL;
-	r = http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, get_pod_done, g, NULL);
-	if (r == NULL)
+	if ((r = control_request(a, "GET", path, NULL, NULL, 0, get_pod_done, g)) == NULL)
 		free(g);
-	buf_release(&url);
-	buf_release(&auth);
 	return r;
 }
 
@@ -477,25 +436,19 @@ group_list_done(const struct http_response *resp, const struct llmd_err *e, void
 		const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md,
 		    "namespace"));
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
-		struct buf url = BUF_INIT, auth = BUF_INIT;
-		const char *hdrs[3];
+		struct buf url = BUF_INIT;
 		char *qns, *qn;
 
 		if (!ns || !name)
 			continue;
 		qns = evhttp_encode_uri(ns);
 		qn = evhttp_encode_uri(name);
-		buf_addf(&url, "%s/api/v1/namespaces/%s/pods/%s", a->server, qns, qn);
+		buf_addf(&url, "/api/v1/namespaces/%s/pods/%s", qns, qn);
 		free(qns);
 		free(qn);
-		auth_header(a, &auth);
-		hdrs[0] = "Authorization";
-		hdrs[1] = auth.buf;
-		hdrs[2] = NULL;
 		log_info("LWS group restart: deleting pod %s/%s", ns, name);
-		http_client_request(a->hc, "DELETE", url.buf, hdrs, NULL, 0, ignore_done, NULL, NULL);
+		control_request(a, "DELETE", url.buf, NULL, NULL, 0, ignore_done, NULL);
 		buf_release(&url);
-		buf_release(&auth);
 	}
 	cJSON_Delete(list);
 }
@@ -503,19 +456,13 @@ group_list_done(const struct http_response *resp, const struct llmd_err *e, void
 void
 control_delete_group(struct agent *a, const char *ns, const char *group_key)
 {
-	struct buf url = BUF_INIT, auth = BUF_INIT;
-	const char *hdrs[3];
+	struct buf url = BUF_INIT;
 	char *qns = evhttp_encode_uri(ns), *qk = evhttp_encode_uri(group_key);
 
-	buf_addf(&url, "%s/api/v1/namespaces/%s/pods?labelSelector="
-	    "leaderworkerset.sigs.k8s.io%%2Fgroup-key%%3D%s", a->server, qns, qk);
+	buf_addf(&url, "/api/v1/namespaces/%s/pods?labelSelector="
+	    "leaderworkerset.sigs.k8s.io%%2Fgroup-key%%3D%s", qns, qk);
 	free(qns);
 	free(qk);
-	auth_header(a, &auth);
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = NULL;
-	http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, group_list_done, a, NULL);
+	control_request(a, "GET", url.buf, NULL, NULL, 0, group_list_done, a);
 	buf_release(&url);
-	buf_release(&auth);
 }

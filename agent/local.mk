@@ -3,7 +3,7 @@ bin_PROGRAMS += llmd-agent
 llmd_agent_SOURCES = agent/main.c agent/agent.h agent/gpu.c agent/translate.c \
 	agent/storage.c agent/secrets.c agent/pods.c agent/control.c agent/logs.c \
 	agent/slurm.c agent/slurm.h agent/slurm-agent.c agent/slurm-agent.h \
-	agent/tls-join.c agent/tls-join.h agent/hostaddr.c
+	agent/tls-join.c agent/tls-join.h agent/hostaddr.c agent/daemon-call.c
 llmd_agent_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 llmd_agent_LDADD = $(LLMD_LIBS) $(CURL_LIBS) -ldl
 
@@ -12,7 +12,7 @@ check_PROGRAMS += tests/unit/test-agent
 TESTS += tests/unit/test-agent
 tests_unit_test_agent_SOURCES = tests/unit/test-agent-translate.c \
 	tests/unit/test-agent-nodes.c tests/unit/test-agent-secrets.c \
-	agent/translate.c agent/gpu.c agent/secrets.c agent/agent.h \
+	agent/translate.c agent/gpu.c agent/secrets.c agent/daemon-call.c agent/agent.h \
 	daemon/nodes.c daemon/nodes.h daemon/store.c daemon/store.h
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_agent_LDADD = $(LLMD_LIBS) $(SQLITE_LIBS) $(CRITERION_LIBS) -ldl

@@ -98,26 +98,19 @@ fetch_done(const struct http_response *resp, const struct llmd_err *e, void *arg
 struct http_client_req *
 secrets_fetch(struct agent *a, const char *ns, const char *name, secrets_cb cb, void *arg)
 {
-	struct buf url = BUF_INIT, auth = BUF_INIT;
+	struct buf path = BUF_INIT;
 	struct fetch *f = xcalloc(1, sizeof(*f));
 	char *qns = evhttp_encode_uri(ns), *qn = evhttp_encode_uri(name);
-	const char *hdrs[3];
 	struct http_client_req *r;
 
 	f->cb = cb;
 	f->arg = arg;
-	buf_addf(&url, "%s/agent/v1/podsecrets?namespace=%s&pod=%s", a->server, qns, qn);
+	buf_addf(&path, "/agent/v1/podsecrets?namespace=%s&pod=%s", qns, qn);
 	free(qns);
 	free(qn);
-	buf_addf(&auth, "Bearer %s", a->credential ? a->credential : "");
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = NULL;
-	r = http_client_request(a->hc, "GET", url.buf, hdrs, NULL, 0, fetch_done, f, NULL);
-	if (r == NULL)
+	if ((r = control_request(a, "GET", path.buf, NULL, NULL, 0, fetch_done, f)) == NULL)
 		free(f);
-	buf_release(&url);
-	buf_release(&auth);
+	buf_release(&path);
 	return r;
 }
 

@@ -70,9 +70,7 @@ drain_done(const struct http_response *resp, const struct llmd_err *e, void *arg
 void
 slurm_agent_drain(struct agent *a, const char *why)
 {
-	struct buf url = BUF_INIT, auth = BUF_INIT, body = BUF_INIT;
-	const char *hdrs[5];
-	struct llmd_err e = LLMD_ERR_INIT;
+	struct buf body = BUF_INIT;
 	cJSON *o;
 	char *s;
 
@@ -80,24 +78,15 @@ slurm_agent_drain(struct agent *a, const char *why)
 		return;
 	drained = 1;
 	log_info("draining node %s: %s", a->node, why);
-	buf_addf(&url, "%s/agent/v1/drain", a->server);
-	buf_addf(&auth, "Bearer %s", a->credential ? a->credential : "");
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "reason", why);
 	s = cJSON_PrintUnformatted(o);
 	buf_adds(&body, s);
 	free(s);
 	cJSON_Delete(o);
-	hdrs[0] = "Authorization";
-	hdrs[1] = auth.buf;
-	hdrs[2] = "Content-Type";
-	hdrs[3] = "application/json";
-	hdrs[4] = NULL;
-	if (http_client_request(a->hc, "POST", url.buf, hdrs, body.buf, body.len, drain_done,
-	    NULL, &e) == NULL)
-		log_warnx("draining the node failed: %s", e.msg);
-	buf_release(&url);
-	buf_release(&auth);
+	if (control_request(a, "POST", "/agent/v1/drain", "application/json", body.buf, body.len,
+	    drain_done, NULL) == NULL)
+		log_warnx("draining the node failed: cannot send the request");
 	buf_release(&body);
 }
 
