@@ -2,7 +2,8 @@
 # tests/integration/engine-badfiles.sh - broken model directories (truncated
 # safetensors, header larger than the file, unsupported dtype, wrong shapes,
 # garbage or unsupported config.json) and bad generate arguments give a clear
-# error naming the file (and tensor), exit status 1 or 2, never a crash.
+# error naming the file (and tensor), exit status 1 or 2, never a crash;
+# serve with a device or tensor parallelism the build lacks exits 2.
 set -u
 b=${top_builddir:-.}
 py=/usr/bin/python3
@@ -109,6 +110,13 @@ expect bad-prompt-ids 2 "--prompt-ids" -- generate --model "$tmp/m" --prompt-ids
 expect no-prompt 2 "--prompt" -- generate --model "$tmp/m"
 expect cuda-unavailable 1 "cuda" -- generate --model "$tmp/m" --prompt-ids '[1]' --device cuda
 expect bad-arch 2 "--arch" -- make-model --arch gpt2 --out "$tmp/x"
+# combinations this build does not support are usage errors (exit 2)
+if ! grep -q '^#define HAVE_CUDA 1' "$b/config.h" 2>/dev/null; then
+	expect serve-cuda-unbuilt 2 "--device" "built without CUDA" -- serve "$tmp/m" \
+		--device cuda --port 0
+	expect serve-tp-unbuilt 2 "--tensor-parallel-size 2" "NCCL" -- serve "$tmp/m" \
+		--tensor-parallel-size 2 --port 0
+fi
 
 echo "engine-badfiles: $pass passed, $fail failed"
 [ $fail -eq 0 ]
