@@ -90,7 +90,10 @@ grep -q 'llmd_router_endpoint_ready{pool="svc",endpoint="127.0.0.1:'"$e1_port"'"
 # SSE streamed through, ends with [DONE]
 curl -s -N -d '{"model":"sim","prompt":"stream me","max_tokens":5,"stream":true}' \
 	"$R/ns/svc/v1/completions" >"$t/sse"
-[ "$(grep -c '^data: {' "$t/sse")" = 5 ] && tail -2 "$t/sse" | grep -q '^data: \[DONE\]' && ok \
+# (up to 5 chunks: the detokenizer holds back a token ending inside a UTF-8 sequence)
+n=$(grep -c '^data: {' "$t/sse")
+[ "$n" -ge 1 ] && [ "$n" -le 5 ] && grep '^data: {' "$t/sse" | tail -1 | grep -q '"finish_reason":"length"' &&
+	tail -2 "$t/sse" | grep -q '^data: \[DONE\]' && ok \
 	|| no "SSE through the router: $(head -c 300 "$t/sse")"
 
 # a client that goes away cancels the engine request
